@@ -1,0 +1,39 @@
+"""The adapter: the one place a shop customises how the app sees it.
+
+Subclass :class:`DefaultAdapter`, override what differs in your shop, and name your class in
+``PERSONALIZATION["ADAPTER"]``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .conf import app_settings
+from .identity import Identity
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+
+class DefaultAdapter:
+    def identity_for_request(self, request: HttpRequest) -> Identity:
+        """Who is behind this request: the logged-in user and the anonymous-id cookie."""
+        user = getattr(request, "user", None)
+        if user is not None and not user.is_authenticated:
+            user = None
+        return Identity(
+            user=user,
+            email=getattr(user, "email", "") or "",
+            anonymous_id=getattr(request, "personalization_anonymous_id", "") or "",
+        )
+
+    def ip_address_for_request(self, request: HttpRequest) -> str | None:
+        """The client's address, kept with consent records as evidence.
+
+        Behind a proxy, override this to read the header your proxy sets.
+        """
+        return request.META.get("REMOTE_ADDR") or None
+
+
+def get_adapter() -> DefaultAdapter:
+    return app_settings.ADAPTER()

@@ -1,0 +1,120 @@
+"""Keep the catalogue mirror in step with the shop's products."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from .exceptions import InvalidInput, UnknownProduct
+from .models import Product
+from .models.catalogue import CATEGORY_SEPARATOR
+from .validation import aware_datetime, currency, external_id, money
+
+_TEXT_LIMITS = {"sku": 64, "title": 255, "url": 500, "image_url": 500}
+
+
+def category_path_normalize(value: Any) -> str:
+    """'Home/Kitchen', 'Home > Kitchen' or ['Home', 'Kitchen'] → 'Home > Kitchen'."""
+    if value in (None, ""):
+        return ""
+    if isinstance(value, str):
+        levels = value.replace("/", ">").split(">")
+    elif isinstance(value, (list, tuple)):
+        levels = [str(level) for level in value]
+    else:
+        raise InvalidInput(_("A category is text or a list of levels."), field="category")
+    path = CATEGORY_SEPARATOR.join(level.strip() for level in levels if level.strip())
+    if len(path) > 255:
+        raise InvalidInput(_("The category path is too long."), field="category")
+    return path
+
+
+def product_fields_clean(data: dict[str, Any]) -> dict[str, Any]:
+    """Validate what the shop says about a product and map it onto model fields."""
+    fields: dict[str, Any] = {}
+    if "title" in data:
+        if not isinstance(data["title"], str) or not data["title"].strip():
+            raise InvalidInput(_("A product needs a title."), field="title")
+    for name, limit in _TEXT_LIMITS.items():
+        if data.get(name) is not None:
+            value = str(data[name]).strip()
+            if len(value) > limit:
+                raise InvalidInput(_("At most %(max)d characters.") % {"max": limit}, field=name)
+            fields[name] = value
+    if data.get("price") is not None:
+        fields["price"] = money(data["price"], field="price")
+    if data.get("currency"):
+        fields["currency"] = currency(data["currency"])
+    if "category" in data:
+        fields["category_path"] = category_path_normalize(data["category"])
+    for flag in ("in_stock", "active", "is_sensitive"):
+        if data.get(flag) is not None:
+            if not isinstance(data[flag], bool):
+                raise InvalidInput(_("Must be true or false."), field=flag)
+            fields[flag] = data[flag]
+    if "repurchase_interval_days" in data:
+        days = data["repurchase_interval_days"]
+        if days is not None and (not isinstance(days, int) or isinstance(days, bool) or days <= 0):
+            raise InvalidInput(_("A whole number of days, at least 1."), field="repurchase_interval_days")
+        fields["repurchase_interval_days"] = days
+    return fields
+
+
+@transaction.atomic
+def product_upsert(
+    *, product_id: Any, updated_at: dt.datetime | None = None, **data: Any
+) -> tuple[Product, bool]:
+    """Create or update the mirror of one product. Returns (product, applied).
+
+    An update whose ``updated_at`` is older than the last one applied is ignored.
+    """
+    product_id = external_id(product_id, field="product_id")
+    known = set(_TEXT_LIMITS) | {
+        "price", "currency", "category", "in_stock", "active", "is_sensitive",
+        "repurchase_interval_days",
+    }
+    unknown = set(data) - known
+    if unknown:
+        raise InvalidInput(
+            _("Unknown product field(s): %(names)s.") % {"names": ", ".join(sorted(unknown))},
+            field=sorted(unknown)[0],
+        )
+    if updated_at is not None:
+        updated_at = aware_datetime(updated_at, field="updated_at")
+    fields = product_fields_clean(data)
+    product = Product.objects.select_for_update().filter(external_id=product_id).first()
+    if product is None:
+        if "title" not in fields:
+            raise InvalidInput(_("A new product needs a title."), field="title")
+        product, created = Product.objects.get_or_create(
+            external_id=product_id, defaults={**fields, "source_updated_at": updated_at}
+        )
+        if created:
+            return product, True
+        product = Product.objects.select_for_update().get(pk=product.pk)
+    if updated_at and product.source_updated_at and updated_at < product.source_updated_at:
+        return product, False
+    for name, value in fields.items():
+        setattr(product, name, value)
+    if updated_at:
+        product.source_updated_at = updated_at
+    product.save()
+    return product, True
+
+
+def products_by_external_id(product_ids: list[str], *, field: str = "lines") -> dict[str, int]:
+    """Map shop product ids to mirror primary keys; raise UnknownProduct for any missing."""
+    found = dict(
+        Product.objects.filter(external_id__in=set(product_ids)).values_list("external_id", "pk")
+    )
+    missing = [pid for pid in product_ids if pid not in found]
+    if missing:
+        raise UnknownProduct(
+            _("Unknown product id(s): %(ids)s. Send product_saved for them first.")
+            % {"ids": ", ".join(sorted(set(missing))[:10])},
+            field=field,
+        )
+    return found

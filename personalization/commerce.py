@@ -1,0 +1,267 @@
+"""Record the shop's orders and carts, and keep each profile's order statistics current."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import (
+    Case,
+    Count,
+    DecimalField,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .catalogue import products_by_external_id
+from .consent import consent_grant_many
+from .exceptions import InvalidInput, UnknownOrder
+from .identity import Identity, profile_resolve
+from .models import (
+    Cart,
+    CartLine,
+    CartStatus,
+    ConsentSource,
+    IngestSource,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Profile,
+)
+from .validation import aware_datetime, currency, external_id, money, quantity
+
+
+@dataclass(frozen=True)
+class Line:
+    product_id: str
+    quantity: int
+    unit_price: Decimal
+
+
+def lines_clean(lines: Any, *, field: str = "lines") -> list[Line]:
+    if lines is None:
+        return []
+    if not isinstance(lines, (list, tuple)):
+        raise InvalidInput(_("Lines are a list of {product_id, quantity, unit_price}."), field=field)
+    cleaned = []
+    for index, line in enumerate(lines):
+        where = f"{field}[{index}]"
+        if not isinstance(line, dict):
+            raise InvalidInput(_("Each line is a {product_id, quantity, unit_price} mapping."), field=where)
+        cleaned.append(
+            Line(
+                product_id=external_id(line.get("product_id"), field=f"{where}.product_id"),
+                quantity=quantity(line.get("quantity"), field=f"{where}.quantity"),
+                unit_price=money(line.get("unit_price"), field=f"{where}.unit_price"),
+            )
+        )
+    return cleaned
+
+
+def order_record(
+    *,
+    order_id: Any,
+    identity: Identity,
+    placed_at: Any,
+    total: Any,
+    currency_code: Any = None,
+    lines: Any = None,
+    cart_id: Any = None,
+    consents: dict[str, str] | None = None,
+    attributes: dict[str, Any] | None = None,
+    ip_address: str | None = None,
+    source: str = IngestSource.SIGNAL,
+) -> tuple[Order, bool]:
+    """Record a placed order once. Returns (order, created); a repeat delivery changes nothing.
+
+    Everything is checked before anything is written. The profile's stats are refreshed, the
+    cart (if given) becomes converted, and the consents ticked at checkout are recorded.
+    """
+    order_id = external_id(order_id, field="order_id")
+    placed_at = aware_datetime(placed_at, field="placed_at")
+    total = money(total, field="total")
+    currency_code = currency(currency_code)
+    cleaned_lines = lines_clean(lines)
+    cart_id = external_id(cart_id, field="cart_id") if cart_id not in (None, "") else None
+    product_pks = products_by_external_id([line.product_id for line in cleaned_lines])
+
+    existing = Order.objects.filter(external_id=order_id).first()
+    if existing:
+        return existing, False
+    with transaction.atomic():
+        profile = profile_resolve(identity, attributes=attributes)
+        try:
+            with transaction.atomic():
+                order = Order.objects.create(
+                    external_id=order_id,
+                    profile=profile,
+                    placed_at=placed_at,
+                    total=total,
+                    currency=currency_code,
+                    source=source,
+                )
+        except IntegrityError:
+            # The same order arrived twice at once; the other delivery recorded it.
+            return Order.objects.get(external_id=order_id), False
+        OrderLine.objects.bulk_create(
+            OrderLine(
+                order=order,
+                product_id=product_pks[line.product_id],
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+            )
+            for line in cleaned_lines
+        )
+        if cart_id:
+            cart = Cart.objects.select_for_update().filter(external_id=cart_id).first()
+            if cart is not None:
+                order.cart = cart
+                order.save(update_fields=["cart"])
+                cart.status = CartStatus.CONVERTED
+                # A cart update older than the order can no longer reopen the cart.
+                cart.source_updated_at = max(cart.source_updated_at, placed_at)
+                cart.profile = profile
+                cart.save(update_fields=["status", "source_updated_at", "profile"])
+        consent_grant_many(
+            profile=profile, consents=consents, source=ConsentSource.CHECKOUT,
+            ip_address=ip_address, at=placed_at if source == IngestSource.IMPORT else None,
+        )
+        profile_stats_refresh(profile_id=profile.pk)
+    return order, True
+
+
+@transaction.atomic
+def order_status_set(*, order_id: Any, status: str, at: Any = None) -> Order:
+    """Mark an order cancelled or refunded (idempotent); its profile's stats drop it."""
+    order_id = external_id(order_id, field="order_id")
+    if status not in (OrderStatus.CANCELLED, OrderStatus.REFUNDED):
+        raise InvalidInput(_("An order can only be cancelled or refunded."), field="status")
+    at = aware_datetime(at, field="at") if at is not None else timezone.now()
+    order = Order.objects.select_for_update().filter(external_id=order_id).first()
+    if order is None:
+        raise UnknownOrder(
+            _("No order %(id)s was recorded.") % {"id": order_id}, field="order_id"
+        )
+    if order.status != status:
+        order.status = status
+        order.status_changed_at = at
+        order.save(update_fields=["status", "status_changed_at"])
+        profile_stats_refresh(profile_id=order.profile_id)
+    return order
+
+
+def cart_update(
+    *,
+    cart_id: Any,
+    identity: Identity,
+    updated_at: Any,
+    lines: Any,
+    currency_code: Any = None,
+) -> tuple[Cart, bool]:
+    """Mirror the cart's contents as of ``updated_at``. Returns (cart, applied).
+
+    A late update older than the newest one recorded is ignored, so carts never go back in
+    time. An empty cart is marked emptied; a non-empty one is open.
+    """
+    cart_id = external_id(cart_id, field="cart_id")
+    updated_at = aware_datetime(updated_at, field="updated_at")
+    cleaned_lines = lines_clean(lines)
+    if cleaned_lines or currency_code:
+        currency_code = currency(currency_code)
+    product_pks = products_by_external_id([line.product_id for line in cleaned_lines])
+    merged: dict[str, Line] = {}
+    for line in cleaned_lines:
+        if line.product_id in merged:
+            previous = merged[line.product_id]
+            line = Line(line.product_id, previous.quantity + line.quantity, line.unit_price)
+        merged[line.product_id] = line
+
+    with transaction.atomic():
+        profile = profile_resolve(identity)
+        cart, created = Cart.objects.get_or_create(
+            external_id=cart_id,
+            defaults={"profile": profile, "source_updated_at": updated_at},
+        )
+        cart = Cart.objects.select_for_update().get(pk=cart.pk)
+        if not created and updated_at <= cart.source_updated_at:
+            return cart, False
+        cart.profile = profile
+        cart.source_updated_at = updated_at
+        cart.status = CartStatus.OPEN if merged else CartStatus.EMPTIED
+        cart.currency = currency_code or cart.currency
+        cart.total = sum((line.quantity * line.unit_price for line in merged.values()), Decimal(0))
+        cart.save()
+        cart.lines.all().delete()
+        CartLine.objects.bulk_create(
+            CartLine(
+                cart=cart,
+                product_id=product_pks[line.product_id],
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+            )
+            for line in merged.values()
+        )
+    return cart, True
+
+
+def _stats_annotations(orders) -> dict[str, Any]:
+    """Expressions for the denormalised stats, from a queryset of one profile's orders."""
+    counted = orders.filter(status=OrderStatus.PLACED).order_by().values("profile")
+    money_field = DecimalField(max_digits=14, decimal_places=2)
+
+    def aggregate(expression):
+        return Subquery(counted.annotate(value=expression).values("value")[:1])
+
+    return {
+        "orders_count": Coalesce(aggregate(Count("pk")), Value(0)),
+        "total_spent": Coalesce(aggregate(Sum("total")), Value(Decimal(0)), output_field=money_field),
+        "first_order_at": aggregate(Min("placed_at")),
+        "last_order_at": aggregate(Max("placed_at")),
+    }
+
+
+def profile_stats_refresh(*, profile_id: int) -> None:
+    """Recompute one profile's order statistics (one aggregate query, one update)."""
+    stats = Order.objects.counted().filter(profile_id=profile_id).aggregate(
+        orders_count=Count("pk"),
+        total_spent=Sum("total"),
+        first_order_at=Min("placed_at"),
+        last_order_at=Max("placed_at"),
+    )
+    count = stats["orders_count"]
+    spent = stats["total_spent"] or Decimal(0)
+    Profile.objects.filter(pk=profile_id).update(
+        orders_count=count,
+        total_spent=spent,
+        average_order_value=(spent / count).quantize(Decimal("0.01")) if count else Decimal(0),
+        first_order_at=stats["first_order_at"],
+        last_order_at=stats["last_order_at"],
+    )
+
+
+def profile_stats_rebuild(*, profiles=None) -> int:
+    """Recompute every profile's stats (or those in ``profiles``) in one set-based UPDATE."""
+    queryset = profiles if profiles is not None else Profile.objects.all()
+    expressions = _stats_annotations(Order.objects.filter(profile=OuterRef("pk")))
+    updated = queryset.update(**expressions)
+    # The average follows from the two stored columns, so a second pass keeps it exact.
+    queryset.update(
+        average_order_value=Case(
+            When(orders_count=0, then=Value(Decimal(0))),
+            default=F("total_spent") / F("orders_count"),
+            output_field=DecimalField(max_digits=14, decimal_places=2),
+        )
+    )
+    return updated
+

@@ -1,0 +1,259 @@
+"""Consent: append to the ledger and derive the current state from it.
+
+The current state for a purpose is derived from the ledger, never stored:
+
+- no record: ``none``;
+- the latest record is a withdrawal: ``withdrawn``;
+- the latest record is a grant: ``granted`` — unless the purpose needs double opt-in
+  (``DOUBLE_OPT_IN_PURPOSES``) and no confirmed grant came after the last withdrawal, in
+  which case it is ``pending``.
+
+``consent_state()`` answers for one profile; ``profiles_with_consent()`` annotates a queryset
+of profiles with the same answer in SQL, for segments and sends over many profiles.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import transaction
+from django.db.models import (
+    Case,
+    CharField,
+    Exists,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .conf import app_settings
+from .exceptions import InvalidInput
+from .models import (
+    ConsentRecord,
+    ConsentSource,
+    ConsentState,
+    ConsentStatus,
+    Profile,
+    Purpose,
+)
+from .signals import consent_recorded
+from .validation import aware_datetime
+
+_ORDER = ("-recorded_at", "-pk")
+
+
+def purpose_clean(value: Any) -> str:
+    if value not in Purpose.values:
+        raise InvalidInput(
+            _("Unknown consent purpose %(value)r; choose one of %(choices)s.")
+            % {"value": value, "choices": ", ".join(Purpose.values)},
+            field="purpose",
+        )
+    return value
+
+
+def needs_double_opt_in(purpose: str) -> bool:
+    return purpose in app_settings.DOUBLE_OPT_IN_PURPOSES
+
+
+def consent_record(
+    *,
+    profile: Profile,
+    purpose: str,
+    granted: bool,
+    source: str,
+    wording_version: str = "",
+    ip_address: str | None = None,
+    at: dt.datetime | None = None,
+) -> ConsentRecord:
+    """Append a grant or a withdrawal to the ledger."""
+    purpose_clean(purpose)
+    if source not in ConsentSource.values:
+        raise InvalidInput(
+            _("Unknown consent source %(value)r.") % {"value": source}, field="source"
+        )
+    if len(wording_version) > 64:
+        raise InvalidInput(_("At most 64 characters."), field="wording_version")
+    at = aware_datetime(at, field="at") if at is not None else timezone.now()
+    record = ConsentRecord(
+        profile=profile,
+        purpose=purpose,
+        status=ConsentStatus.GRANTED if granted else ConsentStatus.WITHDRAWN,
+        source=source,
+        wording_version=wording_version,
+        recorded_at=at,
+        email=profile.email,
+        ip_address=ip_address,
+    )
+    return _append(record)
+
+
+def consent_grant_many(
+    *,
+    profile: Profile,
+    consents: dict[str, str] | None,
+    source: str,
+    ip_address: str | None = None,
+    at: dt.datetime | None = None,
+) -> list[ConsentRecord]:
+    """Record a grant per ``{purpose: wording_version}``, as sent with checkout and sign-up."""
+    if not consents:
+        return []
+    if not isinstance(consents, dict):
+        raise InvalidInput(_("Consents are a {purpose: wording_version} mapping."), field="consents")
+    for purpose in consents:
+        purpose_clean(purpose)
+    return [
+        consent_record(
+            profile=profile,
+            purpose=purpose,
+            granted=True,
+            source=source,
+            wording_version=str(version or ""),
+            ip_address=ip_address,
+            at=at,
+        )
+        for purpose, version in consents.items()
+    ]
+
+
+def consent_confirm(
+    *, profile: Profile, purpose: str, at: dt.datetime | None = None
+) -> ConsentRecord:
+    """Record the customer's double opt-in confirmation of their pending grant."""
+    purpose_clean(purpose)
+    if consent_state(profile=profile, purpose=purpose) != ConsentState.PENDING:
+        raise InvalidInput(_("There is no grant awaiting confirmation."), field="purpose")
+    pending = (
+        ConsentRecord.objects.filter(profile=profile, purpose=purpose).order_by(*_ORDER).first()
+    )
+    at = at or timezone.now()
+    record = ConsentRecord(
+        profile=profile,
+        purpose=purpose,
+        status=ConsentStatus.GRANTED,
+        source=pending.source,
+        wording_version=pending.wording_version,
+        recorded_at=at,
+        confirmed_at=at,
+        email=profile.email,
+        ip_address=pending.ip_address,
+    )
+    return _append(record)
+
+
+def _append(record: ConsentRecord) -> ConsentRecord:
+    record.save()
+    transaction.on_commit(
+        lambda: consent_recorded.send(sender=ConsentRecord, record=record)
+    )
+    return record
+
+
+def consent_state(*, profile: Profile, purpose: str) -> str:
+    """The current :class:`ConsentState` of one profile for one purpose."""
+    records = list(
+        ConsentRecord.objects.filter(profile=profile, purpose=purpose)
+        .order_by(*_ORDER)
+        .values("status", "confirmed_at")
+    )
+    return _derive(records, double_opt_in=needs_double_opt_in(purpose))
+
+
+def consent_states(*, profile: Profile) -> dict[str, str]:
+    """The current state for every purpose, in one query."""
+    by_purpose: dict[str, list[dict]] = {purpose: [] for purpose in Purpose.values}
+    for row in (
+        ConsentRecord.objects.filter(profile=profile)
+        .order_by(*_ORDER)
+        .values("purpose", "status", "confirmed_at")
+    ):
+        by_purpose[row["purpose"]].append(row)
+    return {
+        purpose: _derive(rows, double_opt_in=needs_double_opt_in(purpose))
+        for purpose, rows in by_purpose.items()
+    }
+
+
+def has_consent(*, profile: Profile | None, purpose: str) -> bool:
+    if profile is None or profile.pk is None:
+        return False
+    return consent_state(profile=profile, purpose=purpose) == ConsentState.GRANTED
+
+
+def _derive(records_latest_first: list[dict], *, double_opt_in: bool) -> str:
+    if not records_latest_first:
+        return ConsentState.NONE
+    if records_latest_first[0]["status"] == ConsentStatus.WITHDRAWN:
+        return ConsentState.WITHDRAWN
+    if not double_opt_in:
+        return ConsentState.GRANTED
+    for record in records_latest_first:
+        if record["status"] == ConsentStatus.WITHDRAWN:
+            break
+        if record["confirmed_at"] is not None:
+            return ConsentState.GRANTED
+    return ConsentState.PENDING
+
+
+def profiles_with_consent(
+    queryset: QuerySet[Profile], purpose: str, *, name: str | None = None
+) -> QuerySet[Profile]:
+    """Annotate each profile with its current consent state for ``purpose`` (same rules)."""
+    purpose_clean(purpose)
+    name = name or f"consent_{purpose}"
+    records = ConsentRecord.objects.filter(profile=OuterRef("pk"), purpose=purpose)
+    latest = records.order_by(*_ORDER)
+    queryset = queryset.alias(**{f"_{name}_status": Subquery(latest.values("status")[:1])})
+    when_granted: list[When] = []
+    if needs_double_opt_in(purpose):
+        last_withdrawal = records.filter(status=ConsentStatus.WITHDRAWN).order_by(*_ORDER)
+        queryset = queryset.alias(
+            **{
+                f"_{name}_w_at": Subquery(last_withdrawal.values("recorded_at")[:1]),
+                f"_{name}_w_pk": Subquery(last_withdrawal.values("pk")[:1]),
+            }
+        )
+        confirmed = records.filter(confirmed_at__isnull=False)
+        confirmed_after_withdrawal = confirmed.filter(
+            Q(recorded_at__gt=OuterRef(f"_{name}_w_at"))
+            | Q(recorded_at=OuterRef(f"_{name}_w_at"), pk__gt=OuterRef(f"_{name}_w_pk"))
+        )
+        when_granted = [
+            When(
+                Q(**{f"_{name}_w_at__isnull": True}) & Exists(confirmed),
+                then=Value(ConsentState.GRANTED),
+            ),
+            When(Exists(confirmed_after_withdrawal), then=Value(ConsentState.GRANTED)),
+        ]
+        granted_default = Value(ConsentState.PENDING)
+    else:
+        granted_default = Value(ConsentState.GRANTED)
+    return queryset.annotate(
+        **{
+            name: Case(
+                When(**{f"_{name}_status__isnull": True}, then=Value(ConsentState.NONE)),
+                When(
+                    **{f"_{name}_status": ConsentStatus.WITHDRAWN},
+                    then=Value(ConsentState.WITHDRAWN),
+                ),
+                *when_granted,
+                default=granted_default,
+                output_field=CharField(),
+            )
+        }
+    )
+
+
+def profiles_consented(queryset: QuerySet[Profile], purpose: str) -> QuerySet[Profile]:
+    """Only the profiles whose current consent for ``purpose`` is granted."""
+    name = f"consent_{purpose}"
+    return profiles_with_consent(queryset, purpose, name=name).filter(
+        **{name: ConsentState.GRANTED}
+    )

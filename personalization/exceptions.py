@@ -1,0 +1,54 @@
+"""Exceptions raised by django-personalization.
+
+Every exception derives from :class:`PersonalizationError` and also from the built-in or
+Django exception it resembles, so callers may catch either. Input errors carry the name of the
+offending ``field`` so that forms, API views and commands can point at it.
+"""
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+class PersonalizationError(Exception):
+    """Base class for every error this app raises on purpose."""
+
+
+class ConfigurationError(PersonalizationError, ImproperlyConfigured):
+    """The ``PERSONALIZATION`` setting is missing something or holds a wrong value."""
+
+
+class InvalidInput(PersonalizationError, ValueError):
+    """Data handed to the app is malformed. Nothing was written.
+
+    ``field`` names the argument or CSV column that was wrong.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+class InvalidEmail(InvalidInput):
+    """An email address could not be normalised into a deliverable form."""
+
+
+class NaiveDatetime(InvalidInput):
+    """A datetime without a timezone was given; the app only accepts aware datetimes."""
+
+
+class MissingIdentity(InvalidInput):
+    """A call needs a customer identity (email, user or anonymous id) and got none."""
+
+
+class UnknownProduct(InvalidInput, LookupError):
+    """A product id was given that the catalogue mirror does not know.
+
+    Send ``product_saved`` for the product first (or import it).
+    """
+
+
+class UnknownOrder(InvalidInput, LookupError):
+    """A status change names an order that was never recorded."""

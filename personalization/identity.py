@@ -1,0 +1,317 @@
+"""Identity resolution: turn an email, a shop user or an anonymous id into one profile.
+
+When a visitor identifies (logs in, signs up, checks out), the history gathered under their
+anonymous id joins their profile, and two profiles found to be one person are merged without
+losing orders, carts, events, consent records or preferences.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import zoneinfo
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
+from django.utils.translation import gettext as _
+
+from .exceptions import InvalidInput, MissingIdentity
+from .models import (
+    Cart,
+    ChannelPreference,
+    ConsentRecord,
+    Event,
+    Frequency,
+    Greeting,
+    Order,
+    Profile,
+    ProfileAlias,
+    TopicPreference,
+)
+from .signals import profiles_merged
+from .validation import email_normalize
+
+logger = logging.getLogger(__name__)
+
+# Profile fields a signal or call may set, besides the identifiers.
+ATTRIBUTE_FIELDS = ("first_name", "last_name", "locale", "timezone", "country", "birthday")
+_LOCALE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Whatever is known about who did something. At least one part must be set."""
+
+    email: str = ""
+    user: Any = None
+    anonymous_id: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.email or self.user is not None or self.anonymous_id)
+
+
+def identity_from(
+    *, email: Any = None, user: Any = None, anonymous_id: Any = None, request: Any = None
+) -> Identity:
+    """Build an Identity from the identity arguments the signals and track() accept."""
+    if request is not None:
+        from .adapter import get_adapter
+
+        from_request = get_adapter().identity_for_request(request)
+        email = email or from_request.email
+        user = user if user is not None else from_request.user
+        anonymous_id = anonymous_id or from_request.anonymous_id
+    if user is not None and not getattr(user, "is_authenticated", True):
+        user = None
+    if user is not None and not email:
+        email = getattr(user, "email", "") or ""
+    anonymous_id = str(anonymous_id or "").strip()
+    if len(anonymous_id) > 64:
+        raise InvalidInput(_("Anonymous ids are at most 64 characters."), field="anonymous_id")
+    return Identity(
+        email=email_normalize(email) if email else "",
+        user=user,
+        anonymous_id=anonymous_id,
+    )
+
+
+def attributes_clean(attributes: dict[str, Any]) -> dict[str, Any]:
+    """Check the optional profile attributes; drop the empty ones."""
+    unknown = set(attributes) - set(ATTRIBUTE_FIELDS)
+    if unknown:
+        raise InvalidInput(
+            _("Unknown profile attribute(s): %(names)s.") % {"names": ", ".join(sorted(unknown))},
+            field=sorted(unknown)[0],
+        )
+    cleaned: dict[str, Any] = {}
+    for name, value in attributes.items():
+        if value in (None, ""):
+            continue
+        if name == "birthday":
+            if isinstance(value, str):
+                try:
+                    value = dt.date.fromisoformat(value)
+                except ValueError as err:
+                    raise InvalidInput(_("Birthdays are dates (YYYY-MM-DD)."), field=name) from err
+            if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
+                raise InvalidInput(_("Birthdays are dates (YYYY-MM-DD)."), field=name)
+        elif not isinstance(value, str):
+            raise InvalidInput(_("This attribute must be text."), field=name)
+        elif name == "timezone" and value not in _timezones():
+            raise InvalidInput(
+                _("%(value)r is not an IANA timezone name.") % {"value": value}, field=name
+            )
+        elif name == "country":
+            if not re.fullmatch(r"[A-Za-z]{2}", value):
+                raise InvalidInput(_("Countries are two-letter ISO codes."), field=name)
+            value = value.upper()
+        elif name == "locale" and not _LOCALE.match(value):
+            raise InvalidInput(_("%(value)r is not a language tag.") % {"value": value}, field=name)
+        elif len(value) > 150:
+            raise InvalidInput(_("At most 150 characters."), field=name)
+        cleaned[name] = value
+    return cleaned
+
+
+@cache
+def _timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def profile_find(identity: Identity) -> Profile | None:
+    """The profile this identity already resolves to, without creating or changing anything."""
+    if identity.user is not None and identity.user.pk is not None:
+        profile = Profile.objects.filter(user=identity.user).first()
+        if profile:
+            return profile
+    if identity.email:
+        profile = _by_email(identity.email)
+        if profile:
+            return profile
+    if identity.anonymous_id:
+        return _by_alias(ProfileAlias.Kind.ANONYMOUS_ID, identity.anonymous_id)
+    return None
+
+
+def profile_resolve(
+    identity: Identity, *, attributes: dict[str, Any] | None = None, lock: bool = True
+) -> Profile:
+    """The one profile for this identity, created, joined or merged as needed.
+
+    - The shop user and the email point at the same person: their profiles are merged.
+    - An anonymous id whose profile is still anonymous joins the identified profile.
+    - An anonymous id last used by another known person (a shared computer) moves to this
+      profile; the other person's history stays theirs.
+    """
+    if not identity:
+        raise MissingIdentity(
+            _("Give at least one of email, user, anonymous_id or request."), field="email"
+        )
+    cleaned = attributes_clean(attributes or {})
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                return _resolve(identity, cleaned, lock=lock)
+        except IntegrityError:
+            # Another request created the same profile or alias at the same moment.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _resolve(identity: Identity, attributes: dict[str, Any], *, lock: bool) -> Profile:
+    by_user = None
+    if identity.user is not None and identity.user.pk is not None:
+        by_user = _locked(Profile.objects.filter(user=identity.user), lock)
+    by_email = _by_email(identity.email, lock=lock) if identity.email else None
+    by_anonymous = (
+        _by_alias(ProfileAlias.Kind.ANONYMOUS_ID, identity.anonymous_id, lock=lock)
+        if identity.anonymous_id
+        else None
+    )
+
+    target = by_user or by_email
+    if by_user and by_email and by_user.pk != by_email.pk:
+        if by_email.user_id is None:
+            target = profile_merge(source=by_email, target=by_user)
+        else:
+            # The address belongs to another account: never join two accounts' histories.
+            logger.warning(
+                "Email %s belongs to profile %s of another user; not merging into profile %s.",
+                identity.email,
+                by_email.pk,
+                by_user.pk,
+            )
+            identity = Identity(user=identity.user, anonymous_id=identity.anonymous_id)
+
+    if target is None:
+        if by_anonymous is not None and by_anonymous.is_anonymous:
+            target = by_anonymous
+        else:
+            target = Profile.objects.create()
+    elif by_anonymous is not None and by_anonymous.pk != target.pk:
+        if by_anonymous.is_anonymous:
+            target = profile_merge(source=by_anonymous, target=target)
+        else:
+            ProfileAlias.objects.filter(
+                kind=ProfileAlias.Kind.ANONYMOUS_ID, value=identity.anonymous_id
+            ).update(profile=target)
+
+    changed: set[str] = set()
+    if identity.user is not None and target.user_id != identity.user.pk:
+        if target.user_id is None:
+            target.user = identity.user
+            changed.add("user")
+    if identity.email and target.email != identity.email:
+        if target.email:
+            # The customer changed address: the old one still finds them.
+            _alias_add(target, ProfileAlias.Kind.EMAIL, target.email)
+        ProfileAlias.objects.filter(kind=ProfileAlias.Kind.EMAIL, value=identity.email).delete()
+        target.email = identity.email
+        changed.add("email")
+    for name, value in attributes.items():
+        if getattr(target, name) != value:
+            setattr(target, name, value)
+            changed.add(name)
+    if changed:
+        target.save(update_fields=[*changed, "updated_at"])
+    if identity.anonymous_id:
+        _alias_add(target, ProfileAlias.Kind.ANONYMOUS_ID, identity.anonymous_id)
+    return target
+
+
+def _locked(queryset, lock: bool) -> Profile | None:
+    if lock:
+        queryset = queryset.select_for_update()
+    return queryset.first()
+
+
+def _by_email(email: str, *, lock: bool = False) -> Profile | None:
+    profile = _locked(Profile.objects.filter(email=email), lock)
+    if profile is None:
+        profile = _by_alias(ProfileAlias.Kind.EMAIL, email, lock=lock)
+    return profile
+
+
+def _by_alias(kind: str, value: str, *, lock: bool = False) -> Profile | None:
+    return _locked(Profile.objects.filter(aliases__kind=kind, aliases__value=value), lock)
+
+
+def _alias_add(profile: Profile, kind: str, value: str) -> None:
+    ProfileAlias.objects.get_or_create(kind=kind, value=value, defaults={"profile": profile})
+
+
+_FREQUENCY_STRICTNESS = [
+    Frequency.DEFAULT,
+    Frequency.FEW_PER_WEEK,
+    Frequency.WEEKLY,
+    Frequency.MONTHLY,
+]
+
+
+@transaction.atomic
+def profile_merge(*, source: Profile, target: Profile) -> Profile:
+    """Fold ``source`` into ``target`` and delete ``source``. Returns the refreshed target.
+
+    Orders, carts, events, consent records and aliases move over unchanged. Where both chose
+    a topic or channel, the later choice wins; for pace and pause the more protective one does.
+    """
+    from .commerce import profile_stats_refresh
+
+    if source.pk == target.pk:
+        return target
+    source, target = (
+        Profile.objects.select_for_update().get(pk=source.pk),
+        Profile.objects.select_for_update().get(pk=target.pk),
+    )
+    for model in (Order, Cart, Event, ConsentRecord, ProfileAlias):
+        model.objects.filter(profile=source).update(profile=target)
+    _merge_choices(TopicPreference, "topic", source=source, target=target)
+    _merge_choices(ChannelPreference, "channel", source=source, target=target)
+
+    source_email, source_user_id = source.email, source.user_id
+    # Free the unique email and user before the target takes them over.
+    Profile.objects.filter(pk=source.pk).update(email="", user=None)
+    if source_email and source_email != target.email:
+        if target.email:
+            _alias_add(target, ProfileAlias.Kind.EMAIL, source_email)
+        else:
+            target.email = source_email
+    if target.user_id is None and source_user_id is not None:
+        target.user_id = source_user_id
+    for name in ATTRIBUTE_FIELDS:
+        if not getattr(target, name) and getattr(source, name):
+            setattr(target, name, getattr(source, name))
+    target.traits = {**source.traits, **target.traits}
+    pauses = [t for t in (source.paused_until, target.paused_until) if t]
+    target.paused_until = max(pauses, default=None)
+    target.frequency = max((source.frequency, target.frequency), key=_FREQUENCY_STRICTNESS.index)
+    if target.greeting == Greeting.DEFAULT:
+        target.greeting = source.greeting
+    target.save()
+    source_id = source.pk
+    source.delete()
+    profile_stats_refresh(profile_id=target.pk)
+    target.refresh_from_db()
+    logger.info("Merged profile %s into %s.", source_id, target.pk)
+    transaction.on_commit(
+        lambda: profiles_merged.send(sender=Profile, target=target, source_id=source_id)
+    )
+    return target
+
+
+def _merge_choices(model, key: str, *, source: Profile, target: Profile) -> None:
+    """Move source's choices to target; where both chose, keep the later choice."""
+    same_choice_later_on_target = model.objects.filter(
+        profile=target, **{key: OuterRef(key)}, updated_at__gte=OuterRef("updated_at")
+    )
+    model.objects.filter(profile=source).filter(Exists(same_choice_later_on_target)).delete()
+    same_choice_later_on_source = model.objects.filter(
+        profile=source, **{key: OuterRef(key)}, updated_at__gt=OuterRef("updated_at")
+    )
+    model.objects.filter(profile=target).filter(Exists(same_choice_later_on_source)).delete()
+    model.objects.filter(profile=source).update(profile=target)

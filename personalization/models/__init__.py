@@ -1,0 +1,46 @@
+from .catalogue import Product
+from .commerce import Cart, CartLine, CartStatus, IngestSource, Order, OrderLine, OrderStatus
+from .consent import (
+    ConsentRecord,
+    ConsentSource,
+    ConsentState,
+    ConsentStatus,
+    Purpose,
+)
+from .events import Event, EventName
+from .profiles import (
+    Channel,
+    ChannelPreference,
+    Frequency,
+    Greeting,
+    Profile,
+    ProfileAlias,
+    Topic,
+    TopicPreference,
+)
+
+__all__ = [
+    "Cart",
+    "CartLine",
+    "CartStatus",
+    "Channel",
+    "ChannelPreference",
+    "ConsentRecord",
+    "ConsentSource",
+    "ConsentState",
+    "ConsentStatus",
+    "Event",
+    "EventName",
+    "Frequency",
+    "Greeting",
+    "IngestSource",
+    "Order",
+    "OrderLine",
+    "OrderStatus",
+    "Product",
+    "Profile",
+    "ProfileAlias",
+    "Purpose",
+    "Topic",
+    "TopicPreference",
+]

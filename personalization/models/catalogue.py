@@ -1,0 +1,102 @@
+"""The catalogue mirror: the shop's products as the app needs to know them."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+CATEGORY_SEPARATOR = " > "
+
+
+def category_matches(category: str, field: str = "category_path") -> Q:
+    """Q for products whose category path contains ``category`` as one whole level."""
+    sep = CATEGORY_SEPARATOR
+    return (
+        Q(**{f"{field}__iexact": category})
+        | Q(**{f"{field}__istartswith": f"{category}{sep}"})
+        | Q(**{f"{field}__iendswith": f"{sep}{category}"})
+        | Q(**{f"{field}__icontains": f"{sep}{category}{sep}"})
+    )
+
+
+class ProductQuerySet(models.QuerySet):
+    def available(self):
+        """Active products that are in stock: the only ones worth showing a customer."""
+        return self.filter(active=True, in_stock=True)
+
+    def sensitive(self):
+        """Flagged by the shop, or in a category listed in SENSITIVE_CATEGORIES."""
+        from ..conf import app_settings
+
+        condition = Q(is_sensitive=True)
+        for category in app_settings.SENSITIVE_CATEGORIES:
+            condition |= category_matches(category)
+        return self.filter(condition)
+
+    def not_sensitive(self):
+        return self.exclude(pk__in=self.sensitive().values("pk"))
+
+    def repeat_purchases(self):
+        """Consumables the customer buys again after a known interval."""
+        return self.filter(repurchase_interval_days__isnull=False)
+
+
+class Product(models.Model):
+    """A product as the shop last described it."""
+
+    external_id = models.CharField(
+        _("product id"), max_length=64, unique=True, help_text=_("The product's id in the shop.")
+    )
+    sku = models.CharField(_("SKU"), max_length=64, blank=True, db_index=True)
+    title = models.CharField(_("title"), max_length=255)
+    url = models.CharField(_("URL"), max_length=500, blank=True)
+    image_url = models.CharField(_("image URL"), max_length=500, blank=True)
+    price = models.DecimalField(_("price"), max_digits=12, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(_("currency"), max_length=3, blank=True)
+    category_path = models.CharField(
+        _("category"),
+        max_length=255,
+        blank=True,
+        db_index=True,
+        help_text=_("Levels from broad to narrow, separated by ' > ', e.g. 'Home > Kitchen'."),
+    )
+    in_stock = models.BooleanField(_("in stock"), default=True)
+    active = models.BooleanField(
+        _("active"), default=True, help_text=_("Inactive products are never recommended.")
+    )
+    is_sensitive = models.BooleanField(
+        _("sensitive"),
+        default=False,
+        help_text=_(
+            "Health, pregnancy, intimacy and the like: never used to infer, segment or recommend."
+        ),
+    )
+    repurchase_interval_days = models.PositiveIntegerField(
+        _("repurchase interval (days)"),
+        null=True,
+        blank=True,
+        help_text=_("For consumables: how many days one purchase typically lasts."),
+    )
+    source_updated_at = models.DateTimeField(
+        _("changed in shop at"),
+        null=True,
+        blank=True,
+        help_text=_("Time of the shop's latest change; older updates arriving late are ignored."),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = ProductQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("product")
+        verbose_name_plural = _("products")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(price__isnull=True) | Q(price__gte=0), name="pzn_product_price_gte_0"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title

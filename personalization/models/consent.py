@@ -1,0 +1,116 @@
+"""The consent ledger: append-only records of what each customer agreed to, and when."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .profiles import Profile
+
+
+class Purpose(models.TextChoices):
+    EMAIL_MARKETING = "email_marketing", _("Email marketing")
+    PERSONALIZATION = "personalization", _("Personalisation (using my activity to tailor content)")
+    AD_AUDIENCES = "ad_audiences", _("Advertising audiences")
+
+
+class ConsentStatus(models.TextChoices):
+    GRANTED = "granted", _("granted")
+    WITHDRAWN = "withdrawn", _("withdrawn")
+
+
+class ConsentSource(models.TextChoices):
+    CHECKOUT = "checkout", _("checkout")
+    SIGNUP = "signup", _("account sign-up")
+    PREFERENCE_CENTRE = "preference_centre", _("preference centre")
+    API = "api", _("API")
+    IMPORT = "import", _("import")
+    ADMIN = "admin", _("admin")
+
+
+class ConsentState(models.TextChoices):
+    """Current consent for a purpose, derived from the ledger (never stored)."""
+
+    GRANTED = "granted", _("granted")
+    PENDING = "pending", _("awaiting confirmation")
+    WITHDRAWN = "withdrawn", _("withdrawn")
+    NONE = "none", _("never asked")
+
+
+class ConsentRecordQuerySet(models.QuerySet):
+    def for_purpose(self, purpose: str):
+        return self.filter(purpose=purpose)
+
+    def latest_first(self):
+        return self.order_by("-recorded_at", "-pk")
+
+
+class ImmutableRecord(Exception):
+    pass
+
+
+class ConsentRecord(models.Model):
+    """One grant or withdrawal. Never updated in place; deleted only by erasure.
+
+    Current consent is the latest record per profile and purpose (see
+    ``personalization.consent``). A grant for a double opt-in purpose counts only once a later
+    record with ``confirmed_at`` confirms it.
+    """
+
+    profile = models.ForeignKey(
+        Profile,
+        verbose_name=_("profile"),
+        on_delete=models.CASCADE,
+        related_name="consent_records",
+    )
+    purpose = models.CharField(_("purpose"), max_length=32, choices=Purpose.choices)
+    status = models.CharField(_("status"), max_length=16, choices=ConsentStatus.choices)
+    source = models.CharField(_("source"), max_length=32, choices=ConsentSource.choices)
+    wording_version = models.CharField(
+        _("wording version"),
+        max_length=64,
+        blank=True,
+        help_text=_("Identifies the exact text the customer was shown, e.g. checkout-2026-03."),
+    )
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now, db_index=True)
+    confirmed_at = models.DateTimeField(
+        _("confirmed at"),
+        null=True,
+        blank=True,
+        help_text=_("When the customer confirmed a double opt-in grant."),
+    )
+    email = models.EmailField(
+        _("email at the time"),
+        blank=True,
+        help_text=_("The address the consent was given for, kept as evidence."),
+    )
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+
+    objects = ConsentRecordQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("consent record")
+        verbose_name_plural = _("consent ledger")
+        ordering = ["-recorded_at", "-pk"]
+        indexes = [
+            models.Index(
+                fields=["profile", "purpose", "-recorded_at", "-id"], name="pzn_consent_latest"
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(confirmed_at__isnull=True)
+                | models.Q(status=ConsentStatus.GRANTED),
+                name="pzn_consent_confirm_only_grants",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()}: {self.get_status_display()} ({self.recorded_at:%Y-%m-%d})"
+
+    def save(self, *args, **kwargs):
+        # The ledger is evidence: a record, once written, is never changed.
+        if not self._state.adding:
+            raise ImmutableRecord("Consent records are append-only; record a new one instead.")
+        super().save(*args, **kwargs)

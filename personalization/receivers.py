@@ -1,0 +1,123 @@
+"""Receivers for the signals a shop sends: each parses its arguments and calls a domain function.
+
+Connected in ``PersonalizationConfig.ready()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import signals
+from .catalogue import product_upsert
+from .commerce import cart_update, order_record, order_status_set
+from .identity import ATTRIBUTE_FIELDS, identity_from
+from .models import ConsentSource, EventName, OrderStatus
+from .tracking import identify, track
+
+IDENTITY_ARGS = ("email", "user", "anonymous_id", "request")
+
+
+def _identity(kwargs: dict[str, Any]):
+    return identity_from(**{name: kwargs.get(name) for name in IDENTITY_ARGS})
+
+
+def _attributes(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {name: kwargs[name] for name in ATTRIBUTE_FIELDS if name in kwargs}
+
+
+def _ip_address(kwargs: dict[str, Any]) -> str | None:
+    request = kwargs.get("request")
+    if request is None:
+        return None
+    from .adapter import get_adapter
+
+    return get_adapter().ip_address_for_request(request)
+
+
+def on_order_placed(sender, **kwargs):
+    order, _created = order_record(
+        order_id=kwargs.get("order_id"),
+        identity=_identity(kwargs),
+        placed_at=kwargs.get("placed_at"),
+        total=kwargs.get("total"),
+        currency_code=kwargs.get("currency"),
+        lines=kwargs.get("lines"),
+        cart_id=kwargs.get("cart_id"),
+        consents=kwargs.get("consents"),
+        attributes=_attributes(kwargs),
+        ip_address=_ip_address(kwargs),
+    )
+    return order
+
+
+def on_order_cancelled(sender, **kwargs):
+    return order_status_set(
+        order_id=kwargs.get("order_id"), status=OrderStatus.CANCELLED, at=kwargs.get("at")
+    )
+
+
+def on_order_refunded(sender, **kwargs):
+    return order_status_set(
+        order_id=kwargs.get("order_id"), status=OrderStatus.REFUNDED, at=kwargs.get("at")
+    )
+
+
+def on_cart_updated(sender, **kwargs):
+    cart, _applied = cart_update(
+        cart_id=kwargs.get("cart_id"),
+        identity=_identity(kwargs),
+        updated_at=kwargs.get("updated_at"),
+        lines=kwargs.get("lines"),
+        currency_code=kwargs.get("currency"),
+    )
+    return cart
+
+
+def on_product_viewed(sender, **kwargs):
+    return track(
+        EventName.PRODUCT_VIEWED,
+        product_id=kwargs.get("product_id"),
+        occurred_at=kwargs.get("occurred_at"),
+        **{name: kwargs.get(name) for name in IDENTITY_ARGS},
+    )
+
+
+def on_customer_signed_up(sender, **kwargs):
+    return identify(
+        consents=kwargs.get("consents"),
+        consent_source=ConsentSource.SIGNUP,
+        **{name: kwargs.get(name) for name in IDENTITY_ARGS},
+        **_attributes(kwargs),
+    )
+
+
+def on_customer_identified(sender, **kwargs):
+    return identify(
+        **{name: kwargs.get(name) for name in IDENTITY_ARGS},
+        **_attributes(kwargs),
+    )
+
+
+def on_product_saved(sender, **kwargs):
+    data = {k: v for k, v in kwargs.items() if k not in ("signal", "product_id", "updated_at")}
+    product, _applied = product_upsert(
+        product_id=kwargs.get("product_id"), updated_at=kwargs.get("updated_at"), **data
+    )
+    return product
+
+
+CONNECTIONS = {
+    signals.order_placed: on_order_placed,
+    signals.order_cancelled: on_order_cancelled,
+    signals.order_refunded: on_order_refunded,
+    signals.cart_updated: on_cart_updated,
+    signals.product_viewed: on_product_viewed,
+    signals.customer_signed_up: on_customer_signed_up,
+    signals.customer_identified: on_customer_identified,
+    signals.product_saved: on_product_saved,
+}
+
+
+def connect() -> None:
+    for signal, receiver in CONNECTIONS.items():
+        signal.connect(receiver, dispatch_uid=f"personalization.{receiver.__name__}")

@@ -1,0 +1,108 @@
+"""track() and identify(): the calls a shop makes for behaviour and identity."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .catalogue import products_by_external_id
+from .conf import app_settings
+from .consent import consent_grant_many, has_consent
+from .exceptions import InvalidInput
+from .identity import identity_from, profile_find, profile_resolve
+from .models import ConsentSource, Event, Profile, Purpose
+from .validation import aware_datetime, event_name, external_id
+
+
+def track(
+    name: str,
+    *,
+    email: str | None = None,
+    user: Any = None,
+    anonymous_id: str | None = None,
+    request: Any = None,
+    product_id: Any = None,
+    occurred_at: dt.datetime | None = None,
+    properties: dict[str, Any] | None = None,
+) -> Event | None:
+    """Record that a customer did something (viewed a product, searched, …).
+
+    Behaviour is personal data used to tailor content, so the event is stored only when the
+    customer granted the personalisation consent (or ``TRACK_WITHOUT_CONSENT`` is set).
+    Returns the stored event, or ``None`` when it was not stored.
+    """
+    name = event_name(name)
+    identity = identity_from(email=email, user=user, anonymous_id=anonymous_id, request=request)
+    occurred_at = (
+        aware_datetime(occurred_at, field="occurred_at") if occurred_at is not None
+        else timezone.now()
+    )
+    properties = _properties_clean(properties)
+    product_pk = None
+    if product_id not in (None, ""):
+        product_id = external_id(product_id, field="product_id")
+        product_pk = products_by_external_id([product_id], field="product_id")[product_id]
+
+    if app_settings.TRACK_WITHOUT_CONSENT:
+        profile = profile_resolve(identity)
+    else:
+        profile = profile_find(identity)
+        if not has_consent(profile=profile, purpose=Purpose.PERSONALIZATION):
+            return None
+        if identity.email or identity.user is not None:
+            # Join a newly seen anonymous id to the known customer.
+            profile = profile_resolve(identity)
+    return Event.objects.create(
+        profile=profile,
+        name=name,
+        occurred_at=occurred_at,
+        product_id=product_pk,
+        properties=properties,
+    )
+
+
+def identify(
+    *,
+    email: str | None = None,
+    user: Any = None,
+    anonymous_id: str | None = None,
+    request: Any = None,
+    consents: dict[str, str] | None = None,
+    consent_source: str = ConsentSource.SIGNUP,
+    **attributes: Any,
+) -> Profile:
+    """Tie what we know of a visitor to one profile, merging as needed, and return it."""
+    identity = identity_from(email=email, user=user, anonymous_id=anonymous_id, request=request)
+    ip_address = None
+    if request is not None:
+        from .adapter import get_adapter
+
+        ip_address = get_adapter().ip_address_for_request(request)
+    with transaction.atomic():
+        profile = profile_resolve(identity, attributes=attributes)
+        consent_grant_many(
+            profile=profile, consents=consents, source=consent_source, ip_address=ip_address
+        )
+    return profile
+
+
+def _properties_clean(properties: Any) -> dict[str, Any]:
+    if properties is None:
+        return {}
+    if not isinstance(properties, dict):
+        raise InvalidInput(_("Properties are a mapping of names to values."), field="properties")
+    try:
+        encoded = json.dumps(properties)
+    except (TypeError, ValueError) as err:
+        raise InvalidInput(
+            _("Properties must be JSON-serialisable: %(error)s") % {"error": err},
+            field="properties",
+        ) from err
+    if len(encoded) > 16_384:
+        raise InvalidInput(_("Properties are at most 16 KB of JSON."), field="properties")
+    return properties
