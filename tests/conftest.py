@@ -1,6 +1,72 @@
+"""Shared fixtures. Tests needing PostgreSQL or Redis skip with the reason when absent."""
+
+import os
+
 import pytest
+from django.db import connection
+
+from tests import factories
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 @pytest.fixture(autouse=True)
-def _media_and_mail(settings, tmp_path):
+def _outbox_dir(settings, tmp_path):
     settings.EMAIL_FILE_PATH = tmp_path / "outbox"
+
+
+@pytest.fixture
+def profile_factory(db):
+    return factories.ProfileFactory
+
+
+@pytest.fixture
+def product_factory(db):
+    return factories.ProductFactory
+
+
+@pytest.fixture
+def order_factory(db):
+    return factories.OrderFactory
+
+
+@pytest.fixture
+def user_factory(db):
+    return factories.UserFactory
+
+
+@pytest.fixture
+def topic_factory(db):
+    return factories.TopicFactory
+
+
+def pytest_collection_modifyitems(config, items):
+    from django.conf import settings
+
+    on_postgres = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    skip_pg = pytest.mark.skip(
+        reason="needs PostgreSQL: run with DATABASE_URL=postgres://postgres@127.0.0.1:5432/personalization"
+    )
+    redis_reason = _redis_unavailable()
+    skip_redis = pytest.mark.skip(reason=f"needs Redis at {REDIS_URL}: {redis_reason}")
+    for item in items:
+        if "postgres" in item.keywords and not on_postgres:
+            item.add_marker(skip_pg)
+        if "redis" in item.keywords and redis_reason:
+            item.add_marker(skip_redis)
+
+
+def _redis_unavailable() -> str:
+    """Empty when Redis answers at REDIS_URL, else why not."""
+    try:
+        import redis
+
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except Exception as err:  # noqa: BLE001  (any failure means: skip, saying why)
+        return str(err) or type(err).__name__
+    return ""
+
+
+@pytest.fixture
+def on_postgres():
+    return connection.vendor == "postgresql"
