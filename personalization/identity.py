@@ -193,13 +193,13 @@ def _resolve(identity: Identity, attributes: dict[str, Any], *, lock: bool) -> P
             target = by_anonymous
         else:
             target = Profile.objects.create()
-    elif by_anonymous is not None and by_anonymous.pk != target.pk:
-        if by_anonymous.is_anonymous:
-            target = profile_merge(source=by_anonymous, target=target)
-        else:
-            ProfileAlias.objects.filter(
-                kind=ProfileAlias.Kind.ANONYMOUS_ID, value=identity.anonymous_id
-            ).update(profile=target)
+    elif by_anonymous is not None and by_anonymous.is_anonymous and by_anonymous.pk != target.pk:
+        target = profile_merge(source=by_anonymous, target=target)
+    if by_anonymous is not None and by_anonymous.pk != target.pk and not by_anonymous.is_anonymous:
+        # A device last used by another known person: the id moves on, their history stays.
+        ProfileAlias.objects.filter(
+            kind=ProfileAlias.Kind.ANONYMOUS_ID, value=identity.anonymous_id
+        ).update(profile=target)
 
     changed: set[str] = set()
     if identity.user is not None and target.user_id != identity.user.pk:

@@ -1,0 +1,143 @@
+import datetime as dt
+
+import pytest
+import time_machine
+
+from personalization.consent import (
+    consent_confirm,
+    consent_record,
+    consent_state,
+    consent_states,
+    profiles_consented,
+    profiles_with_consent,
+)
+from personalization.exceptions import InvalidInput
+from personalization.models import ConsentRecord, Profile
+from personalization.models.consent import ImmutableRecord
+
+pytestmark = pytest.mark.django_db
+T0 = dt.datetime(2026, 2, 1, 12, tzinfo=dt.UTC)
+
+# Each step: ("grant" | "withdraw" | "confirm"). The expected state after all steps.
+SCENARIOS = {
+    "never asked": ([], "none", "none"),
+    "granted": (["grant"], "granted", "pending"),
+    "withdrawn": (["grant", "withdraw"], "withdrawn", "withdrawn"),
+    "granted again": (["grant", "withdraw", "grant"], "granted", "pending"),
+    "confirmed": (["grant", "confirm"], "granted", "granted"),
+    "confirmed then withdrawn": (["grant", "confirm", "withdraw"], "withdrawn", "withdrawn"),
+    "re-granted after withdrawal needs a new confirmation": (
+        ["grant", "confirm", "withdraw", "grant"], "granted", "pending"
+    ),
+    "re-confirmed": (["grant", "confirm", "withdraw", "grant", "confirm"], "granted", "granted"),
+    "granted again while confirmed": (["grant", "confirm", "grant"], "granted", "granted"),
+}
+
+
+def _apply(profile, steps, *, double_opt_in, clock):
+    for step in steps:
+        if step == "confirm":
+            if double_opt_in:
+                consent_confirm(profile=profile, purpose="email_marketing")
+        else:
+            consent_record(profile=profile, purpose="email_marketing",
+                           granted=step == "grant", source="preference_centre",
+                           wording_version="v1")
+        clock.shift(dt.timedelta(minutes=1))
+
+
+@pytest.mark.parametrize("double_opt_in", [False, True], ids=["single", "double opt-in"])
+def test_current_consent_is_derived_from_the_ledger_the_same_in_python_and_sql(
+    settings, double_opt_in
+):
+    settings.PERSONALIZATION = {
+        **settings.PERSONALIZATION,
+        "DOUBLE_OPT_IN_PURPOSES": ["email_marketing"] if double_opt_in else [],
+    }
+    expected = {}
+    with time_machine.travel(T0, tick=False) as clock:
+        for name, (steps, single, double) in SCENARIOS.items():
+            profile = Profile.objects.create(email=f"{len(expected)}@example.com")
+            _apply(profile, steps, double_opt_in=double_opt_in, clock=clock)
+            expected[profile.pk] = (name, double if double_opt_in else single)
+
+    from_sql = dict(
+        profiles_with_consent(Profile.objects.all(), "email_marketing").values_list(
+            "pk", "consent_email_marketing"
+        )
+    )
+    for pk, (name, state) in expected.items():
+        profile = Profile.objects.get(pk=pk)
+        assert consent_state(profile=profile, purpose="email_marketing") == state, name
+        assert from_sql[pk] == state, name
+    consented = set(profiles_consented(Profile.objects.all(), "email_marketing").values_list(
+        "pk", flat=True))
+    assert consented == {pk for pk, (_, state) in expected.items() if state == "granted"}
+
+
+def test_records_made_in_the_same_instant_are_ordered_by_when_they_were_written():
+    profile = Profile.objects.create(email="a@example.com")
+    with time_machine.travel(T0, tick=False):
+        consent_record(profile=profile, purpose="personalization", granted=True, source="api")
+        consent_record(profile=profile, purpose="personalization", granted=False, source="api")
+    assert consent_state(profile=profile, purpose="personalization") == "withdrawn"
+    annotated = profiles_with_consent(Profile.objects.all(), "personalization").get()
+    assert annotated.consent_personalization == "withdrawn"
+
+
+def test_the_ledger_is_evidence_and_never_changes():
+    profile = Profile.objects.create(email="ann@example.com")
+    record = consent_record(
+        profile=profile, purpose="email_marketing", granted=True, source="checkout",
+        wording_version="checkout-2026-11", ip_address="203.0.113.9",
+    )
+    record.refresh_from_db()
+    assert (record.email, record.source, record.wording_version, record.ip_address) == (
+        "ann@example.com", "checkout", "checkout-2026-11", "203.0.113.9"
+    )
+    record.status = "withdrawn"
+    with pytest.raises(ImmutableRecord):
+        record.save()
+    assert ConsentRecord.objects.get().status == "granted"
+
+
+def test_confirming_without_a_pending_grant_is_refused(settings):
+    settings.PERSONALIZATION = {"DOUBLE_OPT_IN_PURPOSES": ["email_marketing"]}
+    profile = Profile.objects.create(email="a@example.com")
+    with pytest.raises(InvalidInput):
+        consent_confirm(profile=profile, purpose="email_marketing")
+    assert not ConsentRecord.objects.exists()
+
+
+def test_confirmation_is_recorded_with_its_time(settings):
+    settings.PERSONALIZATION = {"DOUBLE_OPT_IN_PURPOSES": ["email_marketing"]}
+    profile = Profile.objects.create(email="a@example.com")
+    with time_machine.travel(T0, tick=False):
+        consent_record(profile=profile, purpose="email_marketing", granted=True,
+                       source="checkout", wording_version="v2")
+    with time_machine.travel(T0 + dt.timedelta(hours=3), tick=False):
+        confirmation = consent_confirm(profile=profile, purpose="email_marketing")
+    assert confirmation.confirmed_at == T0 + dt.timedelta(hours=3)
+    assert confirmation.wording_version == "v2"
+    assert ConsentRecord.objects.count() == 2
+
+
+def test_unknown_purpose_and_source_are_refused():
+    profile = Profile.objects.create(email="a@example.com")
+    with pytest.raises(InvalidInput) as err:
+        consent_record(profile=profile, purpose="telepathy", granted=True, source="api")
+    assert err.value.field == "purpose"
+    with pytest.raises(InvalidInput) as err:
+        consent_record(profile=profile, purpose="email_marketing", granted=True, source="psychic")
+    assert err.value.field == "source"
+    assert not ConsentRecord.objects.exists()
+
+
+def test_consent_states_reports_every_purpose():
+    profile = Profile.objects.create(email="a@example.com")
+    consent_record(profile=profile, purpose="ad_audiences", granted=False, source="api")
+    assert consent_states(profile=profile) == {
+        "email_marketing": "none",
+        "personalization": "none",
+        "ad_audiences": "withdrawn",
+    }

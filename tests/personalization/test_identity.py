@@ -1,0 +1,197 @@
+import datetime as dt
+
+import pytest
+
+from personalization import signals
+from personalization.consent import consent_record, consent_states
+from personalization.exceptions import InvalidEmail, InvalidInput, MissingIdentity
+from personalization.identity import Identity, identity_from, profile_merge, profile_resolve
+from personalization.models import (
+    Cart,
+    ConsentRecord,
+    Event,
+    Frequency,
+    Order,
+    Profile,
+    ProfileAlias,
+    TopicPreference,
+)
+from personalization.tracking import identify, track
+
+pytestmark = pytest.mark.django_db
+T0 = dt.datetime(2026, 3, 1, 9, tzinfo=dt.UTC)
+
+
+def place_order(order_id, product, **identity):
+    signals.order_placed.send(
+        sender=None,
+        order_id=order_id,
+        placed_at=T0,
+        total="10.00",
+        currency="EUR",
+        lines=[{"product_id": product.external_id, "quantity": 1, "unit_price": "10.00"}],
+        **identity,
+    )
+
+
+def test_email_is_normalised_so_case_and_spaces_find_the_same_customer():
+    first = identify(email="  Ann.Smith@Example.COM ")
+    second = identify(email="ann.smith@example.com")
+    assert first.pk == second.pk
+    assert first.email == "ann.smith@example.com"
+    assert Profile.objects.count() == 1
+
+
+def test_malformed_email_is_refused_and_nothing_is_written():
+    with pytest.raises(InvalidEmail) as err:
+        identify(email="not-an-address")
+    assert err.value.field == "email"
+    assert Profile.objects.count() == 0
+
+
+def test_an_identity_is_required():
+    with pytest.raises(MissingIdentity):
+        profile_resolve(Identity())
+
+
+def test_anonymous_history_joins_the_profile_when_the_visitor_identifies(product_factory):
+    product = product_factory()
+    identify(anonymous_id="visitor1", consents={"personalization": "banner-v1"},
+             consent_source="api")
+    track("product_viewed", anonymous_id="visitor1", product_id=product.external_id)
+    signals.cart_updated.send(
+        sender=None, cart_id="cart1", anonymous_id="visitor1", updated_at=T0, currency="EUR",
+        lines=[{"product_id": product.external_id, "quantity": 1, "unit_price": "19.90"}],
+    )
+    assert Profile.objects.get().is_anonymous
+
+    profile = identify(email="ann@example.com", anonymous_id="visitor1")
+
+    assert Profile.objects.count() == 1
+    assert profile.events.get().product == product
+    assert Cart.objects.get().profile == profile
+    assert consent_states(profile=profile)["personalization"] == "granted"
+
+
+def test_a_logged_in_user_later_seen_with_their_guest_email_is_one_person(
+    user_factory, product_factory
+):
+    product = product_factory()
+    user = user_factory(email="old@example.com")
+    member = identify(user=user)
+    place_order("A1", product, user=user)
+    place_order("G1", product, email="guest@example.com")  # guest checkout, another profile
+    guest = Profile.objects.get(email="guest@example.com")
+    consent_record(profile=guest, purpose="email_marketing", granted=True, source="checkout",
+                   wording_version="v3")
+    TopicPreference.objects.create(
+        profile=guest, topic=_topic(), subscribed=True, updated_at=T0
+    )
+
+    # The member changes their account address to the one they used as a guest.
+    user.email = "guest@example.com"
+    user.save()
+    merged = identify(user=user)
+
+    assert merged.pk == member.pk
+    assert not Profile.objects.filter(pk=guest.pk).exists()
+    assert merged.email == "guest@example.com"
+    assert set(Order.objects.values_list("external_id", flat=True).filter(profile=merged)) == {
+        "A1", "G1"
+    }
+    assert merged.orders_count == 2
+    assert ConsentRecord.objects.get().profile == merged
+    assert merged.topic_choices.count() == 1
+    # The old address still finds them.
+    assert identify(email="old@example.com").pk == merged.pk
+
+
+def test_another_accounts_email_is_never_merged_into_this_account(user_factory):
+    alice, bob = user_factory(email="alice@example.com"), user_factory(email="bob@example.com")
+    alice_profile, bob_profile = identify(user=alice), identify(user=bob)
+
+    profile = identify(user=alice, email="bob@example.com")
+
+    assert profile.pk == alice_profile.pk
+    assert Profile.objects.get(pk=bob_profile.pk).email == "bob@example.com"
+    assert profile.email == "alice@example.com"
+
+
+def test_a_shared_computer_does_not_join_two_peoples_histories():
+    ann = identify(email="ann@example.com", anonymous_id="family-pc")
+    ben = identify(email="ben@example.com", anonymous_id="family-pc")
+
+    assert ann.pk != ben.pk
+    assert Profile.objects.count() == 2
+    assert ProfileAlias.objects.get(value="family-pc").profile_id == ben.pk
+
+
+def test_merge_keeps_the_later_choice_and_the_more_protective_pace(topic_factory):
+    news, sale = topic_factory(), topic_factory()
+    source = Profile.objects.create(email="a@example.com", frequency=Frequency.MONTHLY,
+                                    paused_until=T0 + dt.timedelta(days=30))
+    target = Profile.objects.create(email="b@example.com", frequency=Frequency.WEEKLY,
+                                    first_name="Bea", traits={"vip": True})
+    source.traits = {"vip": False, "shoe_size": 38}
+    source.first_name = "Anna"
+    source.save()
+    TopicPreference.objects.create(profile=source, topic=news, subscribed=False,
+                                   updated_at=T0 + dt.timedelta(days=2))
+    TopicPreference.objects.create(profile=target, topic=news, subscribed=True, updated_at=T0)
+    TopicPreference.objects.create(profile=source, topic=sale, subscribed=True, updated_at=T0)
+    TopicPreference.objects.create(profile=target, topic=sale, subscribed=False,
+                                   updated_at=T0 + dt.timedelta(days=1))
+
+    merged = profile_merge(source=source, target=target)
+
+    choices = dict(merged.topic_choices.values_list("topic__slug", "subscribed"))
+    assert choices == {news.slug: False, sale.slug: False}
+    assert merged.frequency == Frequency.MONTHLY
+    assert merged.paused_until == T0 + dt.timedelta(days=30)
+    assert merged.first_name == "Bea"
+    assert merged.traits == {"vip": True, "shoe_size": 38}
+    assert ProfileAlias.objects.get(kind="email").value == "a@example.com"
+
+
+def test_bad_profile_attributes_are_refused_and_nothing_is_written():
+    with pytest.raises(InvalidInput) as err:
+        identify(email="ann@example.com", timezone="Mars/Olympus")
+    assert err.value.field == "timezone"
+    with pytest.raises(InvalidInput) as err:
+        identify(email="ann@example.com", birthday="31-12-1990")
+    assert err.value.field == "birthday"
+    assert Profile.objects.count() == 0
+
+
+def test_attributes_are_stored_on_the_profile():
+    profile = identify(email="ann@example.com", first_name="Ann", timezone="Europe/Stockholm",
+                       country="se", birthday="1990-12-31", locale="sv-SE")
+    assert (profile.first_name, profile.timezone, profile.country, str(profile.birthday)) == (
+        "Ann", "Europe/Stockholm", "SE", "1990-12-31"
+    )
+
+
+def test_request_identity_uses_the_logged_in_user_and_the_anonymous_cookie(rf, user_factory):
+    request = rf.get("/")
+    request.user = user_factory(email="Ann@Example.com")
+    request.personalization_anonymous_id = "abc12345"
+    identity = identity_from(request=request)
+    assert identity.email == "ann@example.com"
+    assert identity.anonymous_id == "abc12345"
+
+
+def test_events_move_with_a_merge(product_factory):
+    product = product_factory()
+    anon = identify(anonymous_id="v9", consents={"personalization": "v1"}, consent_source="api")
+    track("product_viewed", anonymous_id="v9", product_id=product.external_id)
+    known = identify(email="z@example.com")
+    assert anon.pk != known.pk
+    merged = identify(email="z@example.com", anonymous_id="v9")
+    assert merged.pk == known.pk
+    assert Event.objects.get().profile_id == known.pk
+
+
+def _topic():
+    from personalization.models import Topic
+
+    return Topic.objects.create(slug="news", name="News")
