@@ -34,6 +34,15 @@ def check_settings(app_configs, **kwargs):
                 id="personalization.E003",
             )
         )
+    if app_settings.DOUBLE_OPT_IN_PURPOSES and not app_settings.SITE_URL:
+        errors.append(
+            Error(
+                "Double opt-in is on but PERSONALIZATION['SITE_URL'] is not set, so "
+                "confirmation emails cannot link back to the shop.",
+                hint="Set PERSONALIZATION['SITE_URL'] = 'https://your-shop.example'.",
+                id="personalization.E005",
+            )
+        )
     middleware = "personalization.middleware.AnonymousIdMiddleware"
     if middleware not in settings.MIDDLEWARE:
         errors.append(

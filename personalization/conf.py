@@ -29,6 +29,10 @@ DEFAULTS: dict[str, Any] = {
     "TRACK_WITHOUT_CONSENT": False,
     # Consent purposes whose grant only counts once the customer confirmed it (double opt-in).
     "DOUBLE_OPT_IN_PURPOSES": [],
+    # Absolute base URL of the shop, for links in emails (e.g. "https://shop.example.com").
+    "SITE_URL": None,
+    # How long a double opt-in confirmation link stays valid.
+    "CONFIRMATION_LINK_MAX_AGE_DAYS": 7,
     # Cookie that carries the anonymous visitor id set by AnonymousIdMiddleware.
     "ANONYMOUS_ID_COOKIE": "pzn_aid",
     "ANONYMOUS_ID_COOKIE_AGE": 60 * 60 * 24 * 365,

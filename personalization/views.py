@@ -1,0 +1,37 @@
+"""Pages customers reach from emails. Thin: parse, call a domain function, answer."""
+
+from __future__ import annotations
+
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from .confirmation import confirmation_accept, confirmation_read
+from .exceptions import InvalidInput
+from .models import Purpose
+
+
+@require_http_methods(["GET", "POST"])
+def consent_confirm_view(request, token: str):
+    """GET shows a button; only the POST confirms, so mail scanners that follow links don't."""
+    try:
+        pending = confirmation_read(token)
+        if request.method == "POST":
+            confirmation_accept(token=token)
+            return render(
+                request,
+                "personalization/consent_confirm.html",
+                {"done": True, "purpose": Purpose(pending.purpose).label},
+            )
+    except InvalidInput as err:
+        return render(
+            request,
+            "personalization/consent_confirm.html",
+            {"error": err.message, "title": _("We could not confirm this")},
+            status=400,
+        )
+    return render(
+        request,
+        "personalization/consent_confirm.html",
+        {"purpose": Purpose(pending.purpose).label, "email": pending.profile.email},
+    )

@@ -1,0 +1,99 @@
+import re
+
+import pytest
+from anymail.exceptions import AnymailAPIError
+from django.core import mail
+from django.urls import reverse
+
+from personalization.confirmation import confirmation_token
+from personalization.consent import consent_record, consent_state
+from personalization.models import ConsentRecord, Profile
+from personalization.tracking import identify
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def double_opt_in(settings):
+    settings.PERSONALIZATION = {
+        **settings.PERSONALIZATION,
+        "DOUBLE_OPT_IN_PURPOSES": ["email_marketing"],
+        "SITE_URL": "https://shop.example",
+    }
+
+
+def confirmation_link(django_capture_on_commit_callbacks, **identity):
+    with django_capture_on_commit_callbacks(execute=True):
+        profile = identify(consents={"email_marketing": "signup-v1"}, **identity)
+    [message] = mail.outbox
+    return profile, message, re.search(r"https://shop\.example(\S+)", message.body).group(1)
+
+
+def test_a_grant_needing_double_opt_in_mails_a_link_that_confirms_on_post(
+    client, django_capture_on_commit_callbacks
+):
+    profile, message, path = confirmation_link(
+        django_capture_on_commit_callbacks, email="ann@example.com", first_name="Ann"
+    )
+    assert message.to == ["ann@example.com"]
+    assert "Hello Ann" in message.body
+    assert consent_state(profile=profile, purpose="email_marketing") == "pending"
+
+    page = client.get(path)  # a mail scanner following the link confirms nothing
+    assert page.status_code == 200 and b"ann@example.com" in page.content
+    assert consent_state(profile=profile, purpose="email_marketing") == "pending"
+
+    done = client.post(path)
+    assert done.status_code == 200
+    assert consent_state(profile=profile, purpose="email_marketing") == "granted"
+    assert ConsentRecord.objects.filter(confirmed_at__isnull=False).count() == 1
+    client.post(path)  # a second click changes nothing
+    assert ConsentRecord.objects.count() == 2
+
+
+def test_a_forged_or_withdrawn_link_is_a_clear_400(client, django_capture_on_commit_callbacks):
+    profile, _message, path = confirmation_link(
+        django_capture_on_commit_callbacks, email="ann@example.com"
+    )
+    assert client.post(path[:-3] + "xyz/").status_code == 400
+    consent_record(profile=profile, purpose="email_marketing", granted=False,
+                   source="preference_centre")
+    response = client.post(path)
+    assert response.status_code == 400
+    assert b"withdrawn" in response.content
+    assert consent_state(profile=profile, purpose="email_marketing") == "withdrawn"
+
+
+def test_an_expired_link_asks_to_subscribe_again(client, time_machine):
+    profile = Profile.objects.create(email="ann@example.com")
+    consent_record(profile=profile, purpose="email_marketing", granted=True, source="checkout")
+    time_machine.move_to("2026-01-01T00:00:00Z")
+    token = confirmation_token(profile=profile, purpose="email_marketing")
+    time_machine.move_to("2026-01-09T00:00:00Z")
+    response = client.post(reverse("personalization:consent-confirm", kwargs={"token": token}))
+    assert response.status_code == 400 and b"expired" in response.content
+
+
+def test_imported_consent_never_triggers_mail(django_capture_on_commit_callbacks):
+    profile = Profile.objects.create(email="ann@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        consent_record(profile=profile, purpose="email_marketing", granted=True, source="import")
+    assert mail.outbox == []
+
+
+def test_a_failing_email_provider_is_retried(settings, django_capture_on_commit_callbacks,
+                                             monkeypatch):
+    from personalization import tasks
+
+    calls = []
+
+    def flaky(*, record_id):
+        calls.append(record_id)
+        raise AnymailAPIError("ESP unavailable")
+
+    monkeypatch.setattr(tasks, "confirmation_send", flaky)
+    settings.CELERY_TASK_EAGER_PROPAGATES = False
+    with django_capture_on_commit_callbacks(execute=True):
+        identify(email="ann@example.com", consents={"email_marketing": "v1"})
+    assert len(calls) == 1 + tasks.consent_confirmation_send_task.max_retries
+
