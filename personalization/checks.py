@@ -29,7 +29,8 @@ def check_settings(app_configs, **kwargs):
     if unknown:
         errors.append(
             Error(
-                f"PERSONALIZATION['DOUBLE_OPT_IN_PURPOSES'] names unknown purposes: {sorted(unknown)}",
+                "PERSONALIZATION['DOUBLE_OPT_IN_PURPOSES'] names unknown purposes: "
+                f"{sorted(unknown)}",
                 hint=f"Known purposes: {', '.join(Purpose.values)}.",
                 id="personalization.E003",
             )

@@ -107,7 +107,8 @@ class ConsentRecord(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_purpose_display()}: {self.get_status_display()} ({self.recorded_at:%Y-%m-%d})"
+        when = f"{self.recorded_at:%Y-%m-%d}"
+        return f"{self.get_purpose_display()}: {self.get_status_display()} ({when})"
 
     def save(self, *args, **kwargs):
         # The ledger is evidence: a record, once written, is never changed.
