@@ -58,7 +58,9 @@ def product_fields_clean(data: dict[str, Any]) -> dict[str, Any]:
     if "repurchase_interval_days" in data:
         days = data["repurchase_interval_days"]
         if days is not None and (not isinstance(days, int) or isinstance(days, bool) or days <= 0):
-            raise InvalidInput(_("A whole number of days, at least 1."), field="repurchase_interval_days")
+            raise InvalidInput(
+                _("A whole number of days, at least 1."), field="repurchase_interval_days"
+            )
         fields["repurchase_interval_days"] = days
     return fields
 
@@ -73,7 +75,12 @@ def product_upsert(
     """
     product_id = external_id(product_id, field="product_id")
     known = set(_TEXT_LIMITS) | {
-        "price", "currency", "category", "in_stock", "active", "is_sensitive",
+        "price",
+        "currency",
+        "category",
+        "in_stock",
+        "active",
+        "is_sensitive",
         "repurchase_interval_days",
     }
     unknown = set(data) - known

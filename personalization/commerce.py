@@ -53,12 +53,16 @@ def lines_clean(lines: Any, *, field: str = "lines") -> list[Line]:
     if lines is None:
         return []
     if not isinstance(lines, (list, tuple)):
-        raise InvalidInput(_("Lines are a list of {product_id, quantity, unit_price}."), field=field)
+        raise InvalidInput(
+            _("Lines are a list of {product_id, quantity, unit_price}."), field=field
+        )
     cleaned = []
     for index, line in enumerate(lines):
         where = f"{field}[{index}]"
         if not isinstance(line, dict):
-            raise InvalidInput(_("Each line is a {product_id, quantity, unit_price} mapping."), field=where)
+            raise InvalidInput(
+                _("Each line is a {product_id, quantity, unit_price} mapping."), field=where
+            )
         cleaned.append(
             Line(
                 product_id=external_id(line.get("product_id"), field=f"{where}.product_id"),
@@ -134,8 +138,11 @@ def order_record(
                 cart.profile = profile
                 cart.save(update_fields=["status", "source_updated_at", "profile"])
         consent_grant_many(
-            profile=profile, consents=consents, source=ConsentSource.CHECKOUT,
-            ip_address=ip_address, at=placed_at if source == IngestSource.IMPORT else None,
+            profile=profile,
+            consents=consents,
+            source=ConsentSource.CHECKOUT,
+            ip_address=ip_address,
+            at=placed_at if source == IngestSource.IMPORT else None,
         )
         profile_stats_refresh(profile_id=profile.pk)
     return order, True
@@ -150,9 +157,7 @@ def order_status_set(*, order_id: Any, status: str, at: Any = None) -> Order:
     at = aware_datetime(at, field="at") if at is not None else timezone.now()
     order = Order.objects.select_for_update().filter(external_id=order_id).first()
     if order is None:
-        raise UnknownOrder(
-            _("No order %(id)s was recorded.") % {"id": order_id}, field="order_id"
-        )
+        raise UnknownOrder(_("No order %(id)s was recorded.") % {"id": order_id}, field="order_id")
     if order.status != status:
         order.status = status
         order.status_changed_at = at
@@ -225,7 +230,9 @@ def _stats_annotations(orders) -> dict[str, Any]:
 
     return {
         "orders_count": Coalesce(aggregate(Count("pk")), Value(0)),
-        "total_spent": Coalesce(aggregate(Sum("total")), Value(Decimal(0)), output_field=money_field),
+        "total_spent": Coalesce(
+            aggregate(Sum("total")), Value(Decimal(0)), output_field=money_field
+        ),
         "first_order_at": aggregate(Min("placed_at")),
         "last_order_at": aggregate(Max("placed_at")),
     }
@@ -233,11 +240,15 @@ def _stats_annotations(orders) -> dict[str, Any]:
 
 def profile_stats_refresh(*, profile_id: int) -> None:
     """Recompute one profile's order statistics (one aggregate query, one update)."""
-    stats = Order.objects.counted().filter(profile_id=profile_id).aggregate(
-        orders_count=Count("pk"),
-        total_spent=Sum("total"),
-        first_order_at=Min("placed_at"),
-        last_order_at=Max("placed_at"),
+    stats = (
+        Order.objects.counted()
+        .filter(profile_id=profile_id)
+        .aggregate(
+            orders_count=Count("pk"),
+            total_spent=Sum("total"),
+            first_order_at=Min("placed_at"),
+            last_order_at=Max("placed_at"),
+        )
     )
     count = stats["orders_count"]
     spent = stats["total_spent"] or Decimal(0)
@@ -264,4 +275,3 @@ def profile_stats_rebuild(*, profiles=None) -> int:
         )
     )
     return updated
-

@@ -106,7 +106,9 @@ def consent_grant_many(
     if not consents:
         return []
     if not isinstance(consents, dict):
-        raise InvalidInput(_("Consents are a {purpose: wording_version} mapping."), field="consents")
+        raise InvalidInput(
+            _("Consents are a {purpose: wording_version} mapping."), field="consents"
+        )
     for purpose in consents:
         purpose_clean(purpose)
     return [
@@ -159,9 +161,7 @@ def _append(record: ConsentRecord) -> ConsentRecord:
         from .tasks import consent_confirmation_send_task
 
         transaction.on_commit(lambda: consent_confirmation_send_task.delay(record.pk))
-    transaction.on_commit(
-        lambda: consent_recorded.send(sender=ConsentRecord, record=record)
-    )
+    transaction.on_commit(lambda: consent_recorded.send(sender=ConsentRecord, record=record))
     return record
 
 

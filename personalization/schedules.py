@@ -8,7 +8,13 @@ from django.apps import apps as global_apps
 SCHEDULES = {
     "personalization: rebuild profile stats": (
         "personalization.profile_stats_rebuild",
-        {"minute": "17", "hour": "3", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"},
+        {
+            "minute": "17",
+            "hour": "3",
+            "day_of_week": "*",
+            "day_of_month": "*",
+            "month_of_year": "*",
+        },
     ),
 }
 

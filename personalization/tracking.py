@@ -39,7 +39,8 @@ def track(
     name = event_name(name)
     identity = identity_from(email=email, user=user, anonymous_id=anonymous_id, request=request)
     occurred_at = (
-        aware_datetime(occurred_at, field="occurred_at") if occurred_at is not None
+        aware_datetime(occurred_at, field="occurred_at")
+        if occurred_at is not None
         else timezone.now()
     )
     properties = _properties_clean(properties)

@@ -51,8 +51,9 @@ def test_the_same_order_delivered_twice_is_recorded_once(mug):
 
 def test_profile_stats_follow_orders_cancellations_and_refunds(mug):
     for n, (day, total) in enumerate([(1, "10.00"), (5, "30.00"), (9, "20.00")]):
-        signals.order_placed.send(**order_kwargs(
-            order_id=f"o{n}", placed_at=T0 + dt.timedelta(days=day), total=total))
+        signals.order_placed.send(
+            **order_kwargs(order_id=f"o{n}", placed_at=T0 + dt.timedelta(days=day), total=total)
+        )
     profile = Profile.objects.get()
     assert profile.orders_count == 3
     assert profile.total_spent == Decimal("60.00")
@@ -68,23 +69,34 @@ def test_profile_stats_follow_orders_cancellations_and_refunds(mug):
     assert Order.objects.get(external_id="o0").status == "refunded"
 
 
-def test_stats_rebuild_is_set_based_and_matches_the_live_stats(mug, profile_factory,
-                                                               order_factory):
+def test_stats_rebuild_is_set_based_and_matches_the_live_stats(mug, profile_factory, order_factory):
     profiles = profile_factory.create_batch(5)
     for i, profile in enumerate(profiles):
         for j in range(i):
-            order_factory(profile=profile, total=Decimal(10 * (j + 1)),
-                          placed_at=T0 + dt.timedelta(days=j))
+            order_factory(
+                profile=profile, total=Decimal(10 * (j + 1)), placed_at=T0 + dt.timedelta(days=j)
+            )
         profile_stats_refresh(profile_id=profile.pk)
-    expected = list(Profile.objects.order_by("pk").values_list(
-        "orders_count", "total_spent", "average_order_value", "first_order_at", "last_order_at"))
-    Profile.objects.update(orders_count=99, total_spent=1, average_order_value=1,
-                           first_order_at=None, last_order_at=None)
+    expected = list(
+        Profile.objects.order_by("pk").values_list(
+            "orders_count", "total_spent", "average_order_value", "first_order_at", "last_order_at"
+        )
+    )
+    Profile.objects.update(
+        orders_count=99,
+        total_spent=1,
+        average_order_value=1,
+        first_order_at=None,
+        last_order_at=None,
+    )
 
     profile_stats_rebuild()
 
-    rebuilt = list(Profile.objects.order_by("pk").values_list(
-        "orders_count", "total_spent", "average_order_value", "first_order_at", "last_order_at"))
+    rebuilt = list(
+        Profile.objects.order_by("pk").values_list(
+            "orders_count", "total_spent", "average_order_value", "first_order_at", "last_order_at"
+        )
+    )
     assert rebuilt == expected
     assert expected[3][:3] == (3, Decimal("60.00"), Decimal("20.00"))
 
@@ -92,11 +104,17 @@ def test_stats_rebuild_is_set_based_and_matches_the_live_stats(mug, profile_fact
 @pytest.mark.parametrize(
     ("overrides", "error", "field"),
     [
-        ({"lines": [{"product_id": "nope", "quantity": 1, "unit_price": "1"}]},
-         UnknownProduct, "lines"),
+        (
+            {"lines": [{"product_id": "nope", "quantity": 1, "unit_price": "1"}]},
+            UnknownProduct,
+            "lines",
+        ),
         ({"email": "ann@"}, InvalidEmail, "email"),
-        ({"lines": [{"product_id": "mug", "quantity": -1, "unit_price": "1"}]},
-         InvalidInput, "lines[0].quantity"),
+        (
+            {"lines": [{"product_id": "mug", "quantity": -1, "unit_price": "1"}]},
+            InvalidInput,
+            "lines[0].quantity",
+        ),
         ({"placed_at": dt.datetime(2026, 5, 4, 10)}, NaiveDatetime, "placed_at"),
         ({"order_id": ""}, InvalidInput, "order_id"),
         ({"total": "-5"}, InvalidInput, "total"),
@@ -105,8 +123,7 @@ def test_stats_rebuild_is_set_based_and_matches_the_live_stats(mug, profile_fact
         ({"email": None}, MissingIdentity, "email"),
     ],
 )
-def test_bad_orders_raise_a_clear_error_and_write_nothing(settings, mug, overrides, error,
-                                                          field):
+def test_bad_orders_raise_a_clear_error_and_write_nothing(settings, mug, overrides, error, field):
     settings.PERSONALIZATION = {}
     with pytest.raises(error) as err:
         signals.order_placed.send(**order_kwargs(**overrides))
@@ -132,7 +149,11 @@ def test_checkout_consents_are_recorded_with_source_and_wording(mug):
     signals.order_placed.send(**order_kwargs(consents={"email_marketing": "checkout-v7"}))
     record = ConsentRecord.objects.get()
     assert (record.purpose, record.status, record.source, record.wording_version) == (
-        "email_marketing", "granted", "checkout", "checkout-v7")
+        "email_marketing",
+        "granted",
+        "checkout",
+        "checkout-v7",
+    )
 
 
 def test_status_change_for_an_unknown_order_is_refused():
@@ -141,9 +162,14 @@ def test_status_change_for_an_unknown_order_is_refused():
 
 
 def cart_kwargs(**overrides):
-    kwargs = dict(sender=None, cart_id="c1", anonymous_id="visitor1", updated_at=T0,
-                  currency="EUR",
-                  lines=[{"product_id": "mug", "quantity": 1, "unit_price": "12.50"}])
+    kwargs = dict(
+        sender=None,
+        cart_id="c1",
+        anonymous_id="visitor1",
+        updated_at=T0,
+        currency="EUR",
+        lines=[{"product_id": "mug", "quantity": 1, "unit_price": "12.50"}],
+    )
     kwargs.update(overrides)
     return kwargs
 
@@ -151,8 +177,7 @@ def cart_kwargs(**overrides):
 def test_a_late_older_cart_update_never_overwrites_a_newer_one(mug, product_factory):
     product_factory(external_id="pot")
     newer = [{"product_id": "pot", "quantity": 3, "unit_price": "5.00"}]
-    signals.cart_updated.send(**cart_kwargs(updated_at=T0 + dt.timedelta(minutes=5),
-                                            lines=newer))
+    signals.cart_updated.send(**cart_kwargs(updated_at=T0 + dt.timedelta(minutes=5), lines=newer))
     signals.cart_updated.send(**cart_kwargs(updated_at=T0))  # arrives late
 
     cart = Cart.objects.get()
@@ -168,8 +193,11 @@ def test_cart_lifecycle_open_emptied_converted(mug):
     cart = Cart.objects.get()
     assert cart.status == "emptied" and cart.lines.count() == 0
     signals.cart_updated.send(**cart_kwargs(updated_at=T0 + dt.timedelta(minutes=2)))
-    signals.order_placed.send(**order_kwargs(anonymous_id="visitor1", cart_id="c1",
-                                             placed_at=T0 + dt.timedelta(minutes=10)))
+    signals.order_placed.send(
+        **order_kwargs(
+            anonymous_id="visitor1", cart_id="c1", placed_at=T0 + dt.timedelta(minutes=10)
+        )
+    )
     cart = Cart.objects.get()
     assert cart.status == "converted"
     assert Order.objects.get().cart == cart
@@ -191,21 +219,31 @@ def test_bad_cart_update_writes_nothing(mug):
         signals.cart_updated.send(**cart_kwargs(updated_at=dt.datetime(2026, 1, 1)))
     with pytest.raises(InvalidInput):
         signals.cart_updated.send(
-            **cart_kwargs(lines=[{"product_id": "mug", "quantity": 0, "unit_price": "1"}]))
+            **cart_kwargs(lines=[{"product_id": "mug", "quantity": 0, "unit_price": "1"}])
+        )
     assert not Cart.objects.exists() and not Profile.objects.exists()
 
 
 def test_product_saved_mirrors_the_product_and_ignores_a_late_older_change(settings):
     settings.PERSONALIZATION = {"SENSITIVE_CATEGORIES": ["Health"]}
     signals.product_saved.send(
-        sender=None, product_id=42, title="Vitamin D", price="9.90", currency="eur",
-        category=["Health", "Vitamins"], repurchase_interval_days=60,
+        sender=None,
+        product_id=42,
+        title="Vitamin D",
+        price="9.90",
+        currency="eur",
+        category=["Health", "Vitamins"],
+        repurchase_interval_days=60,
         updated_at=T0 + dt.timedelta(hours=1),
     )
     signals.product_saved.send(sender=None, product_id="42", title="Old title", updated_at=T0)
     product = Product.objects.get()
     assert (product.external_id, product.title, product.category_path, product.currency) == (
-        "42", "Vitamin D", "Health > Vitamins", "EUR")
+        "42",
+        "Vitamin D",
+        "Health > Vitamins",
+        "EUR",
+    )
     assert list(Product.objects.sensitive()) == [product]
     assert not Product.objects.not_sensitive().exists()
 

@@ -40,8 +40,12 @@ def test_the_same_order_sent_by_several_workers_at_once_is_recorded_once(product
 
     def deliver():
         signals.order_placed.send(
-            sender=None, order_id="race-1", email="ann@example.com", placed_at=T0,
-            total="12.50", currency="EUR",
+            sender=None,
+            order_id="race-1",
+            email="ann@example.com",
+            placed_at=T0,
+            total="12.50",
+            currency="EUR",
             lines=[{"product_id": "mug", "quantity": 1, "unit_price": "12.50"}],
         )
 
@@ -63,7 +67,10 @@ def test_cart_updates_racing_each_other_end_with_the_newest(product_factory):
 
     def update(minute):
         return lambda: signals.cart_updated.send(
-            sender=None, cart_id="cart-race", email="ann@example.com", currency="EUR",
+            sender=None,
+            cart_id="cart-race",
+            email="ann@example.com",
+            currency="EUR",
             updated_at=T0 + dt.timedelta(minutes=minute),
             lines=[{"product_id": "mug", "quantity": minute, "unit_price": "1.00"}],
         )

@@ -56,8 +56,9 @@ def test_a_forged_or_withdrawn_link_is_a_clear_400(client, django_capture_on_com
         django_capture_on_commit_callbacks, email="ann@example.com"
     )
     assert client.post(path[:-3] + "xyz/").status_code == 400
-    consent_record(profile=profile, purpose="email_marketing", granted=False,
-                   source="preference_centre")
+    consent_record(
+        profile=profile, purpose="email_marketing", granted=False, source="preference_centre"
+    )
     response = client.post(path)
     assert response.status_code == 400
     assert b"withdrawn" in response.content
@@ -81,8 +82,9 @@ def test_imported_consent_never_triggers_mail(django_capture_on_commit_callbacks
     assert mail.outbox == []
 
 
-def test_a_failing_email_provider_is_retried(settings, django_capture_on_commit_callbacks,
-                                             monkeypatch):
+def test_a_failing_email_provider_is_retried(
+    settings, django_capture_on_commit_callbacks, monkeypatch
+):
     from personalization import tasks
 
     calls = []
@@ -96,4 +98,3 @@ def test_a_failing_email_provider_is_retried(settings, django_capture_on_commit_
     with django_capture_on_commit_callbacks(execute=True):
         identify(email="ann@example.com", consents={"email_marketing": "v1"})
     assert len(calls) == 1 + tasks.consent_confirmation_send_task.max_retries
-

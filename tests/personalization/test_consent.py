@@ -27,7 +27,9 @@ SCENARIOS = {
     "confirmed": (["grant", "confirm"], "granted", "granted"),
     "confirmed then withdrawn": (["grant", "confirm", "withdraw"], "withdrawn", "withdrawn"),
     "re-granted after withdrawal needs a new confirmation": (
-        ["grant", "confirm", "withdraw", "grant"], "granted", "pending"
+        ["grant", "confirm", "withdraw", "grant"],
+        "granted",
+        "pending",
     ),
     "re-confirmed": (["grant", "confirm", "withdraw", "grant", "confirm"], "granted", "granted"),
     "granted again while confirmed": (["grant", "confirm", "grant"], "granted", "granted"),
@@ -40,9 +42,13 @@ def _apply(profile, steps, *, double_opt_in, clock):
             if double_opt_in:
                 consent_confirm(profile=profile, purpose="email_marketing")
         else:
-            consent_record(profile=profile, purpose="email_marketing",
-                           granted=step == "grant", source="preference_centre",
-                           wording_version="v1")
+            consent_record(
+                profile=profile,
+                purpose="email_marketing",
+                granted=step == "grant",
+                source="preference_centre",
+                wording_version="v1",
+            )
         clock.shift(dt.timedelta(minutes=1))
 
 
@@ -70,8 +76,9 @@ def test_current_consent_is_derived_from_the_ledger_the_same_in_python_and_sql(
         profile = Profile.objects.get(pk=pk)
         assert consent_state(profile=profile, purpose="email_marketing") == state, name
         assert from_sql[pk] == state, name
-    consented = set(profiles_consented(Profile.objects.all(), "email_marketing").values_list(
-        "pk", flat=True))
+    consented = set(
+        profiles_consented(Profile.objects.all(), "email_marketing").values_list("pk", flat=True)
+    )
     assert consented == {pk for pk, (_, state) in expected.items() if state == "granted"}
 
 
@@ -88,12 +95,19 @@ def test_records_made_in_the_same_instant_are_ordered_by_when_they_were_written(
 def test_the_ledger_is_evidence_and_never_changes():
     profile = Profile.objects.create(email="ann@example.com")
     record = consent_record(
-        profile=profile, purpose="email_marketing", granted=True, source="checkout",
-        wording_version="checkout-2026-11", ip_address="203.0.113.9",
+        profile=profile,
+        purpose="email_marketing",
+        granted=True,
+        source="checkout",
+        wording_version="checkout-2026-11",
+        ip_address="203.0.113.9",
     )
     record.refresh_from_db()
     assert (record.email, record.source, record.wording_version, record.ip_address) == (
-        "ann@example.com", "checkout", "checkout-2026-11", "203.0.113.9"
+        "ann@example.com",
+        "checkout",
+        "checkout-2026-11",
+        "203.0.113.9",
     )
     record.status = "withdrawn"
     with pytest.raises(ImmutableRecord):
@@ -113,8 +127,13 @@ def test_confirmation_is_recorded_with_its_time(settings):
     settings.PERSONALIZATION = {"DOUBLE_OPT_IN_PURPOSES": ["email_marketing"]}
     profile = Profile.objects.create(email="a@example.com")
     with time_machine.travel(T0, tick=False):
-        consent_record(profile=profile, purpose="email_marketing", granted=True,
-                       source="checkout", wording_version="v2")
+        consent_record(
+            profile=profile,
+            purpose="email_marketing",
+            granted=True,
+            source="checkout",
+            wording_version="v2",
+        )
     with time_machine.travel(T0 + dt.timedelta(hours=3), tick=False):
         confirmation = consent_confirm(profile=profile, purpose="email_marketing")
     assert confirmation.confirmed_at == T0 + dt.timedelta(hours=3)

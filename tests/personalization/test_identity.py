@@ -56,11 +56,16 @@ def test_an_identity_is_required():
 
 def test_anonymous_history_joins_the_profile_when_the_visitor_identifies(product_factory):
     product = product_factory()
-    identify(anonymous_id="visitor1", consents={"personalization": "banner-v1"},
-             consent_source="api")
+    identify(
+        anonymous_id="visitor1", consents={"personalization": "banner-v1"}, consent_source="api"
+    )
     track("product_viewed", anonymous_id="visitor1", product_id=product.external_id)
     signals.cart_updated.send(
-        sender=None, cart_id="cart1", anonymous_id="visitor1", updated_at=T0, currency="EUR",
+        sender=None,
+        cart_id="cart1",
+        anonymous_id="visitor1",
+        updated_at=T0,
+        currency="EUR",
         lines=[{"product_id": product.external_id, "quantity": 1, "unit_price": "19.90"}],
     )
     assert Profile.objects.get().is_anonymous
@@ -82,11 +87,14 @@ def test_a_logged_in_user_later_seen_with_their_guest_email_is_one_person(
     place_order("A1", product, user=user)
     place_order("G1", product, email="guest@example.com")  # guest checkout, another profile
     guest = Profile.objects.get(email="guest@example.com")
-    consent_record(profile=guest, purpose="email_marketing", granted=True, source="checkout",
-                   wording_version="v3")
-    TopicPreference.objects.create(
-        profile=guest, topic=_topic(), subscribed=True, updated_at=T0
+    consent_record(
+        profile=guest,
+        purpose="email_marketing",
+        granted=True,
+        source="checkout",
+        wording_version="v3",
     )
+    TopicPreference.objects.create(profile=guest, topic=_topic(), subscribed=True, updated_at=T0)
 
     # The member changes their account address to the one they used as a guest.
     user.email = "guest@example.com"
@@ -97,7 +105,8 @@ def test_a_logged_in_user_later_seen_with_their_guest_email_is_one_person(
     assert not Profile.objects.filter(pk=guest.pk).exists()
     assert merged.email == "guest@example.com"
     assert set(Order.objects.values_list("external_id", flat=True).filter(profile=merged)) == {
-        "A1", "G1"
+        "A1",
+        "G1",
     }
     assert merged.orders_count == 2
     assert ConsentRecord.objects.get().profile == merged
@@ -128,19 +137,23 @@ def test_a_shared_computer_does_not_join_two_peoples_histories():
 
 def test_merge_keeps_the_later_choice_and_the_more_protective_pace(topic_factory):
     news, sale = topic_factory(), topic_factory()
-    source = Profile.objects.create(email="a@example.com", frequency=Frequency.MONTHLY,
-                                    paused_until=T0 + dt.timedelta(days=30))
-    target = Profile.objects.create(email="b@example.com", frequency=Frequency.WEEKLY,
-                                    first_name="Bea", traits={"vip": True})
+    source = Profile.objects.create(
+        email="a@example.com", frequency=Frequency.MONTHLY, paused_until=T0 + dt.timedelta(days=30)
+    )
+    target = Profile.objects.create(
+        email="b@example.com", frequency=Frequency.WEEKLY, first_name="Bea", traits={"vip": True}
+    )
     source.traits = {"vip": False, "shoe_size": 38}
     source.first_name = "Anna"
     source.save()
-    TopicPreference.objects.create(profile=source, topic=news, subscribed=False,
-                                   updated_at=T0 + dt.timedelta(days=2))
+    TopicPreference.objects.create(
+        profile=source, topic=news, subscribed=False, updated_at=T0 + dt.timedelta(days=2)
+    )
     TopicPreference.objects.create(profile=target, topic=news, subscribed=True, updated_at=T0)
     TopicPreference.objects.create(profile=source, topic=sale, subscribed=True, updated_at=T0)
-    TopicPreference.objects.create(profile=target, topic=sale, subscribed=False,
-                                   updated_at=T0 + dt.timedelta(days=1))
+    TopicPreference.objects.create(
+        profile=target, topic=sale, subscribed=False, updated_at=T0 + dt.timedelta(days=1)
+    )
 
     merged = profile_merge(source=source, target=target)
 
@@ -164,10 +177,19 @@ def test_bad_profile_attributes_are_refused_and_nothing_is_written():
 
 
 def test_attributes_are_stored_on_the_profile():
-    profile = identify(email="ann@example.com", first_name="Ann", timezone="Europe/Stockholm",
-                       country="se", birthday="1990-12-31", locale="sv-SE")
+    profile = identify(
+        email="ann@example.com",
+        first_name="Ann",
+        timezone="Europe/Stockholm",
+        country="se",
+        birthday="1990-12-31",
+        locale="sv-SE",
+    )
     assert (profile.first_name, profile.timezone, profile.country, str(profile.birthday)) == (
-        "Ann", "Europe/Stockholm", "SE", "1990-12-31"
+        "Ann",
+        "Europe/Stockholm",
+        "SE",
+        "1990-12-31",
     )
 
 

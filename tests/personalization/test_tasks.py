@@ -32,8 +32,9 @@ def test_the_nightly_rebuild_task_repairs_profile_stats(order_factory):
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_runs_the_task_through_the_redis_broker(order_factory):
     app = Celery("pzn-redis-test", broker=REDIS_URL, backend=REDIS_URL, set_as_current=False)
-    app.conf.update(task_ignore_result=False, task_always_eager=False,
-                    broker_connection_retry_on_startup=False)
+    app.conf.update(
+        task_ignore_result=False, task_always_eager=False, broker_connection_retry_on_startup=False
+    )
     order = order_factory(total=Decimal("15.00"))
     Profile.objects.update(orders_count=0, total_spent=0)
 

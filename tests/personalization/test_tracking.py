@@ -23,13 +23,18 @@ def test_behaviour_is_not_stored_without_the_personalisation_consent(product_fac
 def test_behaviour_is_stored_with_consent_and_stops_when_it_is_withdrawn(product_factory):
     product = product_factory()
     profile = identify(email="ann@example.com", consents={"personalization": "v1"})
-    event = track("product_viewed", email="ann@example.com", product_id=product.external_id,
-                  properties={"source": "newsletter"})
+    event = track(
+        "product_viewed",
+        email="ann@example.com",
+        product_id=product.external_id,
+        properties={"source": "newsletter"},
+    )
     assert event.profile == profile and event.product == product
     assert event.properties == {"source": "newsletter"}
 
-    consent_record(profile=profile, purpose="personalization", granted=False,
-                   source="preference_centre")
+    consent_record(
+        profile=profile, purpose="personalization", granted=False, source="preference_centre"
+    )
     assert track("searched", email="ann@example.com", properties={"q": "mug"}) is None
     assert Event.objects.count() == 1
 
