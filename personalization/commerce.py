@@ -8,19 +8,17 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import (
-    Case,
     Count,
     DecimalField,
-    F,
+    Func,
     Max,
     Min,
     OuterRef,
     Subquery,
     Sum,
     Value,
-    When,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Round
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -137,12 +135,13 @@ def order_record(
                 cart.source_updated_at = max(cart.source_updated_at, placed_at)
                 cart.profile = profile
                 cart.save(update_fields=["status", "source_updated_at", "profile"])
+        imported = source == IngestSource.IMPORT
         consent_grant_many(
             profile=profile,
             consents=consents,
-            source=ConsentSource.CHECKOUT,
+            source=ConsentSource.IMPORT if imported else ConsentSource.CHECKOUT,
             ip_address=ip_address,
-            at=placed_at if source == IngestSource.IMPORT else None,
+            at=placed_at if imported else None,
         )
         profile_stats_refresh(profile_id=profile.pk)
     return order, True
@@ -177,7 +176,8 @@ def cart_update(
     """Mirror the cart's contents as of ``updated_at``. Returns (cart, applied).
 
     A late update older than the newest one recorded is ignored, so carts never go back in
-    time. An empty cart is marked emptied; a non-empty one is open.
+    time. An empty cart is marked emptied (a converted one stays converted); a non-empty one
+    is open.
     """
     cart_id = external_id(cart_id, field="cart_id")
     updated_at = aware_datetime(updated_at, field="updated_at")
@@ -203,7 +203,11 @@ def cart_update(
             return cart, False
         cart.profile = profile
         cart.source_updated_at = updated_at
-        cart.status = CartStatus.OPEN if merged else CartStatus.EMPTIED
+        if merged:
+            cart.status = CartStatus.OPEN  # a shop that reuses the cart id reopens it
+        elif cart.status != CartStatus.CONVERTED:
+            # The shop clearing the cart after checkout must not hide that it converted.
+            cart.status = CartStatus.EMPTIED
         cart.currency = currency_code or cart.currency
         cart.total = sum((line.quantity * line.unit_price for line in merged.values()), Decimal(0))
         cart.save()
@@ -220,18 +224,40 @@ def cart_update(
     return cart, True
 
 
-def _stats_annotations(orders) -> dict[str, Any]:
-    """Expressions for the denormalised stats, from a queryset of one profile's orders."""
-    counted = orders.filter(status=OrderStatus.PLACED).order_by().values("profile")
+class _NonInteger(Func):
+    """The expression itself, except on SQLite: whole-number decimals are stored there as
+    integers, and integer division would truncate the average."""
+
+    template = "%(expressions)s"
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return self.as_sql(
+            compiler, connection, template="CAST(%(expressions)s AS REAL)", **extra_context
+        )
+
+
+def _stats_expressions() -> dict[str, Any]:
+    """Each stat as a subquery over the profile's counted orders, for one UPDATE."""
+    counted = (
+        Order.objects.filter(profile=OuterRef("pk"), status=OrderStatus.PLACED)
+        .order_by()
+        .values("profile")
+    )
     money_field = DecimalField(max_digits=14, decimal_places=2)
 
     def aggregate(expression):
+        # No counted orders: the grouped subquery has no row and yields NULL.
         return Subquery(counted.annotate(value=expression).values("value")[:1])
 
+    spent, count = aggregate(Sum("total")), aggregate(Count("pk"))
     return {
-        "orders_count": Coalesce(aggregate(Count("pk")), Value(0)),
-        "total_spent": Coalesce(
-            aggregate(Sum("total")), Value(Decimal(0)), output_field=money_field
+        "orders_count": Coalesce(count, Value(0)),
+        "total_spent": Coalesce(spent, Value(Decimal(0)), output_field=money_field),
+        # Rounded to cents in SQL, so the live update and the rebuild agree (half away from 0).
+        "average_order_value": Coalesce(
+            Round(_NonInteger(spent) / count, 2, output_field=money_field),
+            Value(Decimal(0)),
+            output_field=money_field,
         ),
         "first_order_at": aggregate(Min("placed_at")),
         "last_order_at": aggregate(Max("placed_at")),
@@ -239,39 +265,11 @@ def _stats_annotations(orders) -> dict[str, Any]:
 
 
 def profile_stats_refresh(*, profile_id: int) -> None:
-    """Recompute one profile's order statistics (one aggregate query, one update)."""
-    stats = (
-        Order.objects.counted()
-        .filter(profile_id=profile_id)
-        .aggregate(
-            orders_count=Count("pk"),
-            total_spent=Sum("total"),
-            first_order_at=Min("placed_at"),
-            last_order_at=Max("placed_at"),
-        )
-    )
-    count = stats["orders_count"]
-    spent = stats["total_spent"] or Decimal(0)
-    Profile.objects.filter(pk=profile_id).update(
-        orders_count=count,
-        total_spent=spent,
-        average_order_value=(spent / count).quantize(Decimal("0.01")) if count else Decimal(0),
-        first_order_at=stats["first_order_at"],
-        last_order_at=stats["last_order_at"],
-    )
+    """Recompute one profile's order statistics (one UPDATE on its own orders)."""
+    profile_stats_rebuild(profiles=Profile.objects.filter(pk=profile_id))
 
 
 def profile_stats_rebuild(*, profiles=None) -> int:
-    """Recompute every profile's stats (or those in ``profiles``) in one set-based UPDATE."""
+    """Recompute the stats of every profile (or those in ``profiles``) in one UPDATE."""
     queryset = profiles if profiles is not None else Profile.objects.all()
-    expressions = _stats_annotations(Order.objects.filter(profile=OuterRef("pk")))
-    updated = queryset.update(**expressions)
-    # The average follows from the two stored columns, so a second pass keeps it exact.
-    queryset.update(
-        average_order_value=Case(
-            When(orders_count=0, then=Value(Decimal(0))),
-            default=F("total_spent") / F("orders_count"),
-            output_field=DecimalField(max_digits=14, decimal_places=2),
-        )
-    )
-    return updated
+    return queryset.update(**_stats_expressions())

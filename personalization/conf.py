@@ -18,8 +18,8 @@ from django.utils.module_loading import import_string
 from .exceptions import ConfigurationError
 
 DEFAULTS: dict[str, Any] = {
-    # Dotted path of the adapter class: the one place a shop customises how the app finds
-    # the customer for a request and builds product links.
+    # Dotted path of the adapter class: the one place a shop customises how the app sees it
+    # (the customer behind a request, their IP address behind a proxy).
     "ADAPTER": "personalization.adapter.DefaultAdapter",
     # Category names (any level of a product's category path, case-insensitive) whose products
     # count as sensitive even when the shop did not flag the product itself.

@@ -135,7 +135,7 @@ def consent_confirm(
     pending = (
         ConsentRecord.objects.filter(profile=profile, purpose=purpose).order_by(*_ORDER).first()
     )
-    at = at or timezone.now()
+    at = aware_datetime(at, field="at") if at is not None else timezone.now()
     record = ConsentRecord(
         profile=profile,
         purpose=purpose,
@@ -183,7 +183,8 @@ def consent_states(*, profile: Profile) -> dict[str, str]:
         .order_by(*_ORDER)
         .values("purpose", "status", "confirmed_at")
     ):
-        by_purpose[row["purpose"]].append(row)
+        if row["purpose"] in by_purpose:  # a purpose since removed from the code is ignored
+            by_purpose[row["purpose"]].append(row)
     return {
         purpose: _derive(rows, double_opt_in=needs_double_opt_in(purpose))
         for purpose, rows in by_purpose.items()

@@ -52,3 +52,7 @@ class UnknownProduct(InvalidInput, LookupError):
 
 class UnknownOrder(InvalidInput, LookupError):
     """A status change names an order that was never recorded."""
+
+
+class ImmutableRecord(PersonalizationError, TypeError):
+    """An append-only record (the consent ledger) was asked to change. Record a new one."""

@@ -174,19 +174,24 @@ def _resolve(identity: Identity, attributes: dict[str, Any], *, lock: bool) -> P
         else None
     )
 
+    if (
+        by_email is not None
+        and identity.user is not None
+        and by_email.user_id not in (None, identity.user.pk)
+    ):
+        # The address belongs to another account: never join two accounts' histories.
+        logger.warning(
+            "Email %s belongs to profile %s of another user; user %s keeps a profile of its own.",
+            identity.email,
+            by_email.pk,
+            identity.user.pk,
+        )
+        by_email = None
+        identity = Identity(user=identity.user, anonymous_id=identity.anonymous_id)
+
     target = by_user or by_email
     if by_user and by_email and by_user.pk != by_email.pk:
-        if by_email.user_id is None:
-            target = profile_merge(source=by_email, target=by_user)
-        else:
-            # The address belongs to another account: never join two accounts' histories.
-            logger.warning(
-                "Email %s belongs to profile %s of another user; not merging into profile %s.",
-                identity.email,
-                by_email.pk,
-                by_user.pk,
-            )
-            identity = Identity(user=identity.user, anonymous_id=identity.anonymous_id)
+        target = profile_merge(source=by_email, target=by_user)
 
     if target is None:
         if by_anonymous is not None and by_anonymous.is_anonymous:

@@ -19,7 +19,8 @@ must never interrupt your view. Every receiver runs in its own transaction savep
 **Identity arguments**, accepted by every signal about a customer (at least one is needed):
 ``email`` (str), ``user`` (the shop's user instance), ``anonymous_id`` (str, the visitor's
 anonymous id) or ``request`` (the current request: its logged-in user and its anonymous-id
-cookie are used, see ``ADAPTER``). Optional profile attributes: ``first_name``, ``last_name``,
+cookie are used, see ``ADAPTER``). ``order_placed``, ``customer_signed_up`` and
+``customer_identified`` also take profile attributes: ``first_name``, ``last_name``,
 ``locale``, ``timezone``, ``country``, ``birthday`` (a date).
 
 Datetimes must be timezone-aware. Money is a ``Decimal`` (or a string/int that parses as one).

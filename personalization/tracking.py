@@ -14,7 +14,7 @@ from .catalogue import products_by_external_id
 from .conf import app_settings
 from .consent import consent_grant_many, has_consent
 from .exceptions import InvalidInput
-from .identity import identity_from, profile_find, profile_resolve
+from .identity import Identity, identity_from, profile_find, profile_resolve
 from .models import ConsentSource, Event, Profile, Purpose
 from .validation import aware_datetime, event_name, external_id
 
@@ -49,15 +49,11 @@ def track(
         product_id = external_id(product_id, field="product_id")
         product_pk = products_by_external_id([product_id], field="product_id")[product_id]
 
-    if app_settings.TRACK_WITHOUT_CONSENT:
-        profile = profile_resolve(identity)
-    else:
-        profile = profile_find(identity)
-        if not has_consent(profile=profile, purpose=Purpose.PERSONALIZATION):
+    if not app_settings.TRACK_WITHOUT_CONSENT:
+        # The consent that counts is that of the person the event would be stored for.
+        if not has_consent(profile=_event_owner(identity), purpose=Purpose.PERSONALIZATION):
             return None
-        if identity.email or identity.user is not None:
-            # Join a newly seen anonymous id to the known customer.
-            profile = profile_resolve(identity)
+    profile = profile_resolve(identity)
     return Event.objects.create(
         profile=profile,
         name=name,
@@ -90,6 +86,21 @@ def identify(
             profile=profile, consents=consents, source=consent_source, ip_address=ip_address
         )
     return profile
+
+
+def _event_owner(identity: Identity) -> Profile | None:
+    """The existing profile profile_resolve() would store this identity's event on, if any."""
+    known = identity.email or identity.user is not None
+    if known:
+        owner = profile_find(Identity(email=identity.email, user=identity.user))
+        if owner is not None:
+            return owner
+    if identity.anonymous_id:
+        device = profile_find(Identity(anonymous_id=identity.anonymous_id))
+        # A device last used by another known person does not lend their consent.
+        if device is not None and (device.is_anonymous or not known):
+            return device
+    return None
 
 
 def _properties_clean(properties: Any) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from ..exceptions import ImmutableRecord
 from .profiles import Profile
 
 
@@ -44,10 +45,6 @@ class ConsentRecordQuerySet(models.QuerySet):
 
     def latest_first(self):
         return self.order_by("-recorded_at", "-pk")
-
-
-class ImmutableRecord(Exception):
-    pass
 
 
 class ConsentRecord(models.Model):

@@ -253,3 +253,62 @@ def test_a_new_product_needs_a_title():
         signals.product_saved.send(sender=None, product_id="x1", price="3")
     assert err.value.field == "title"
     assert not Product.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("totals", "average"),
+    [(["100", "0", "0"], Decimal("33.33")), (["0.25", "0"], Decimal("0.13"))],
+)
+def test_average_order_value_is_rounded_to_cents_the_same_way_live_and_in_the_rebuild(
+    mug, totals, average
+):
+    for n, total in enumerate(totals):
+        signals.order_placed.send(**order_kwargs(order_id=f"avg{n}", total=total))
+    assert Profile.objects.get().average_order_value == average
+    Profile.objects.update(average_order_value=0)
+    profile_stats_rebuild()
+    assert Profile.objects.get().average_order_value == average
+
+
+def test_rebuilding_a_filtered_set_also_resets_profiles_that_leave_the_filter(mug):
+    signals.order_placed.send(**order_kwargs())
+    Order.objects.update(status="cancelled")  # changed behind the app's back
+    profile_stats_rebuild(profiles=Profile.objects.filter(orders_count__gt=0))
+    profile = Profile.objects.get()
+    assert (profile.orders_count, profile.total_spent, profile.average_order_value) == (
+        0,
+        Decimal("0.00"),
+        Decimal("0.00"),
+    )
+
+
+def test_clearing_the_cart_after_checkout_keeps_it_converted(mug):
+    signals.cart_updated.send(**cart_kwargs())
+    signals.order_placed.send(
+        **order_kwargs(
+            anonymous_id="visitor1", cart_id="c1", placed_at=T0 + dt.timedelta(minutes=1)
+        )
+    )
+    signals.cart_updated.send(**cart_kwargs(updated_at=T0 + dt.timedelta(minutes=2), lines=[]))
+    cart = Cart.objects.get()
+    assert cart.status == "converted" and cart.lines.count() == 0
+    # A shop that keeps using the same cart id reopens it with new contents.
+    signals.cart_updated.send(**cart_kwargs(updated_at=T0 + dt.timedelta(minutes=3)))
+    assert Cart.objects.get().status == "open"
+
+
+def test_consents_arriving_with_an_imported_order_are_recorded_as_imported(mug):
+    from personalization.commerce import order_record
+    from personalization.identity import Identity
+
+    order_record(
+        order_id="hist-1",
+        identity=Identity(email="ann@example.com"),
+        placed_at=T0,
+        total="1.00",
+        currency_code="EUR",
+        consents={"email_marketing": "2019"},
+        source="import",
+    )
+    record = ConsentRecord.objects.get()
+    assert (record.source, record.recorded_at) == ("import", T0)

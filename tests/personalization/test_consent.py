@@ -11,9 +11,8 @@ from personalization.consent import (
     profiles_consented,
     profiles_with_consent,
 )
-from personalization.exceptions import InvalidInput
+from personalization.exceptions import ImmutableRecord, InvalidInput
 from personalization.models import ConsentRecord, Profile
-from personalization.models.consent import ImmutableRecord
 
 pytestmark = pytest.mark.django_db
 T0 = dt.datetime(2026, 2, 1, 12, tzinfo=dt.UTC)
@@ -160,3 +159,14 @@ def test_consent_states_reports_every_purpose():
         "personalization": "none",
         "ad_audiences": "withdrawn",
     }
+
+
+def test_a_confirmation_time_without_a_timezone_is_refused(settings):
+    from personalization.exceptions import NaiveDatetime
+
+    settings.PERSONALIZATION = {"DOUBLE_OPT_IN_PURPOSES": ["email_marketing"], "SITE_URL": "x"}
+    profile = Profile.objects.create(email="a@example.com")
+    consent_record(profile=profile, purpose="email_marketing", granted=True, source="checkout")
+    with pytest.raises(NaiveDatetime):
+        consent_confirm(profile=profile, purpose="email_marketing", at=dt.datetime(2026, 1, 1))
+    assert ConsentRecord.objects.count() == 1

@@ -217,3 +217,15 @@ def _topic():
     from personalization.models import Topic
 
     return Topic.objects.create(slug="news", name="News")
+
+
+def test_a_new_account_using_another_accounts_address_gets_a_profile_of_its_own(user_factory):
+    first = user_factory(email="shared@example.com")
+    second = user_factory(email="shared@example.com")
+    first_profile = identify(user=first)
+
+    second_profile = identify(user=second)
+
+    assert second_profile.pk != first_profile.pk
+    assert second_profile.user == second
+    assert Profile.objects.get(pk=first_profile.pk).user == first

@@ -75,3 +75,17 @@ def test_unknown_product_is_also_a_lookup_error():
     with pytest.raises(LookupError):
         track("product_viewed", email="a@example.com", product_id="nope")
     assert issubclass(UnknownProduct, ValueError)
+
+
+def test_consent_given_on_a_shared_device_is_not_lent_to_the_next_person():
+    identify(email="ann@example.com", anonymous_id="family-pc", consents={"personalization": "v1"})
+    assert track("searched", email="ben@example.com", anonymous_id="family-pc") is None
+    assert not Event.objects.exists()
+
+
+def test_anonymous_consent_counts_for_the_visitor_who_then_identifies():
+    identify(
+        anonymous_id="visitor3", consents={"personalization": "banner-v1"}, consent_source="api"
+    )
+    event = track("searched", email="new@example.com", anonymous_id="visitor3")
+    assert event is not None and event.profile.email == "new@example.com"
