@@ -1,0 +1,21 @@
+"""The app's Django admin: profiles, the consent ledger, topics and the shop-data mirrors.
+
+Thin by design: pages read through the domain's selectors (``consent_states``,
+``profiles_with_consent``, ``Product.objects.sensitive()``) and write only through domain
+functions; shop data and consent evidence are read-only here.
+"""
+
+from .catalogue import ProductAdmin
+from .commerce import CartAdmin, EventAdmin, OrderAdmin
+from .consent import ConsentRecordAdmin
+from .profiles import ProfileAdmin, TopicAdmin
+
+__all__ = [
+    "CartAdmin",
+    "ConsentRecordAdmin",
+    "EventAdmin",
+    "OrderAdmin",
+    "ProductAdmin",
+    "ProfileAdmin",
+    "TopicAdmin",
+]

@@ -1,0 +1,457 @@
+"""Admin for customer profiles, their preferences, and the topics marketers define."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import Case, Count, F, Func, Q, Subquery, When
+from django.forms.models import BaseInlineFormSet
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from ..consent import consent_record, consent_states, profiles_with_consent
+from ..exceptions import InvalidInput
+from ..identity import ATTRIBUTE_FIELDS, attributes_clean
+from ..models import (
+    Cart,
+    ChannelPreference,
+    ConsentRecord,
+    ConsentSource,
+    ConsentState,
+    Event,
+    Order,
+    Profile,
+    ProfileAlias,
+    Purpose,
+    Topic,
+    TopicPreference,
+)
+from .base import ReadOnlyTabularInline, changelist_url
+
+# --- Consent, derived from the ledger ---------------------------------------------------------
+
+# Short column headers; a purpose added later falls back to its full label.
+_CONSENT_COLUMN_LABELS = {
+    Purpose.EMAIL_MARKETING: _("email consent"),
+    Purpose.PERSONALIZATION: _("personalisation consent"),
+    Purpose.AD_AUDIENCES: _("ad audience consent"),
+}
+
+
+def consent_attr(purpose: str) -> str:
+    """Name of the annotation ``profiles_with_consent`` adds for ``purpose``."""
+    return f"consent_{purpose}"
+
+
+def _consent_label(purpose: str):
+    return _CONSENT_COLUMN_LABELS.get(purpose, Purpose(purpose).label)
+
+
+def _consent_column(purpose: str):
+    attr = consent_attr(purpose)
+
+    def column(profile: Profile) -> str:
+        value = getattr(profile, attr, None)
+        return ConsentState(value).label if value else "–"
+
+    column.__name__ = attr
+    return admin.display(description=_consent_label(purpose), ordering=attr)(column)
+
+
+class ConsentStateFilter(admin.SimpleListFilter):
+    """Filter by the current consent state for one purpose (subclassed per purpose below)."""
+
+    purpose: str = ""
+
+    def lookups(self, request, model_admin):
+        return ConsentState.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in ConsentState.values:
+            return queryset.filter(**{consent_attr(self.purpose): self.value()})
+        return queryset
+
+
+def _consent_filter(purpose: str) -> type[ConsentStateFilter]:
+    return type(
+        f"ConsentStateFilter_{purpose}",
+        (ConsentStateFilter,),
+        {"purpose": purpose, "title": _consent_label(purpose), "parameter_name": f"c_{purpose}"},
+    )
+
+
+CONSENT_COLUMNS = [_consent_column(purpose) for purpose in Purpose.values]
+CONSENT_FILTERS = [_consent_filter(purpose) for purpose in Purpose.values]
+
+
+def _withdraw_action(purpose: str):
+    """An action recording a withdrawal (source: admin), e.g. when a customer asks by phone."""
+    attr = consent_attr(purpose)
+
+    def action(modeladmin, request, queryset):
+        count = 0
+        with transaction.atomic():
+            for profile in queryset.exclude(**{attr: ConsentState.WITHDRAWN}):
+                consent_record(
+                    profile=profile, purpose=purpose, granted=False, source=ConsentSource.ADMIN
+                )
+                count += 1
+        modeladmin.message_user(
+            request,
+            ngettext(
+                "Recorded the withdrawal for %(count)d profile.",
+                "Recorded the withdrawal for %(count)d profiles.",
+                count,
+            )
+            % {"count": count},
+            messages.SUCCESS,
+        )
+
+    action.__name__ = f"withdraw_{purpose}"
+    return admin.action(
+        description=format_lazy(
+            _("Record withdrawal of consent: {purpose}"), purpose=Purpose(purpose).label
+        ),
+        permissions=["change"],
+    )(action)
+
+
+# --- Profile list filters -----------------------------------------------------------------------
+
+
+class HasOrdersFilter(admin.SimpleListFilter):
+    title = _("orders")
+    parameter_name = "has_orders"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("has orders")), ("no", _("no orders"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.customers()
+        if self.value() == "no":
+            return queryset.filter(orders_count=0)
+        return queryset
+
+
+class PausedFilter(admin.SimpleListFilter):
+    title = _("paused")
+    parameter_name = "paused"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("paused now")), ("no", _("not paused"))]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "yes":
+            return queryset.filter(paused_until__gt=now)
+        if self.value() == "no":
+            return queryset.filter(Q(paused_until__isnull=True) | Q(paused_until__lte=now))
+        return queryset
+
+
+class HasUserFilter(admin.SimpleListFilter):
+    title = _("shop user")
+    parameter_name = "has_user"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("has a shop account")), ("no", _("no shop account"))]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(user__isnull=self.value() == "no")
+        return queryset
+
+
+# --- Profile form and inlines -------------------------------------------------------------------
+
+
+class ProfileAdminForm(forms.ModelForm):
+    """Checks the attributes with the same rules as signals and ``identify()``."""
+
+    class Meta:
+        model = Profile
+        fields = (*ATTRIBUTE_FIELDS, "traits", "frequency", "paused_until", "greeting")
+
+    def clean(self):
+        cleaned = super().clean()
+        given = {name: cleaned[name] for name in ATTRIBUTE_FIELDS if name in cleaned}
+        try:
+            cleaned.update(attributes_clean(given))
+        except InvalidInput as err:
+            self.add_error(err.field if err.field in self.fields else None, err.message)
+        return cleaned
+
+
+class ProfileAliasInline(ReadOnlyTabularInline):
+    model = ProfileAlias
+    fields = ("kind", "value", "created_at")
+    readonly_fields = fields
+    verbose_name_plural = _("aliases (anonymous ids and former email addresses)")
+
+
+class _ChoiceInline(admin.TabularInline):
+    """A customer's explicit choices; the admin stamps ``updated_at`` when one is saved."""
+
+    extra = 0
+    readonly_fields = ("updated_at",)
+
+
+class TopicChoiceInline(_ChoiceInline):
+    model = TopicPreference
+    fields = ("topic", "subscribed", "updated_at")
+
+
+class ChannelChoiceInline(_ChoiceInline):
+    model = ChannelPreference
+    fields = ("channel", "enabled", "updated_at")
+
+
+class ConsentRecordInline(ReadOnlyTabularInline):
+    """The profile's consent ledger, newest first. Evidence: never edited here."""
+
+    model = ConsentRecord
+    fields = (
+        "recorded_at",
+        "purpose",
+        "status",
+        "source",
+        "wording_version",
+        "confirmed_at",
+        "email",
+        "ip_address",
+    )
+    readonly_fields = fields
+    ordering = ("-recorded_at", "-pk")
+    verbose_name_plural = _("consent ledger")
+
+
+class LatestOnlyFormSet(BaseInlineFormSet):
+    """Shows only the first ``limit`` rows of the inline's (ordered) queryset."""
+
+    limit = 10
+
+    def get_queryset(self):
+        if not hasattr(self, "_latest"):
+            self._latest = super().get_queryset()[: self.limit]
+        return self._latest
+
+
+class RecentOrderInline(ReadOnlyTabularInline):
+    model = Order
+    formset = LatestOnlyFormSet
+    fields = ("external_id", "placed_at", "total", "currency", "status", "source")
+    readonly_fields = fields
+    ordering = ("-placed_at", "-pk")
+    show_change_link = True
+    verbose_name_plural = format_lazy(
+        _("recent orders (latest {limit})"), limit=LatestOnlyFormSet.limit
+    )
+
+
+# --- Profile ----------------------------------------------------------------------------------
+
+
+@admin.register(Profile)
+class ProfileAdmin(admin.ModelAdmin):
+    form = ProfileAdminForm
+    list_display = (
+        "identifier",
+        "name",
+        "orders_count",
+        "total_spent",
+        "last_order_at",
+        "country",
+        "locale",
+        *CONSENT_COLUMNS,
+        "created_at",
+    )
+    list_display_links = ("identifier",)
+    list_filter = (
+        *CONSENT_FILTERS,
+        HasOrdersFilter,
+        "country",
+        "locale",
+        "frequency",
+        "greeting",
+        PausedFilter,
+        HasUserFilter,
+    )
+    search_fields = ("email", "first_name", "last_name", "aliases__value")
+    search_help_text = _("Email address, name, a former email address or an anonymous visitor id.")
+    ordering = ("-pk",)
+    list_per_page = 50
+    show_full_result_count = False
+    actions = [_withdraw_action(purpose) for purpose in Purpose.values]
+    # The email address and the shop user are identifiers: they change through identity
+    # resolution (identify(), the signals), which keeps a former address as an alias and merges
+    # duplicate profiles. Stats are denormalised from the orders and kept by the app.
+    readonly_fields = (
+        "email",
+        "user",
+        "consent_overview",
+        "orders_count",
+        "total_spent",
+        "average_order_value",
+        "first_order_at",
+        "last_order_at",
+        "activity",
+        "created_at",
+        "updated_at",
+    )
+    fieldsets = (
+        (_("Identity"), {"fields": ("email", "user", "first_name", "last_name")}),
+        (
+            _("Attributes"),
+            {"fields": ("locale", "timezone", "country", "birthday", "traits")},
+        ),
+        (_("Consent"), {"fields": ("consent_overview",)}),
+        (
+            _("Order statistics"),
+            {
+                "fields": (
+                    "orders_count",
+                    "total_spent",
+                    "average_order_value",
+                    "first_order_at",
+                    "last_order_at",
+                    "activity",
+                )
+            },
+        ),
+        (_("Preferences"), {"fields": ("frequency", "paused_until", "greeting")}),
+        (_("Record"), {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
+    )
+    inlines = [
+        ConsentRecordInline,
+        TopicChoiceInline,
+        ChannelChoiceInline,
+        RecentOrderInline,
+        ProfileAliasInline,
+    ]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        for purpose in Purpose.values:
+            queryset = profiles_with_consent(queryset, purpose, name=consent_attr(purpose))
+        return queryset
+
+    # Profiles come into being through the shop's signals, track() and identify(). Erasure is
+    # a privacy request, not a delete: deleting here would also delete the consent ledger.
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("email"), ordering="email")
+    def identifier(self, profile: Profile) -> str:
+        return str(profile)
+
+    @admin.display(description=_("name"), ordering="last_name")
+    def name(self, profile: Profile) -> str:
+        return f"{profile.first_name} {profile.last_name}".strip()
+
+    @admin.display(description=_("current consent"))
+    def consent_overview(self, profile: Profile) -> str:
+        if profile.pk is None:
+            return "–"
+        rows = format_html_join(
+            "",
+            "<tr><th>{}</th><td>{}</td></tr>",
+            (
+                (Purpose(purpose).label, ConsentState(state).label)
+                for purpose, state in consent_states(profile=profile).items()
+            ),
+        )
+        note = _("Derived from the newest records in the consent ledger below.")
+        return format_html('<table class="pzn-consent">{}</table><p>{}</p>', rows, note)
+
+    @admin.display(description=_("activity"))
+    def activity(self, profile: Profile) -> str:
+        if profile.pk is None:
+            return "–"
+        links = [
+            (changelist_url(self.admin_site, model, profile__id__exact=profile.pk), label)
+            for model, label in ((Order, _("orders")), (Cart, _("carts")), (Event, _("events")))
+        ]
+        return format_html_join(" · ", '<a href="{}">{}</a>', links)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model not in (TopicPreference, ChannelPreference):
+            return super().save_formset(request, form, formset, change)
+        # A choice recorded here counts as the customer's own, made now.
+        now = timezone.now()
+        for choice in formset.save(commit=False):
+            choice.updated_at = now
+            choice.save()
+        for choice in formset.deleted_objects:
+            choice.delete()
+        return None
+
+
+# --- Topic ------------------------------------------------------------------------------------
+
+
+@admin.register(Topic)
+class TopicAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "slug",
+        "is_active",
+        "subscribed_by_default",
+        "position",
+        "opted_in",
+        "opted_out",
+        "subscribers",
+    )
+    list_editable = ("position",)
+    list_filter = ("is_active", "subscribed_by_default")
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+    fields = ("name", "slug", "description", "is_active", "subscribed_by_default", "position")
+
+    def get_queryset(self, request):
+        # One query for the page: choices counted per topic, identified profiles counted once.
+        identified = (
+            Profile.objects.identified()
+            .order_by()
+            .annotate(n=Func(F("pk"), function="COUNT"))
+            .values("n")
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                opted_in_count=Count("choices", filter=Q(choices__subscribed=True)),
+                opted_out_count=Count("choices", filter=Q(choices__subscribed=False)),
+                identified_count=Subquery(identified),
+            )
+            .annotate(
+                subscriber_count=Case(
+                    When(
+                        subscribed_by_default=True,
+                        then=F("identified_count") - F("opted_out_count"),
+                    ),
+                    default=F("opted_in_count"),
+                )
+            )
+        )
+
+    @admin.display(description=_("chose it"), ordering="opted_in_count")
+    def opted_in(self, topic: Topic) -> int:
+        return topic.opted_in_count
+
+    @admin.display(description=_("opted out"), ordering="opted_out_count")
+    def opted_out(self, topic: Topic) -> int:
+        return topic.opted_out_count
+
+    @admin.display(
+        description=_("subscribers (chose it, or by default)"), ordering="subscriber_count"
+    )
+    def subscribers(self, topic: Topic) -> int:
+        return max(topic.subscriber_count, 0)
