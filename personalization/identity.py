@@ -193,18 +193,21 @@ def _resolve(identity: Identity, attributes: dict[str, Any], *, lock: bool) -> P
     if by_user and by_email and by_user.pk != by_email.pk:
         target = profile_merge(source=by_email, target=by_user)
 
+    names_someone = bool(identity.email) or identity.user is not None
     if target is None:
-        if by_anonymous is not None and by_anonymous.is_anonymous:
+        if by_anonymous is not None and (by_anonymous.is_anonymous or not names_someone):
+            # Still anonymous, or nobody new named: the device stands for its last user.
             target = by_anonymous
         else:
             target = Profile.objects.create()
-    elif by_anonymous is not None and by_anonymous.is_anonymous and by_anonymous.pk != target.pk:
-        target = profile_merge(source=by_anonymous, target=target)
-    if by_anonymous is not None and by_anonymous.pk != target.pk and not by_anonymous.is_anonymous:
-        # A device last used by another known person: the id moves on, their history stays.
-        ProfileAlias.objects.filter(
-            kind=ProfileAlias.Kind.ANONYMOUS_ID, value=identity.anonymous_id
-        ).update(profile=target)
+    if by_anonymous is not None and by_anonymous.pk != target.pk:
+        if by_anonymous.is_anonymous:
+            target = profile_merge(source=by_anonymous, target=target)
+        else:
+            # A device last used by another known person: the id moves on, their history stays.
+            ProfileAlias.objects.filter(
+                kind=ProfileAlias.Kind.ANONYMOUS_ID, value=identity.anonymous_id
+            ).update(profile=target)
 
     changed: set[str] = set()
     if identity.user is not None and target.user_id != identity.user.pk:

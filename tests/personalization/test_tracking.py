@@ -89,3 +89,14 @@ def test_anonymous_consent_counts_for_the_visitor_who_then_identifies():
     )
     event = track("searched", email="new@example.com", anonymous_id="visitor3")
     assert event is not None and event.profile.email == "new@example.com"
+
+
+def test_a_customer_browsing_on_after_checkout_is_still_themselves():
+    guest = identify(
+        email="guest@example.com",
+        anonymous_id="device-9",
+        consents={"personalization": "checkout-v1"},
+    )
+    event = track("searched", anonymous_id="device-9", properties={"q": "tea"})
+    assert event.profile_id == guest.pk
+    assert Profile.objects.count() == 1
