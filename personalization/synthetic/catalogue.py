@@ -1,0 +1,219 @@
+"""The catalogue the synthetic customers buy from: generated, or the shop's own mirror."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from bisect import bisect
+from collections import Counter
+from dataclasses import dataclass
+from decimal import Decimal
+from itertools import accumulate
+
+from django.utils.translation import gettext as _
+
+from ..exceptions import InvalidInput
+from ..models import Product
+from ..models.catalogue import CATEGORY_SEPARATOR
+from .vocabulary import CATEGORIES
+
+CENT = Decimal("0.01")
+DISCOUNT = Decimal("0.90")
+# Popularity falls with rank like a Zipf law: a handful of bestsellers, a long tail.
+ZIPF_EXPONENT = 1.07
+# Sensitive products sell, but less often than their rank alone would say.
+SENSITIVE_DAMPING = 0.3
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A product as the planner needs it: ids, price and what kind of purchase it is."""
+
+    pk: int
+    price: Decimal
+    discounted: Decimal
+    category: str
+    repurchase_days: int | None
+    available: bool
+    sensitive: bool
+
+
+class Catalogue:
+    """Products in popularity order, with cumulative weights for fast weighted draws."""
+
+    def __init__(self, items: list[Item], *, currency: str, search_terms: list[str]):
+        if not items:
+            raise InvalidInput(_("The catalogue has no products with a price."), field="products")
+        self.items = items
+        self.currency = currency
+        weights = [
+            (SENSITIVE_DAMPING if item.sensitive else 1.0) / (rank + 1) ** ZIPF_EXPONENT
+            for rank, item in enumerate(items)
+        ]
+        self._cum = list(accumulate(weights))
+        self.available = [item for item in items if item.available] or items
+        self._available_cum = (
+            list(accumulate(w for w, item in zip(weights, items, strict=True) if item.available))
+            or self._cum
+        )
+        self.consumables = [item for item in items if item.repurchase_days]
+        self._consumable_cum = list(
+            accumulate(w for w, item in zip(weights, items, strict=True) if item.repurchase_days)
+        )
+        self.categories = sorted({item.category for item in items if item.category})
+        self.search_terms = search_terms
+
+    @staticmethod
+    def _draw(rng: random.Random, items: list[Item], cum: list[float]) -> Item:
+        return items[bisect(cum, rng.random() * cum[-1], hi=len(cum) - 1)]
+
+    def pick(self, rng: random.Random) -> Item:
+        return self._draw(rng, self.items, self._cum)
+
+    def pick_available(self, rng: random.Random) -> Item:
+        return self._draw(rng, self.available, self._available_cum)
+
+    def pick_consumable(self, rng: random.Random) -> Item | None:
+        if not self.consumables:
+            return None
+        return self._draw(rng, self.consumables, self._consumable_cum)
+
+
+def _item(
+    pk: int, price: Decimal, category: str, days: int | None, available: bool, sensitive: bool
+) -> Item:
+    return Item(
+        pk=pk,
+        price=price,
+        discounted=(price * DISCOUNT).quantize(CENT),
+        category=category,
+        repurchase_days=days,
+        available=available,
+        sensitive=sensitive,
+    )
+
+
+def _popularity_order(items: list[Item], rng: random.Random) -> list[Item]:
+    rng.shuffle(items)
+    return items
+
+
+def product_external_id(*, seed: int, number: int) -> str:
+    return f"G{seed}-P{number:05d}"
+
+
+def catalogue_generate(
+    *, seed: int, count: int, currency: str, until: dt.datetime, batch_size: int
+) -> tuple[Catalogue, int]:
+    """Create ``count`` products (those not already there) and return (catalogue, created).
+
+    The first products cover every category once, so even a small catalogue has the
+    sensitive category and consumables; the rest follow the category weights.
+    """
+    rng = random.Random(f"{seed}/catalogue")
+    cum = list(accumulate(template.weight for template in CATEGORIES))
+    rows = []
+    for number in range(count):
+        if number < len(CATEGORIES):
+            template = CATEGORIES[number]
+        else:
+            template = CATEGORIES[bisect(cum, rng.random() * cum[-1], hi=len(cum) - 1)]
+        low, high = template.price_range
+        price = Decimal(f"{int(rng.uniform(low, high))}.{rng.choice(('00', '50', '90', '95'))}")
+        days = None
+        if template.repurchase_days and (number < len(CATEGORIES) or rng.random() < 0.85):
+            days = rng.choice(template.repurchase_days)
+        external_id = product_external_id(seed=seed, number=number)
+        rows.append(
+            Product(
+                external_id=external_id,
+                sku=f"SKU-{seed}-{number:05d}",
+                title=f"{rng.choice(template.adjectives)} {rng.choice(template.nouns)}",
+                url=f"https://shop.example.com/p/{external_id.lower()}/",
+                image_url=f"https://shop.example.com/media/{external_id.lower()}.jpg",
+                price=price,
+                currency=currency,
+                category_path=template.path,
+                in_stock=rng.random() >= 0.05,
+                active=rng.random() >= 0.02,
+                is_sensitive=template.is_sensitive,
+                repurchase_interval_days=days,
+                source_updated_at=until - dt.timedelta(days=rng.randrange(1, 540)),
+            )
+        )
+    wanted = [row.external_id for row in rows]
+    existing: set[str] = set()
+    for start in range(0, len(wanted), batch_size):
+        existing.update(
+            Product.objects.filter(external_id__in=wanted[start : start + batch_size]).values_list(
+                "external_id", flat=True
+            )
+        )
+    missing = [row for row in rows if row.external_id not in existing]
+    Product.objects.bulk_create(missing, batch_size=batch_size)
+    pks: dict[str, int] = {}
+    for start in range(0, len(wanted), batch_size):
+        pks.update(
+            Product.objects.filter(external_id__in=wanted[start : start + batch_size]).values_list(
+                "external_id", "pk"
+            )
+        )
+    items = [
+        _item(
+            pks[row.external_id],
+            row.price,
+            row.category_path,
+            row.repurchase_interval_days,
+            row.active and row.in_stock,
+            row.is_sensitive,
+        )
+        for row in rows
+    ]
+    terms = sorted(
+        {template.nouns[0].split()[0].lower() for template in CATEGORIES}
+        | {template.path.split(CATEGORY_SEPARATOR)[-1].lower() for template in CATEGORIES}
+    )
+    catalogue = Catalogue(_popularity_order(items, rng), currency=currency, search_terms=terms)
+    return catalogue, len(missing)
+
+
+def catalogue_load(*, seed: int, currency: str) -> Catalogue:
+    """The products already in the catalogue mirror (those with a price), in a seeded order."""
+    sensitive = set(Product.objects.sensitive().values_list("pk", flat=True))
+    items = []
+    currencies: Counter[str] = Counter()
+    terms: set[str] = set()
+    for pk, price, product_currency, category, days, active, in_stock, title in (
+        Product.objects.filter(price__isnull=False)
+        .order_by("external_id")
+        .values_list(
+            "pk",
+            "price",
+            "currency",
+            "category_path",
+            "repurchase_interval_days",
+            "active",
+            "in_stock",
+            "title",
+        )
+        .iterator()
+    ):
+        items.append(_item(pk, price, category, days, active and in_stock, pk in sensitive))
+        if product_currency:
+            currencies[product_currency] += 1
+        if category:
+            terms.add(category.split(CATEGORY_SEPARATOR)[-1].lower())
+        if title.split():
+            terms.add(title.split()[-1].lower())
+    if not items:
+        raise InvalidInput(
+            _(
+                "There are no products with a price in the catalogue mirror to use; "
+                "add products first or leave out --existing-catalogue."
+            ),
+            field="existing_catalogue",
+        )
+    if currencies:
+        currency = sorted(currencies.items(), key=lambda pair: (-pair[1], pair[0]))[0][0]
+    rng = random.Random(f"{seed}/catalogue")
+    return Catalogue(_popularity_order(items, rng), currency=currency, search_terms=sorted(terms))
