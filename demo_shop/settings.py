@@ -91,9 +91,7 @@ LOGIN_REDIRECT_URL = "shop:account"
 LOGOUT_REDIRECT_URL = "shop:catalogue"
 
 # --- Email: a local sink by default --------------------------------------------------------
-EMAIL_BACKEND = os.environ.get(
-    "EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend"
-)
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
 EMAIL_FILE_PATH = VAR_DIR / "outbox"
 DEFAULT_FROM_EMAIL = "Demo Shop <shop@example.com>"
 ANYMAIL = {}
@@ -108,6 +106,8 @@ if CELERY_BROKER_URL == "filesystem://":
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(VAR_DIR / "celery" / "processed"),
+        # Broadcast/pidbox exchanges; kombu's default is ./control in the working directory.
+        "control_folder": str(VAR_DIR / "celery" / "control"),
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True
@@ -119,6 +119,8 @@ CELERY_TASK_ALWAYS_EAGER = os.environ.get("CELERY_TASK_ALWAYS_EAGER") == "1"
 PERSONALIZATION = {
     "SENSITIVE_CATEGORIES": ["Health"],
     "DEFAULT_CURRENCY": "EUR",
+    # The demo asks for a confirmation click before marketing email counts (see /outbox/).
+    "DOUBLE_OPT_IN_PURPOSES": ["email_marketing"],
 }
 
 # Consent wording shown at checkout and sign-up; bump the version when the text changes.
@@ -130,3 +132,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {"personalization": {"handlers": ["console"], "level": "INFO"}},
 }
+
+# The /outbox/ page lists the emails in EMAIL_FILE_PATH. A demo convenience: never in production.
+DEMO_OUTBOX_ENABLED = os.environ.get("DEMO_OUTBOX_ENABLED", "1") == "1"
+# Password of the demo superuser `admin` that rundemo creates.
+DEMO_ADMIN_PASSWORD = os.environ.get("DEMO_ADMIN_PASSWORD", "demo-admin")
+LOGGING["loggers"]["demo_shop"] = {"handlers": ["console"], "level": "INFO"}
+# Links in the app's emails (double opt-in confirmation, preference centre) point here.
+PERSONALIZATION["SITE_URL"] = os.environ.get("DEMO_SITE_URL", "http://127.0.0.1:8000")

@@ -11,3 +11,6 @@ EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_BROKER_URL = "memory://"
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+
+# Tests that exercise double opt-in switch it on themselves; elsewhere a grant counts at once.
+PERSONALIZATION = {**PERSONALIZATION, "DOUBLE_OPT_IN_PURPOSES": []}  # noqa: F405

@@ -1,0 +1,246 @@
+"""Everything the shop tells the personalization app, in one place.
+
+The shop talks to the app the way any third-party shop would: through the documented signals
+in ``personalization.signals``, ``personalization.tracking.identify()`` and the functions in
+``personalization.consent``. It never writes the app's tables itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from personalization import signals
+from personalization.consent import consent_record, consent_states
+from personalization.exceptions import InvalidInput
+from personalization.identity import identity_from, profile_find
+from personalization.models import ConsentSource, Purpose
+from personalization.tracking import identify
+
+if TYPE_CHECKING:
+    from django.dispatch import Signal
+    from django.http import HttpRequest
+
+    from .cart import SessionCart
+    from .models import Order, Product
+
+logger = logging.getLogger(__name__)
+
+# The exact words shown next to each consent box. Change a text → bump
+# settings.DEMO_CONSENT_WORDING_VERSION, so the ledger proves which words a customer agreed to.
+CONSENT_WORDING = {
+    Purpose.EMAIL_MARKETING: _(
+        "Email me news and offers from Demo Shop, at most a couple of times a week. "
+        "Every email has a one-click unsubscribe link."
+    ),
+    Purpose.PERSONALIZATION: _(
+        "Use what I look at and buy in this shop to tailor the products and offers I see. "
+        "My data is never sold or shared, and I can switch this off any time."
+    ),
+}
+CONSENT_PURPOSES = tuple(CONSENT_WORDING)
+
+
+def wording_version() -> str:
+    return settings.DEMO_CONSENT_WORDING_VERSION
+
+
+def send_safely(signal: Signal, **kwargs: Any) -> bool:
+    """Send a personalization signal; bad data is logged instead of breaking the shop.
+
+    Why here, and why not ``send_robust()``: the shop's own work (an order, a cart change, a
+    login) must never fail because marketing data was malformed, so ``InvalidInput`` is caught
+    and logged. Anything else (the database is down, a bug) still raises: hiding that, as
+    ``send_robust()`` would, only moves the failure somewhere harder to find.
+
+    The send runs in its own savepoint, so whatever a receiver wrote before it failed is rolled
+    back while the caller's transaction (the shop order) carries on. Returns whether it worked.
+    """
+    try:
+        with transaction.atomic():
+            signal.send(sender=_sender(signal), **kwargs)
+    except InvalidInput as err:
+        logger.warning("The personalization app rejected %s: %s", _name(signal), err)
+        return False
+    return True
+
+
+def _sender(signal: Signal):
+    """The shop class a signal is about, as ``sender`` (receivers may filter on it)."""
+    from django.contrib.auth import get_user_model
+
+    from .cart import SessionCart
+    from .models import Order, Product
+
+    if signal in (signals.order_placed, signals.order_cancelled, signals.order_refunded):
+        return Order
+    if signal in (signals.product_saved, signals.product_viewed):
+        return Product
+    if signal is signals.cart_updated:
+        return SessionCart
+    return get_user_model()
+
+
+def _name(signal: Signal) -> str:
+    for name in dir(signals):
+        if getattr(signals, name) is signal:
+            return name
+    return repr(signal)
+
+
+# --- Catalogue ---------------------------------------------------------------------------------
+
+
+def product_payload(product: Product) -> dict[str, Any]:
+    return {
+        "product_id": str(product.pk),
+        "sku": product.slug,
+        "title": product.title,
+        "url": product.get_absolute_url(),
+        "image_url": product.get_image_url(),
+        "price": product.price,
+        "currency": "EUR",
+        "category": product.category,
+        "in_stock": product.in_stock,
+        "active": product.is_active,
+        "is_sensitive": product.is_sensitive,
+        "repurchase_interval_days": product.repurchase_interval_days,
+        "updated_at": product.updated_at,
+    }
+
+
+def product_changed(product: Product) -> bool:
+    return send_safely(signals.product_saved, **product_payload(product))
+
+
+def product_viewed(*, request: HttpRequest, product: Product) -> bool:
+    return send_safely(signals.product_viewed, product_id=str(product.pk), request=request)
+
+
+# --- Cart and orders ---------------------------------------------------------------------------
+
+
+def cart_changed(*, request: HttpRequest, cart: SessionCart) -> bool:
+    """Send the whole cart as it is now (a snapshot, as the signal asks)."""
+    return send_safely(
+        signals.cart_updated,
+        cart_id=cart.id,
+        updated_at=timezone.now(),
+        lines=[
+            {
+                "product_id": str(line.product.pk),
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+            }
+            for line in cart.lines()
+        ],
+        currency="EUR",
+        request=request,
+    )
+
+
+def order_placed(*, request: HttpRequest, order: Order, consents: dict[str, str]) -> bool:
+    return send_safely(
+        signals.order_placed,
+        order_id=order.reference,
+        placed_at=order.created_at,
+        total=order.total,
+        currency=order.currency,
+        lines=[
+            {
+                "product_id": str(line.product_id),
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+            }
+            for line in order.lines.all()
+        ],
+        cart_id=order.cart_id.hex,  # the same id cart_changed() sent
+        consents=consents,
+        email=order.email,
+        first_name=order.first_name,
+        last_name=order.last_name,
+        request=request,
+    )
+
+
+# --- Customers and consent ---------------------------------------------------------------------
+
+
+def customer_signed_up(*, request: HttpRequest, user, consents: dict[str, str]) -> bool:
+    return send_safely(
+        signals.customer_signed_up,
+        user=user,
+        first_name=user.first_name,
+        consents=consents,
+        request=request,
+    )
+
+
+def customer_logged_in(*, request: HttpRequest | None, user) -> bool:
+    """Join the visitor's anonymous history to the customer who just logged in.
+
+    Only for requests that came through AnonymousIdMiddleware: a login without one (a
+    management command, a test's ``force_login``) has no anonymous history to join.
+    """
+    if request is None or not hasattr(request, "personalization_anonymous_id"):
+        return False
+    return send_safely(signals.customer_identified, user=user, request=request)
+
+
+def visitor_consents(request: HttpRequest) -> dict[str, str] | None:
+    """The visitor's current consent state per purpose, or None if the app doesn't know them."""
+    profile = profile_find(identity_from(user=_user(request)))
+    if profile is None:
+        return None
+    return consent_states(profile=profile)
+
+
+def personalisation_accept(request: HttpRequest) -> bool:
+    """An anonymous visitor said yes to the personalisation banner."""
+    try:
+        identify(
+            request=request,
+            consents={Purpose.PERSONALIZATION: wording_version()},
+            consent_source=ConsentSource.PREFERENCE_CENTRE,
+        )
+    except InvalidInput as err:
+        logger.warning("Could not record the visitor's personalisation consent: %s", err)
+        return False
+    return True
+
+
+def consent_change(*, request: HttpRequest, purpose: str, granted: bool) -> bool:
+    """A logged-in customer switched a purpose on or off on their account page."""
+    try:
+        if granted:
+            identify(
+                request=request,
+                consents={purpose: wording_version()},
+                consent_source=ConsentSource.PREFERENCE_CENTRE,
+            )
+            return True
+        profile = profile_find(identity_from(user=_user(request)))
+        if profile is None:
+            return True  # Nothing was ever granted, so there is nothing to withdraw.
+        consent_record(
+            profile=profile,
+            purpose=purpose,
+            granted=False,
+            source=ConsentSource.PREFERENCE_CENTRE,
+            wording_version=wording_version(),
+            ip_address=request.META.get("REMOTE_ADDR") or None,
+        )
+    except InvalidInput as err:
+        logger.warning("Could not record the consent change: %s", err)
+        return False
+    return True
+
+
+def _user(request: HttpRequest):
+    user = getattr(request, "user", None)
+    return user if user is not None and user.is_authenticated else None

@@ -1,0 +1,103 @@
+"""Fill the demo shop: its catalogue, then synthetic customers in the personalization app."""
+
+from __future__ import annotations
+
+from django.core.management import call_command, get_commands
+from django.core.management.base import BaseCommand, CommandError
+
+from demo_shop.shop import integration
+from demo_shop.shop.catalogue_data import product_rows
+from demo_shop.shop.models import Product
+
+GENERATOR = "generate_shop_data"
+
+
+class Command(BaseCommand):
+    help = (
+        "Create the demo catalogue (about 40 products; the app mirrors them through "
+        "product_saved) and seed synthetic customers, orders, carts, events and consents. "
+        "Safe to run again."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--no-synthetic",
+            action="store_true",
+            help="Only create the catalogue; skip the synthetic customers.",
+        )
+        parser.add_argument("--profiles", type=int, default=300, help="Synthetic customers.")
+        parser.add_argument("--seed", type=int, default=42, help="Random seed of the generator.")
+
+    def handle(self, *args, no_synthetic=False, profiles=300, seed=42, **options):
+        self._catalogue()
+        if no_synthetic:
+            return
+        if GENERATOR not in get_commands():
+            self.stderr.write(
+                self.style.WARNING(
+                    f"Skipped the synthetic customers: this version of django-personalization "
+                    f"has no '{GENERATOR}' command yet. The shop works, with its catalogue "
+                    f"and whatever you do in it."
+                )
+            )
+            return
+        self.stdout.write(f"Seeding {profiles} synthetic customers (seed {seed})…")
+        self.stdout.flush()
+        try:
+            call_command(
+                GENERATOR,
+                profiles=profiles,
+                seed=seed,
+                existing_catalogue=True,
+                # The underlying streams: wrapping our OutputWrapper again would break endings.
+                stdout=self.stdout._out,
+                stderr=self.stderr._out,
+            )
+        except CommandError as err:
+            if not _already_generated(err):
+                raise
+            # Generating twice with one seed is refused, and that is what makes this idempotent.
+            self.stdout.write(f"Synthetic customers for seed {seed} are there already; skipped.")
+
+    def _catalogue(self) -> None:
+        rows = product_rows()
+        created = updated = 0
+        for number, row in enumerate(rows, start=1):
+            stock = row.pop("stock")
+            product = Product.objects.filter(slug=row["slug"]).first()
+            if product is None:
+                # Saving fires post_save, which sends product_saved: the app mirrors it.
+                Product.objects.create(**row, stock=stock)
+                created += 1
+            elif any(getattr(product, name) != value for name, value in row.items()):
+                for name, value in row.items():
+                    setattr(product, name, value)
+                product.save()
+                updated += 1
+            else:
+                # Unchanged: send it anyway, so a mirror that lost it catches up.
+                integration.product_changed(product)
+            self._progress("Catalogue", number, len(rows))
+        self.stdout.write(
+            f"Catalogue: {created} created, {updated} updated, "
+            f"{len(rows) - created - updated} unchanged."
+        )
+
+    def _progress(self, label: str, done: int, total: int) -> None:
+        if not self.stdout.isatty():
+            return
+        width = 30
+        filled = width * done // total
+        end = "\n" if done == total else ""
+        self.stdout.write(
+            f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", ending=end
+        )
+        self.stdout.flush()
+
+
+def _already_generated(err: CommandError) -> bool:
+    try:
+        from personalization.synthetic import SyntheticDataExists
+    except ImportError:
+        return False
+    return isinstance(err.__cause__, SyntheticDataExists)

@@ -1,0 +1,145 @@
+"""Run a few child processes together, as ``rundemo`` does with the web server, worker and Beat.
+
+- Each child's output is printed line by line with its name in front.
+- SIGINT or SIGTERM to this process stops every child (SIGTERM, then SIGKILL after a grace
+  period) and ``run()`` returns 0.
+- If one child exits on its own, the others are stopped too and ``run()`` returns 1.
+
+Children run in their own session, so a Ctrl-C in the terminal reaches only this process,
+which then stops them in order instead of all of them getting the signal at once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TextIO
+
+
+@dataclass
+class Child:
+    name: str
+    command: Sequence[str]
+    process: subprocess.Popen | None = None
+    reader: threading.Thread | None = field(default=None, repr=False)
+
+
+class Supervisor:
+    def __init__(
+        self,
+        *,
+        out: TextIO,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+        grace_seconds: float = 10.0,
+        poll_seconds: float = 0.2,
+    ):
+        self.out = out
+        self.env = env
+        self.cwd = cwd
+        self.grace_seconds = grace_seconds
+        self.poll_seconds = poll_seconds
+        self.children: list[Child] = []
+        self.stop_event = threading.Event()
+        self._lock = threading.Lock()
+        self.stop_reason = ""
+
+    def add(self, name: str, command: Sequence[str]) -> None:
+        self.children.append(Child(name=name, command=list(command)))
+
+    def say(self, line: str) -> None:
+        with self._lock:
+            self.out.write(line.rstrip("\n") + "\n")
+            self.out.flush()
+
+    def request_stop(self, reason: str) -> None:
+        if not self.stop_event.is_set():
+            self.stop_reason = reason
+            self.stop_event.set()
+
+    def run(self, *, when_started: Callable[[], None] | None = None) -> int:
+        """Start every child, wait until told to stop or until one exits; stop the rest."""
+        previous = {
+            signum: signal.signal(signum, self._on_signal)
+            for signum in (signal.SIGINT, signal.SIGTERM)
+        }
+        failed: Child | None = None
+        try:
+            for child in self.children:
+                self._start(child)
+            if when_started is not None:
+                when_started()
+            while not self.stop_event.is_set():
+                failed = next((c for c in self.children if c.process.poll() is not None), None)
+                if failed is not None:
+                    self.request_stop(
+                        f"{failed.name} exited with status {failed.process.returncode}"
+                    )
+                    break
+                self.stop_event.wait(self.poll_seconds)
+        finally:
+            self.stop_all()
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        return 1 if failed is not None else 0
+
+    def _on_signal(self, signum, frame) -> None:
+        self.request_stop(signal.Signals(signum).name)
+
+    def _start(self, child: Child) -> None:
+        child.process = subprocess.Popen(
+            child.command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=self.env,
+            cwd=self.cwd,
+            start_new_session=True,
+            text=True,
+            bufsize=1,
+            errors="replace",
+        )
+        child.reader = threading.Thread(
+            target=self._pump, args=(child,), name=f"output-{child.name}", daemon=True
+        )
+        child.reader.start()
+        self.say(f"[{child.name}] started (pid {child.process.pid}): {' '.join(child.command)}")
+
+    def _pump(self, child: Child) -> None:
+        width = max(len(c.name) for c in self.children)
+        for line in child.process.stdout:
+            self.say(f"{child.name:<{width}} | {line}")
+
+    def stop_all(self) -> None:
+        """SIGTERM every running child (in reverse start order), SIGKILL whoever lingers."""
+        running = [c for c in reversed(self.children) if c.process and c.process.poll() is None]
+        if running:
+            self.say(f"Stopping {', '.join(c.name for c in running)}…")
+        for child in running:
+            _signal(child.process, signal.SIGTERM)
+        deadline = time.monotonic() + self.grace_seconds
+        for child in running:
+            try:
+                child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.say(f"[{child.name}] did not stop in {self.grace_seconds:g}s; killing it.")
+                _signal(child.process, signal.SIGKILL)
+                child.process.wait()
+        for child in self.children:
+            if child.reader is not None:
+                child.reader.join(timeout=2)
+            if child.process is not None and child.process.returncode is not None:
+                self.say(f"[{child.name}] stopped (status {child.process.returncode}).")
+
+
+def _signal(process: subprocess.Popen, signum: int) -> None:
+    try:
+        # The child leads its own process group: reach anything it started as well.
+        os.killpg(process.pid, signum)
+    except ProcessLookupError:
+        pass

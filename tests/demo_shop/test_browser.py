@@ -1,0 +1,110 @@
+"""A shopper in a real (headless) Chromium: browse, add to cart, check out with consent."""
+
+import os
+import shutil
+import tempfile
+
+import pytest
+from django.conf import settings
+
+from demo_shop.shop.models import Order as ShopOrder
+from personalization import models as pzn
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROME_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        # CI sets PERSONALIZATION_REQUIRE_BROWSER so a missing browser fails instead.
+        not os.environ.get("PERSONALIZATION_REQUIRE_BROWSER")
+        and not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)),
+        reason=f"needs Chromium at {CHROMIUM} and chromedriver at {CHROMEDRIVER} "
+        "(Debian: apt-get install chromium chromium-driver)",
+    ),
+]
+
+
+@pytest.fixture
+def browser():
+    webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium")
+    from selenium.webdriver.chrome.service import Service
+
+    profile_dir = tempfile.mkdtemp(prefix="pzn-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in CHROME_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={profile_dir}")
+    # An explicit driver path: selenium-manager never tries to download one.
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.implicitly_wait(5)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def coffee(transactional_db, shop_product):
+    shop_product("teapot", title="Glass Teapot", category="Home > Kitchen")
+    return shop_product("house-blend", title="House Blend Beans", category="Food & Drink > Coffee")
+
+
+def test_a_shopper_checks_out_with_consent_in_a_real_browser(live_server, browser, coffee):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 10)
+    browser.get(live_server.url + "/")
+    browser.find_element(By.LINK_TEXT, "Food & Drink").click()
+    wait.until(ec.title_contains("Food & Drink"))
+    assert "Glass Teapot" not in browser.page_source
+
+    browser.find_element(By.LINK_TEXT, "House Blend Beans").click()
+    wait.until(ec.title_contains("House Blend Beans"))
+    quantity = browser.find_element(By.ID, "id_quantity")
+    quantity.clear()
+    quantity.send_keys("2")
+    browser.find_element(By.ID, "add-to-cart").click()
+
+    wait.until(ec.presence_of_element_located((By.ID, "go-to-checkout"))).click()
+    wait.until(ec.presence_of_element_located((By.ID, "checkout-form")))
+    browser.find_element(By.NAME, "email").send_keys("selenium@example.com")
+    browser.find_element(By.NAME, "first_name").send_keys("Sel")
+    consent_box = browser.find_element(By.NAME, "consent_personalization")
+    # The customer sees the exact words they agree to.
+    label = browser.find_element(By.CSS_SELECTOR, f"label[for='{consent_box.get_attribute('id')}']")
+    assert "tailor the products and offers I see" in label.text
+    consent_box.click()
+    browser.find_element(By.ID, "place-order").click()
+
+    heading = wait.until(ec.presence_of_element_located((By.ID, "confirmation")))
+    assert heading.text == "Thank you, Sel!"
+    shop_order = ShopOrder.objects.get()
+    assert shop_order.reference in browser.page_source
+
+    order = pzn.Order.objects.get(external_id=shop_order.reference)
+    assert order.profile.email == "selenium@example.com"
+    assert order.lines.get().quantity == 2
+    [consent] = order.profile.consent_records.all()
+    assert (consent.purpose, consent.source, consent.wording_version) == (
+        pzn.Purpose.PERSONALIZATION,
+        pzn.ConsentSource.CHECKOUT,
+        settings.DEMO_CONSENT_WORDING_VERSION,
+    )
+    assert consent.ip_address == "127.0.0.1"
+    assert order.cart.status == pzn.CartStatus.CONVERTED
+    assert order.cart.external_id == shop_order.cart_id.hex

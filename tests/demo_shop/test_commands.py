@@ -1,0 +1,105 @@
+"""seed_demo, and the process supervisor behind rundemo."""
+
+import io
+import sys
+
+import pytest
+from django.core.management import call_command, get_commands
+
+from demo_shop.shop.catalogue_data import PRODUCTS
+from demo_shop.shop.models import Product as ShopProduct
+from demo_shop.shop.supervisor import Supervisor
+from personalization import models as pzn
+
+
+def seed(*args):
+    out, err = io.StringIO(), io.StringIO()
+    call_command("seed_demo", *args, stdout=out, stderr=err)
+    return out.getvalue() + err.getvalue()
+
+
+def test_seed_demo_catalogue_is_mirrored_and_idempotent(db):
+    first = seed("--no-synthetic")
+    second = seed("--no-synthetic")
+
+    assert f"{len(PRODUCTS)} created" in first
+    assert f"0 created, 0 updated, {len(PRODUCTS)} unchanged" in second
+    assert ShopProduct.objects.count() == pzn.Product.objects.count() == len(PRODUCTS) >= 35
+    sensitive = set(
+        pzn.Product.objects.filter(is_sensitive=True).values_list("category_path", flat=True)
+    )
+    assert sensitive and all(path.startswith("Health") for path in sensitive)
+    coffee = pzn.Product.objects.get(sku="house-blend-coffee-beans")
+    assert coffee.repurchase_interval_days == 21 and coffee.currency == "EUR"
+    top_levels = {c.split(" > ")[0] for c in ShopProduct.objects.values_list("category", flat=True)}
+    assert len(top_levels) >= 5
+
+
+def test_seed_demo_restores_a_changed_product(db):
+    seed("--no-synthetic")
+    ShopProduct.objects.filter(slug="espresso-roast").update(title="Renamed")
+
+    out = seed("--no-synthetic")
+
+    assert "1 updated" in out
+    assert pzn.Product.objects.get(sku="espresso-roast").title == "Espresso Roast 1 kg"
+
+
+@pytest.mark.skipif(
+    "generate_shop_data" not in get_commands(), reason="personalization has no generator yet"
+)
+def test_seed_demo_seeds_synthetic_customers_once(db):
+    seed("--profiles", "20")
+    counts = (pzn.Profile.objects.count(), pzn.Order.objects.count())
+    assert counts[0] >= 20 and counts[1] > 0
+
+    out = seed("--profiles", "20")
+
+    assert "there already; skipped" in out
+    assert (pzn.Profile.objects.count(), pzn.Order.objects.count()) == counts
+    # The synthetic customers bought from the shop's own catalogue.
+    shop_ids = {str(pk) for pk in ShopProduct.objects.values_list("pk", flat=True)}
+    bought = set(pzn.OrderLine.objects.values_list("product__external_id", flat=True))
+    assert bought and bought <= shop_ids
+
+
+# --- Supervisor -------------------------------------------------------------------------------
+
+SLEEPER = [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(120)"]
+
+
+def test_when_one_child_dies_the_others_are_stopped_and_the_run_fails():
+    out = io.StringIO()
+    supervisor = Supervisor(out=out, grace_seconds=5)
+    supervisor.add("sleeper", SLEEPER)
+    supervisor.add("crasher", [sys.executable, "-c", "import sys; sys.exit(3)"])
+
+    code = supervisor.run()
+
+    assert code == 1
+    assert supervisor.stop_reason == "crasher exited with status 3"
+    sleeper = supervisor.children[0].process
+    assert sleeper.returncode is not None  # stopped, not left behind
+    assert "[sleeper] stopped" in out.getvalue()
+
+
+def test_a_stop_request_stops_every_child_and_the_run_succeeds():
+    out = io.StringIO()
+    supervisor = Supervisor(out=out, grace_seconds=5)
+    supervisor.add("one", SLEEPER)
+    supervisor.add("two", SLEEPER)
+
+    code = supervisor.run(when_started=lambda: supervisor.request_stop("SIGINT"))
+
+    assert code == 0
+    assert all(child.process.returncode is not None for child in supervisor.children)
+
+
+def test_child_output_is_shown_with_its_name():
+    out = io.StringIO()
+    supervisor = Supervisor(out=out)
+    supervisor.add("talker", [sys.executable, "-c", "print('hello from the child')"])
+
+    supervisor.run()
+
+    assert "talker | hello from the child" in out.getvalue()
