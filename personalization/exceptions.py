@@ -56,3 +56,16 @@ class UnknownOrder(InvalidInput, LookupError):
 
 class ImmutableRecord(PersonalizationError, TypeError):
     """An append-only record (the consent ledger) was asked to change. Record a new one."""
+
+
+class ImportFileError(PersonalizationError, ValueError):
+    """A backfill file as a whole cannot be imported: no header, missing columns, wrong encoding.
+
+    The batches before the problem (if any) were imported; ``result`` (an
+    ``personalization.importing.ImportResult``) says how far it got.
+    """
+
+    def __init__(self, message: str, *, result=None):
+        super().__init__(message)
+        self.message = message
+        self.result = result
