@@ -27,6 +27,7 @@ from personalization.models import (
 )
 from personalization.synthetic import SyntheticDataExists, default_until, shop_data_generate
 from personalization.synthetic.catalogue import Catalogue, _item
+from personalization.synthetic.generate import TABLES
 from personalization.synthetic.planner import (
     DAY,
     LOYAL,
@@ -60,19 +61,7 @@ def data_digest() -> str:
         Order: dict(Order.objects.values_list("pk", "external_id")),
     }
     digest = hashlib.sha256()
-    for model in (
-        Product,
-        Topic,
-        Profile,
-        ProfileAlias,
-        ConsentRecord,
-        TopicPreference,
-        Cart,
-        CartLine,
-        Order,
-        OrderLine,
-        Event,
-    ):
+    for model in TABLES:
         fields = [
             field
             for field in model._meta.concrete_fields
