@@ -214,7 +214,16 @@ def _resolve(identity: Identity, attributes: dict[str, Any], *, lock: bool) -> P
         if target.user_id is None:
             target.user = identity.user
             changed.add("user")
-    if identity.email and target.email != identity.email:
+    found_by_former_address = by_email is not None and by_email.email != identity.email
+    if (
+        identity.email
+        and target.email != identity.email
+        and not (
+            # A guest checkout with an old address doesn't undo a change of address; only the
+            # account (the user) or a profile without one sets the primary address.
+            found_by_former_address and by_user is None and target.email
+        )
+    ):
         if target.email:
             # The customer changed address: the old one still finds them.
             _alias_add(target, ProfileAlias.Kind.EMAIL, target.email)

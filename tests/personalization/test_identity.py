@@ -229,3 +229,22 @@ def test_a_new_account_using_another_accounts_address_gets_a_profile_of_its_own(
     assert second_profile.pk != first_profile.pk
     assert second_profile.user == second
     assert Profile.objects.get(pk=first_profile.pk).user == first
+
+
+def test_a_former_address_finds_the_customer_without_undoing_their_change_of_address(
+    user_factory,
+):
+    user = user_factory(email="old@example.com")
+    identify(user=user)
+    user.email = "new@example.com"
+    user.save()
+    member = identify(user=user)
+    assert member.email == "new@example.com"
+
+    guest_checkout = identify(email="OLD@example.com")
+
+    assert guest_checkout.pk == member.pk
+    assert Profile.objects.get(pk=member.pk).email == "new@example.com"
+    assert set(member.aliases.filter(kind="email").values_list("value", flat=True)) == {
+        "old@example.com"
+    }
