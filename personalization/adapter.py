@@ -37,3 +37,8 @@ class DefaultAdapter:
 
 def get_adapter() -> DefaultAdapter:
     return app_settings.ADAPTER()
+
+
+def ip_address_for(request: HttpRequest | None) -> str | None:
+    """The client's IP address (kept as consent evidence), or None without a request."""
+    return get_adapter().ip_address_for_request(request) if request is not None else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import signals
+from .adapter import ip_address_for
 from .catalogue import product_upsert
 from .commerce import cart_update, order_record, order_status_set
 from .identity import ATTRIBUTE_FIELDS, identity_from
@@ -18,20 +19,15 @@ IDENTITY_ARGS = ("email", "user", "anonymous_id", "request")
 
 
 def _identity(kwargs: dict[str, Any]):
-    return identity_from(**{name: kwargs.get(name) for name in IDENTITY_ARGS})
+    return identity_from(**_identity_kwargs(kwargs))
+
+
+def _identity_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {name: kwargs.get(name) for name in IDENTITY_ARGS}
 
 
 def _attributes(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {name: kwargs[name] for name in ATTRIBUTE_FIELDS if name in kwargs}
-
-
-def _ip_address(kwargs: dict[str, Any]) -> str | None:
-    request = kwargs.get("request")
-    if request is None:
-        return None
-    from .adapter import get_adapter
-
-    return get_adapter().ip_address_for_request(request)
 
 
 def on_order_placed(sender, **kwargs):
@@ -45,7 +41,7 @@ def on_order_placed(sender, **kwargs):
         cart_id=kwargs.get("cart_id"),
         consents=kwargs.get("consents"),
         attributes=_attributes(kwargs),
-        ip_address=_ip_address(kwargs),
+        ip_address=ip_address_for(kwargs.get("request")),
     )
     return order
 
@@ -78,7 +74,7 @@ def on_product_viewed(sender, **kwargs):
         EventName.PRODUCT_VIEWED,
         product_id=kwargs.get("product_id"),
         occurred_at=kwargs.get("occurred_at"),
-        **{name: kwargs.get(name) for name in IDENTITY_ARGS},
+        **_identity_kwargs(kwargs),
     )
 
 
@@ -86,14 +82,14 @@ def on_customer_signed_up(sender, **kwargs):
     return identify(
         consents=kwargs.get("consents"),
         consent_source=ConsentSource.SIGNUP,
-        **{name: kwargs.get(name) for name in IDENTITY_ARGS},
+        **_identity_kwargs(kwargs),
         **_attributes(kwargs),
     )
 
 
 def on_customer_identified(sender, **kwargs):
     return identify(
-        **{name: kwargs.get(name) for name in IDENTITY_ARGS},
+        **_identity_kwargs(kwargs),
         **_attributes(kwargs),
     )
 

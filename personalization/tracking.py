@@ -75,11 +75,9 @@ def identify(
 ) -> Profile:
     """Tie what we know of a visitor to one profile, merging as needed, and return it."""
     identity = identity_from(email=email, user=user, anonymous_id=anonymous_id, request=request)
-    ip_address = None
-    if request is not None:
-        from .adapter import get_adapter
+    from .adapter import ip_address_for
 
-        ip_address = get_adapter().ip_address_for_request(request)
+    ip_address = ip_address_for(request)
     with transaction.atomic():
         profile = profile_resolve(identity, attributes=attributes)
         consent_grant_many(
