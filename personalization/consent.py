@@ -29,6 +29,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -219,32 +220,32 @@ def profiles_with_consent(
     purpose_clean(purpose)
     name = name or f"consent_{purpose}"
     records = ConsentRecord.objects.filter(profile=OuterRef("pk"), purpose=purpose)
-    latest = records.order_by(*_ORDER)
-    queryset = queryset.alias(**{f"_{name}_status": Subquery(latest.values("status")[:1])})
-    when_granted: list[When] = []
-    if needs_double_opt_in(purpose):
-        last_withdrawal = records.filter(status=ConsentStatus.WITHDRAWN).order_by(*_ORDER)
-        queryset = queryset.alias(
-            **{
-                f"_{name}_w_at": Subquery(last_withdrawal.values("recorded_at")[:1]),
-                f"_{name}_w_pk": Subquery(last_withdrawal.values("pk")[:1]),
-            }
+    latest_status = Subquery(records.order_by(*_ORDER).values("status")[:1])
+    if not needs_double_opt_in(purpose):
+        # The latest record's status ("granted"/"withdrawn") is the state: one subquery a row.
+        return queryset.annotate(
+            **{name: Coalesce(latest_status, Value(ConsentState.NONE), output_field=CharField())}
         )
-        confirmed = records.filter(confirmed_at__isnull=False)
-        confirmed_after_withdrawal = confirmed.filter(
-            Q(recorded_at__gt=OuterRef(f"_{name}_w_at"))
-            | Q(recorded_at=OuterRef(f"_{name}_w_at"), pk__gt=OuterRef(f"_{name}_w_pk"))
-        )
-        when_granted = [
-            When(
-                Q(**{f"_{name}_w_at__isnull": True}) & Exists(confirmed),
-                then=Value(ConsentState.GRANTED),
-            ),
-            When(Exists(confirmed_after_withdrawal), then=Value(ConsentState.GRANTED)),
-        ]
-        granted_default = Value(ConsentState.PENDING)
-    else:
-        granted_default = Value(ConsentState.GRANTED)
+    queryset = queryset.alias(**{f"_{name}_status": latest_status})
+    last_withdrawal = records.filter(status=ConsentStatus.WITHDRAWN).order_by(*_ORDER)
+    queryset = queryset.alias(
+        **{
+            f"_{name}_w_at": Subquery(last_withdrawal.values("recorded_at")[:1]),
+            f"_{name}_w_pk": Subquery(last_withdrawal.values("pk")[:1]),
+        }
+    )
+    confirmed = records.filter(confirmed_at__isnull=False)
+    confirmed_after_withdrawal = confirmed.filter(
+        Q(recorded_at__gt=OuterRef(f"_{name}_w_at"))
+        | Q(recorded_at=OuterRef(f"_{name}_w_at"), pk__gt=OuterRef(f"_{name}_w_pk"))
+    )
+    when_granted = [
+        When(
+            Q(**{f"_{name}_w_at__isnull": True}) & Exists(confirmed),
+            then=Value(ConsentState.GRANTED),
+        ),
+        When(Exists(confirmed_after_withdrawal), then=Value(ConsentState.GRANTED)),
+    ]
     return queryset.annotate(
         **{
             name: Case(
@@ -254,7 +255,7 @@ def profiles_with_consent(
                     then=Value(ConsentState.WITHDRAWN),
                 ),
                 *when_granted,
-                default=granted_default,
+                default=Value(ConsentState.PENDING),
                 output_field=CharField(),
             )
         }
