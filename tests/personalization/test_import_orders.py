@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from personalization import importing
+from personalization.importing import orm as importing_orm
 from personalization.commerce import profile_stats_refresh
 from personalization.models import (
     IngestSource,
@@ -499,13 +499,13 @@ def test_a_batch_colliding_with_a_concurrent_import_is_retried(
     """Another import recorded order 1 after this one looked: the batch goes round again."""
     order_factory(external_id="1")
     looked = []
-    real = importing._orders_present
+    real = importing_orm._orders_present
 
     def late(order_ids):
         looked.append(order_ids)
         return {} if len(looked) == 1 else real(order_ids)
 
-    monkeypatch.setattr(importing, "_orders_present", late)
+    monkeypatch.setattr(importing_orm, "_orders_present", late)
     path = csv_file(LINE_HEADER, line("1"), line("2"))
 
     run = run_import(path)
