@@ -10,8 +10,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from personalization.importing import orm as importing_orm
 from personalization.commerce import profile_stats_refresh
+from personalization.importing import orm as importing_orm
 from personalization.models import (
     IngestSource,
     Order,
