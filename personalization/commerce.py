@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import (
     Count,
     DecimalField,
@@ -272,4 +272,34 @@ def profile_stats_refresh(*, profile_id: int) -> None:
 def profile_stats_rebuild(*, profiles=None) -> int:
     """Recompute the stats of every profile (or those in ``profiles``) in one UPDATE."""
     queryset = profiles if profiles is not None else Profile.objects.all()
+    if connection.vendor == "postgresql":
+        return _stats_rebuild_postgresql(queryset)
     return queryset.update(**_stats_expressions())
+
+
+def _stats_rebuild_postgresql(profiles) -> int:
+    """The same UPDATE with one aggregate pass over the orders instead of five subqueries
+    per profile: what makes recomputing hundreds of thousands of profiles take seconds."""
+    ids_sql, ids_params = profiles.order_by().values("pk").query.sql_with_params()
+    profile_table = connection.ops.quote_name(Profile._meta.db_table)
+    order_table = connection.ops.quote_name(Order._meta.db_table)
+    # Rounded to cents as in _stats_expressions (PostgreSQL's ROUND is half away from 0).
+    sql = f"""
+        UPDATE {profile_table} p SET
+            orders_count = COALESCE(s.orders, 0),
+            total_spent = COALESCE(s.spent, 0),
+            average_order_value = COALESCE(ROUND(s.spent / s.orders, 2), 0),
+            first_order_at = s.first_at,
+            last_order_at = s.last_at
+        FROM ({ids_sql}) AS t (id)
+        LEFT JOIN (
+            SELECT profile_id, count(*) AS orders, sum(total) AS spent,
+                min(placed_at) AS first_at, max(placed_at) AS last_at
+            FROM {order_table}
+            WHERE status = %s AND profile_id IN ({ids_sql})
+            GROUP BY profile_id
+        ) AS s ON s.profile_id = t.id
+        WHERE p.id = t.id"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*ids_params, OrderStatus.PLACED, *ids_params])
+        return cursor.rowcount

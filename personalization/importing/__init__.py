@@ -30,12 +30,13 @@ import zoneinfo
 from collections.abc import Callable
 from typing import IO, Any
 
-from django.db import reset_queries, transaction
+from django.db import connection, reset_queries, transaction
 from django.utils.translation import gettext as _
 
 from ..conf import app_settings
 from ..exceptions import ImportFileError, InvalidInput
 from .orm import OrmWriter
+from .postgres import PostgresWriter
 from .reading import (
     COLUMNS,
     LINE_COLUMNS,
@@ -84,7 +85,7 @@ def orders_import(
     started = time.monotonic()
     report = on_bad_row or (lambda bad: None)
     reader = Reader(stream, timezone=timezone, batch_size=batch_size or app_settings.BATCH_SIZE)
-    writer = OrmWriter(report=report)
+    writer = (PostgresWriter if connection.vendor == "postgresql" else OrmWriter)(report=report)
     try:
         with transaction.atomic() if dry_run else contextlib.nullcontext():
             result.ignored_columns = reader.header_read()
@@ -110,6 +111,7 @@ def orders_import(
         err.result = result
         raise
     finally:
+        writer.close()
         result.elapsed = time.monotonic() - started
     return result
 

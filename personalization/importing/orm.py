@@ -13,11 +13,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from django.db import IntegrityError, OperationalError, transaction
-from django.utils.translation import gettext as _
 
 from ..models import IngestSource, Order, OrderLine, Product, Profile, ProfileAlias
 from .reading import ParsedOrder, ProductKey
-from .results import BadRow, ImportResult
+from .results import BadRow, ImportResult, unknown_product_reason
 from .stats import STATS_PENDING, profile_stats_recompute
 
 PRODUCT_CACHE = 100_000  # products remembered, keeping memory flat
@@ -64,6 +63,9 @@ class OrmWriter:
     def stats_flush(self) -> None:
         profile_stats_recompute(profile_ids=self.touched)
         self.touched = set()
+
+    def close(self) -> None:
+        self.products.clear()
 
     def _write(self, orders: list[ParsedOrder]):
         present = _orders_present([order.order_id for order in orders])
@@ -132,9 +134,7 @@ class OrmWriter:
         unknown = sorted(key for key in wanted if key not in found)
         untitled = {key for key in unknown if not wanted[key][1]}
         rejected = []
-        reason = _(
-            "title: The product is not in the catalogue mirror yet; a title is needed to add it"
-        )
+        reason = unknown_product_reason()
         for order in orders if untitled else ():
             errors = [
                 BadRow(line=line, order_id=order.order_id, reason=reason)

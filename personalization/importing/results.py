@@ -48,3 +48,8 @@ class ImportResult:
     @property
     def orders_per_second(self) -> float:
         return self.orders_seen / self.elapsed if self.elapsed else 0.0
+
+
+def unknown_product_reason() -> str:
+    """Why a line naming a product the mirror lacks, without a title, is left out."""
+    return _("title: The product is not in the catalogue mirror yet; a title is needed to add it")

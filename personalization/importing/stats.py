@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db import connection, transaction
+from django.db import transaction
 
 from ..commerce import profile_stats_rebuild
 from ..models import Profile
@@ -21,10 +21,5 @@ def profile_stats_recompute(*, profile_ids: set[int] | list[int]) -> None:
     for start in range(0, len(ids), STATS_CHUNK):
         profiles = Profile.objects.filter(pk__in=ids[start : start + STATS_CHUNK])
         with transaction.atomic():
-            if connection.vendor == "postgresql":
-                # Compiling this UPDATE's per-row subqueries (PostgreSQL's JIT) would cost
-                # far more than running them.
-                with connection.cursor() as cursor:
-                    cursor.execute("SET LOCAL jit = off")
             list(profiles.select_for_update().order_by("pk").values_list("pk", flat=True))
             profile_stats_rebuild(profiles=profiles)

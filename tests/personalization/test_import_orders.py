@@ -497,6 +497,11 @@ def test_a_batch_colliding_with_a_concurrent_import_is_retried(
     csv_file, run_import, monkeypatch, order_factory
 ):
     """Another import recorded order 1 after this one looked: the batch goes round again."""
+    if connection.vendor == "postgresql":
+        pytest.skip(
+            "ORM writer only; PostgreSQL's writer skips such orders with ON CONFLICT "
+            "(test_two_imports_of_overlapping_files_at_once)"
+        )
     order_factory(external_id="1")
     looked = []
     real = importing_orm._orders_present
