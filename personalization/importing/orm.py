@@ -9,17 +9,16 @@ again.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 
 from django.db import IntegrityError, OperationalError, transaction
 
-from ..models import IngestSource, Order, OrderLine, Product, Profile, ProfileAlias
-from .reading import ParsedOrder, ProductKey
-from .results import BadRow, ImportResult, unknown_product_reason
+from ..models import IngestSource, Order, OrderLine, Profile, ProfileAlias
+from .products import ProductKeys, bulk_create_with_pks
+from .reading import ParsedOrder
+from .results import BadRow, ImportResult
 from .stats import STATS_PENDING, profile_stats_recompute
 
-PRODUCT_CACHE = 100_000  # products remembered, keeping memory flat
 ATTEMPTS = 5  # for a batch that collides with a concurrent import
 
 
@@ -28,7 +27,7 @@ class OrmWriter:
 
     def __init__(self, *, report: Callable[[BadRow], None]):
         self.report = report
-        self.products: OrderedDict[ProductKey, int] = OrderedDict()
+        self.products = ProductKeys()
         self.touched: set[int] = set()
 
     def write(self, orders: list[ParsedOrder], result: ImportResult) -> None:
@@ -42,13 +41,11 @@ class OrmWriter:
                 # A concurrent import wrote some of the same orders, profiles or products
                 # first (or a deadlock was broken). This batch was rolled back; the next
                 # attempt finds what the other import wrote.
-                self.products.clear()
+                self.products.forget()
                 if attempt == ATTEMPTS:
                     raise
                 time.sleep(0.05 * attempt)
-        self.products.update(products)
-        while len(self.products) > PRODUCT_CACHE:
-            self.products.popitem(last=False)
+        self.products.remember(products)
         for _order, errors in rejected:
             result.orders_bad += 1
             result.rows_bad += len(errors)
@@ -65,7 +62,7 @@ class OrmWriter:
         self.touched = set()
 
     def close(self) -> None:
-        self.products.clear()
+        self.products.forget()
 
     def _write(self, orders: list[ParsedOrder]):
         present = _orders_present([order.order_id for order in orders])
@@ -74,7 +71,7 @@ class OrmWriter:
         counts = {"orders_present": len(orders) - len(new)}
         if not new:
             return counts, [], {}, touched
-        products, products_created, rejected = self._products_resolve(new)
+        products, products_created, rejected = self.products.resolve(new)
         if rejected:
             left_out = {id(order) for order, _errors in rejected}
             new = [order for order in new if id(order) not in left_out]
@@ -91,7 +88,7 @@ class OrmWriter:
             )
             for order in new
         ]
-        _bulk_create(Order, order_rows, "external_id")
+        bulk_create_with_pks(Order, order_rows, "external_id")
         line_rows = [
             OrderLine(order_id=row.pk, product_id=products[key], quantity=qty, unit_price=price)
             for row, order in zip(order_rows, new, strict=True)
@@ -105,57 +102,6 @@ class OrmWriter:
             products_created=products_created,
         )
         return counts, rejected, products, touched
-
-    def _products_resolve(self, orders: list[ParsedOrder]):
-        """Mirror keys for every product the lines name; missing products are created.
-
-        A line without a product_id names the product with that SKU, or else a new one whose
-        product id is the SKU. An order naming an unknown product without giving its title
-        cannot be imported and comes back in the rejected list.
-        """
-        wanted: dict[ProductKey, tuple[str, str, str]] = {}
-        for order in orders:
-            for _line, key, sku, title, category, _qty, _price in order.lines:
-                known = wanted.get(key)
-                if known is None or (title and not known[1]):
-                    wanted[key] = (sku, title, category)
-        found = {key: self.products[key] for key in wanted if key in self.products}
-        missing = [key for key in wanted if key not in found]
-        if missing:
-            by_id = [pid for pid, _sku in missing if pid]
-            by_sku = [sku for pid, sku in missing if not pid]
-            rows = Product.objects.filter(external_id__in=by_id).values_list("external_id", "pk")
-            found.update(((pid, ""), pk) for pid, pk in rows)
-            if by_sku:
-                rows = Product.objects.filter(sku__in=by_sku).order_by("-pk")
-                found.update((("", sku), pk) for sku, pk in rows.values_list("sku", "pk"))
-                rows = Product.objects.filter(external_id__in=by_sku)
-                found.update((("", pid), pk) for pid, pk in rows.values_list("external_id", "pk"))
-        unknown = sorted(key for key in wanted if key not in found)
-        untitled = {key for key in unknown if not wanted[key][1]}
-        rejected = []
-        reason = unknown_product_reason()
-        for order in orders if untitled else ():
-            errors = [
-                BadRow(line=line, order_id=order.order_id, reason=reason)
-                for line, key, *_rest in order.lines
-                if key in untitled
-            ]
-            if errors:
-                rejected.append((order, errors))
-        creatable = [key for key in unknown if key not in untitled]
-        new_rows = [
-            Product(
-                external_id=pid or sku,
-                sku=wanted[(pid, sku)][0],
-                title=wanted[(pid, sku)][1],
-                category_path=wanted[(pid, sku)][2],
-            )
-            for pid, sku in creatable
-        ]
-        _bulk_create(Product, new_rows, "external_id")
-        found.update((key, row.pk) for key, row in zip(creatable, new_rows, strict=True))
-        return found, len(new_rows), rejected
 
 
 def _orders_present(order_ids: list[str]) -> dict[str, int]:
@@ -182,19 +128,6 @@ def _profiles_resolve(orders: list[ParsedOrder]) -> tuple[dict[str, int], int]:
         Profile(email=email, first_name=names[email][0], last_name=names[email][1])
         for email in sorted(email for email in names if email not in found)
     ]
-    _bulk_create(Profile, new_rows, "email")
+    bulk_create_with_pks(Profile, new_rows, "email")
     found.update((row.email, row.pk) for row in new_rows)
     return found, len(new_rows)
-
-
-def _bulk_create(model, rows: list, key: str) -> None:
-    """bulk_create, then fill in the primary keys if the database did not return them."""
-    model.objects.bulk_create(rows)
-    if rows and rows[0].pk is None:
-        pks = dict(
-            model.objects.filter(**{f"{key}__in": [getattr(row, key) for row in rows]}).values_list(
-                key, "pk"
-            )
-        )
-        for row in rows:
-            row.pk = pks[getattr(row, key)]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models.expressions import RawSQL
 
 from ..commerce import profile_stats_rebuild
 from ..models import Profile
@@ -19,7 +20,11 @@ def profile_stats_recompute(*, profile_ids: set[int] | list[int]) -> None:
     """
     ids = sorted(profile_ids)
     for start in range(0, len(ids), STATS_CHUNK):
-        profiles = Profile.objects.filter(pk__in=ids[start : start + STATS_CHUNK])
+        chunk = ids[start : start + STATS_CHUNK]
+        if connection.vendor == "postgresql":
+            # One array parameter rather than 10,000 (each sent, parsed and planned).
+            chunk = RawSQL("SELECT unnest(%s::bigint[])", [chunk])
+        profiles = Profile.objects.filter(pk__in=chunk)
         with transaction.atomic():
             list(profiles.select_for_update().order_by("pk").values_list("pk", flat=True))
             profile_stats_rebuild(profiles=profiles)

@@ -222,6 +222,21 @@ def test_a_line_with_only_a_sku_creates_a_product_with_the_sku_as_id(csv_file, r
     assert (teapot.sku, teapot.title) == ("SKU-77", "Teapot")
 
 
+def test_a_product_named_by_id_and_by_sku_alone_in_one_file_is_created_once(csv_file, run_import):
+    path = csv_file(
+        LINE_HEADER,
+        line("1", product="SKU-77", sku="SKU-77", title="Teapot"),
+        line("2", product="", sku="SKU-77", title="Teapot"),
+    )
+
+    run = run_import(path)
+
+    assert run.status == 0
+    assert run.summary("products created") == 1
+    teapot = Product.objects.get(external_id="SKU-77")
+    assert OrderLine.objects.filter(product=teapot).count() == 2
+
+
 def test_default_currency_fills_an_empty_currency(settings, csv_file, run_import):
     settings.PERSONALIZATION = {"DEFAULT_CURRENCY": "EUR"}
     path = csv_file(ORDER_HEADER, "1,ann@example.com,2024-01-05T12:00:00+00:00,10,")
