@@ -8,63 +8,32 @@ again.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
-from django.db import IntegrityError, OperationalError, transaction
-
 from ..models import IngestSource, Order, OrderLine, Profile, ProfileAlias
-from .products import ProductKeys, bulk_create_with_pks
+from .products import bulk_create_with_pks
 from .reading import ParsedOrder
-from .results import BadRow, ImportResult
-from .stats import STATS_PENDING, profile_stats_recompute
+from .results import BadRow
+from .stats import profile_stats_recompute
+from .writing import BatchWriter, Written
 
-ATTEMPTS = 5  # for a batch that collides with a concurrent import
 
-
-class OrmWriter:
-    """Writes batches of checked orders; remembers products and profiles to recompute."""
+class OrmWriter(BatchWriter):
+    """Writes batches of checked orders through the ORM."""
 
     def __init__(self, *, report: Callable[[BadRow], None]):
-        self.report = report
-        self.products = ProductKeys()
+        super().__init__(report=report)
         self.touched: set[int] = set()
 
-    def write(self, orders: list[ParsedOrder], result: ImportResult) -> None:
-        orders.sort(key=lambda order: order.order_id)  # one lock order for concurrent imports
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                with transaction.atomic():
-                    counts, rejected, products, touched = self._write(orders)
-                break
-            except (IntegrityError, OperationalError):
-                # A concurrent import wrote some of the same orders, profiles or products
-                # first (or a deadlock was broken). This batch was rolled back; the next
-                # attempt finds what the other import wrote.
-                self.products.forget()
-                if attempt == ATTEMPTS:
-                    raise
-                time.sleep(0.05 * attempt)
-        self.products.remember(products)
-        for _order, errors in rejected:
-            result.orders_bad += 1
-            result.rows_bad += len(errors)
-            for bad in errors:
-                self.report(bad)
-        for name, value in counts.items():
-            setattr(result, name, getattr(result, name) + value)
+    def _touched_add(self, touched: set[int]) -> int:
         self.touched |= touched
-        if len(self.touched) >= STATS_PENDING:
-            self.stats_flush()
+        return len(self.touched)
 
     def stats_flush(self) -> None:
         profile_stats_recompute(profile_ids=self.touched)
         self.touched = set()
 
-    def close(self) -> None:
-        self.products.forget()
-
-    def _write(self, orders: list[ParsedOrder]):
+    def _write(self, orders: list[ParsedOrder], *, nested: bool) -> Written:
         present = _orders_present([order.order_id for order in orders])
         touched = set(present.values())
         new = [order for order in orders if order.order_id not in present]

@@ -14,20 +14,17 @@ gets), without a Python object per row written.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import connection
 from django.db.models import Model
 from django.utils import timezone
 
 from ..models import IngestSource, Order, OrderLine, Profile, ProfileAlias
-from .products import ProductKeys
 from .reading import ParsedOrder, ProductKey
-from .results import ImportResult
-from .stats import STATS_PENDING, profile_stats_recompute
-
-ATTEMPTS = 5  # for a batch that deadlocks with a concurrent import
+from .results import BadRow
+from .stats import profile_stats_recompute
+from .writing import BatchWriter, Written
 
 # Session-local staging tables: nobody else sees them, and they are not written to the WAL.
 # The batch's tables empty themselves when its transaction commits.
@@ -44,46 +41,18 @@ _STAGING = {
 _PER_BATCH = [name for name in _STAGING if name != "pzn_import_touched"]
 
 
-class PostgresWriter:
+class PostgresWriter(BatchWriter):
     """Writes batches of checked orders through staging tables; see the module's docstring."""
 
-    def __init__(self, *, report: Callable):
-        self.report = report
+    def __init__(self, *, report: Callable[[BadRow], None]):
+        super().__init__(report=report)
         self.staged = False
         self.pending = 0  # at least as many profiles as wait for their statistics
-        self.products = ProductKeys()
         self.sql = _Statements()
 
-    def write(self, orders: list[ParsedOrder], result: ImportResult) -> None:
-        if not orders:
-            return
-        orders.sort(key=lambda order: order.order_id)
-        nested = connection.in_atomic_block
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                with transaction.atomic(), connection.cursor() as cursor:
-                    self._batch_begin(cursor, nested=nested)
-                    counts, rejected, products = self._write(cursor, orders)
-                break
-            except (IntegrityError, OperationalError):
-                # A deadlock with a concurrent import was broken, or it created a product
-                # this batch was creating too. The batch was rolled back; the next attempt
-                # sees the other import's rows.
-                self.products.forget()
-                if attempt == ATTEMPTS:
-                    raise
-                time.sleep(0.05 * attempt)
-        self.products.remember(products)
-        for _order, errors in rejected:
-            result.orders_bad += 1
-            result.rows_bad += len(errors)
-            for bad in errors:
-                self.report(bad)
-        self.pending += counts.pop("touched")
-        for name, value in counts.items():
-            setattr(result, name, getattr(result, name) + value)
-        if self.pending >= STATS_PENDING:
-            self.stats_flush()
+    def _touched_add(self, touched: int) -> int:
+        self.pending += touched
+        return self.pending
 
     def stats_flush(self) -> None:
         if not self.staged:
@@ -101,7 +70,7 @@ class PostgresWriter:
             with connection.cursor() as cursor:
                 cursor.execute("DROP TABLE IF EXISTS " + ", ".join(_STAGING))
         self.staged = False
-        self.products.forget()
+        super().close()
 
     def _batch_begin(self, cursor, *, nested: bool) -> None:
         # An interrupted import loses at most the last moment's batches to a crash, and
@@ -120,7 +89,12 @@ class PostgresWriter:
             # Inside a transaction of the caller's (a dry run), batches end without a commit.
             cursor.execute("TRUNCATE " + ", ".join(_PER_BATCH))
 
-    def _write(self, cursor, orders: list[ParsedOrder]):
+    def _write(self, orders: list[ParsedOrder], *, nested: bool) -> Written:
+        with connection.cursor() as cursor:
+            self._batch_begin(cursor, nested=nested)
+            return self._batch_write(cursor, orders)
+
+    def _batch_write(self, cursor, orders: list[ParsedOrder]) -> Written:
         sql = self.sql
         _orders_copy(cursor, orders)
         cursor.execute(sql.present_set_aside)
@@ -148,9 +122,8 @@ class PostgresWriter:
             "lines_imported": lines,
             "profiles_created": profiles_created,
             "products_created": products_created,
-            "touched": touched,
         }
-        return counts, rejected, products
+        return counts, rejected, products, touched
 
 
 def _orders_copy(cursor, orders: list[ParsedOrder]) -> None:

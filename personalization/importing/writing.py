@@ -1,0 +1,71 @@
+"""What the two writers (:mod:`.orm`, :mod:`.postgres`) share: a batch is one transaction,
+tried again when it collides with a concurrent import, and its results are added up."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.db import IntegrityError, OperationalError, connection, transaction
+
+from .products import ProductKeys, Rejected
+from .reading import ParsedOrder, ProductKey
+from .results import BadRow, ImportResult
+from .stats import STATS_PENDING
+
+ATTEMPTS = 5  # for a batch that collides with a concurrent import
+
+# What a batch wrote: totals for ImportResult, the orders left out, the products it found,
+# and the profiles whose statistics it changed (in the writer's own terms).
+Written = tuple[dict[str, int], Rejected, dict[ProductKey, int], Any]
+
+
+class BatchWriter:
+    def __init__(self, *, report: Callable[[BadRow], None]):
+        self.report = report
+        self.products = ProductKeys()
+
+    def write(self, orders: list[ParsedOrder], result: ImportResult) -> None:
+        if not orders:
+            return
+        orders.sort(key=lambda order: order.order_id)  # one lock order for concurrent imports
+        nested = connection.in_atomic_block
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                with transaction.atomic():
+                    counts, rejected, products, touched = self._write(orders, nested=nested)
+                break
+            except (IntegrityError, OperationalError):
+                # A concurrent import wrote some of the same orders, profiles or products
+                # first (or a deadlock was broken). This batch was rolled back; the next
+                # attempt finds what the other import wrote.
+                self.products.forget()
+                if attempt == ATTEMPTS:
+                    raise
+                time.sleep(0.05 * attempt)
+        self.products.remember(products)
+        for _order, errors in rejected:
+            result.orders_bad += 1
+            result.rows_bad += len(errors)
+            for bad in errors:
+                self.report(bad)
+        for name, value in counts.items():
+            setattr(result, name, getattr(result, name) + value)
+        if self._touched_add(touched) >= STATS_PENDING:
+            self.stats_flush()
+
+    def close(self) -> None:
+        self.products.forget()
+
+    def _write(self, orders: list[ParsedOrder], *, nested: bool) -> Written:
+        """Write one batch inside its transaction (``nested``: the caller's transaction
+        is around it, as in a dry run)."""
+        raise NotImplementedError
+
+    def _touched_add(self, touched: Any) -> int:
+        """Note the profiles a committed batch changed; return how many are waiting."""
+        raise NotImplementedError
+
+    def stats_flush(self) -> None:
+        raise NotImplementedError
