@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.db import models
+from django.db import connection, models
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -24,6 +24,52 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class PresentValuesFilter(admin.AllValuesFieldListFilter):
+    """Django's filter by the values a column holds, without its ``SELECT DISTINCT`` over the
+    whole table (seconds with a million profiles). The column needs an index.
+
+    Blank is offered as the admin's empty value, as for a missing one.
+    """
+
+    def __init__(self, field, request, params, model, model_admin, field_path):
+        super().__init__(field, request, params, model, model_admin, field_path)
+        self.lookup_choices = values_present(model, field.name)
+
+    def choices(self, changelist):
+        for choice in super().choices(changelist):
+            if choice["display"] == "":
+                choice["display"] = self.empty_value_display
+            yield choice
+
+
+def values_present(model: type[models.Model], field_name: str) -> list:
+    """The distinct values of an indexed column, sorted.
+
+    On PostgreSQL they come from the index, one probe per distinct value (a "loose index
+    scan"): a few dozen probes where ``DISTINCT`` would read every row.
+    """
+    if connection.vendor != "postgresql":
+        rows = model._default_manager.order_by(field_name).distinct()
+        return list(rows.values_list(field_name, flat=True))
+    table = connection.ops.quote_name(model._meta.db_table)
+    column = connection.ops.quote_name(model._meta.get_field(field_name).column)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH RECURSIVE present (value) AS (
+                (SELECT {column} FROM {table} WHERE {column} IS NOT NULL ORDER BY 1 LIMIT 1)
+                UNION ALL
+                SELECT (
+                    SELECT {column} FROM {table} WHERE {column} > present.value
+                    ORDER BY 1 LIMIT 1
+                )
+                FROM present WHERE present.value IS NOT NULL
+            )
+            SELECT value FROM present WHERE value IS NOT NULL"""
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 class ReadOnlyTabularInline(ReadOnlyAdminMixin, admin.TabularInline):

@@ -30,7 +30,7 @@ from ..models import (
     Topic,
     TopicPreference,
 )
-from .base import ReadOnlyTabularInline, changelist_url
+from .base import PresentValuesFilter, ReadOnlyTabularInline, changelist_url
 
 # --- Consent, derived from the ledger ---------------------------------------------------------
 
@@ -274,8 +274,8 @@ class ProfileAdmin(admin.ModelAdmin):
     list_filter = (
         *CONSENT_FILTERS,
         HasOrdersFilter,
-        "country",
-        "locale",
+        ("country", PresentValuesFilter),
+        ("locale", PresentValuesFilter),
         "frequency",
         "greeting",
         PausedFilter,

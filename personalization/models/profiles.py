@@ -127,6 +127,10 @@ class Profile(models.Model):
         indexes = [
             models.Index(fields=["last_order_at"], name="pzn_profile_last_order"),
             models.Index(fields=["first_order_at"], name="pzn_profile_first_order"),
+            # Segments select by them, and the admin lists the values present from them
+            # (PresentValuesFilter).
+            models.Index(fields=["country"], name="pzn_profile_country"),
+            models.Index(fields=["locale"], name="pzn_profile_locale"),
         ]
 
     def __str__(self) -> str:

@@ -347,6 +347,22 @@ def test_profile_filters(admin_client, shop, params, expected):
     assert {p.pk for p in _results(response)} == {shop[name].pk for name in expected}
 
 
+def test_country_and_locale_filters_offer_the_values_present(admin_client, shop):
+    response = admin_client.get(url("profile"))
+    changelist = response.context["cl"]
+    offered = {
+        spec.title: [choice["display"] for choice in spec.choices(changelist)]
+        for spec in changelist.filter_specs
+    }
+    # The visitor has neither: blank is offered as the admin's empty value.
+    empty = changelist.model_admin.get_empty_value_display()
+    assert offered["country"] == ["All", empty, "DE", "SE"]
+    assert offered["locale"] == ["All", empty, "de", "sv"]
+
+    response = admin_client.get(url("profile"), {"country": ""})
+    assert {p.pk for p in _results(response)} == {shop["visitor"].pk}
+
+
 def test_profile_changelist_does_not_query_per_row(
     admin_client, shop, profile_factory, django_assert_max_num_queries
 ):
