@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from django.utils.translation import gettext as _
+
 
 @dataclass
 class Child:
@@ -78,7 +80,8 @@ class Supervisor:
                 failed = next((c for c in self.children if c.process.poll() is not None), None)
                 if failed is not None:
                     self.request_stop(
-                        f"{failed.name} exited with status {failed.process.returncode}"
+                        _("%(name)s exited with status %(status)d")
+                        % {"name": failed.name, "status": failed.process.returncode}
                     )
                     break
                 self.stop_event.wait(self.poll_seconds)
@@ -108,7 +111,10 @@ class Supervisor:
             target=self._pump, args=(child,), name=f"output-{child.name}", daemon=True
         )
         child.reader.start()
-        self.say(f"[{child.name}] started (pid {child.process.pid}): {' '.join(child.command)}")
+        self.say(
+            _("[%(name)s] started (pid %(pid)d): %(command)s")
+            % {"name": child.name, "pid": child.process.pid, "command": " ".join(child.command)}
+        )
 
     def _pump(self, child: Child) -> None:
         width = max(len(c.name) for c in self.children)
@@ -119,7 +125,7 @@ class Supervisor:
         """SIGTERM every running child (in reverse start order), SIGKILL whoever lingers."""
         running = [c for c in reversed(self.children) if c.process and c.process.poll() is None]
         if running:
-            self.say(f"Stopping {', '.join(c.name for c in running)}…")
+            self.say(_("Stopping %(names)s…") % {"names": ", ".join(c.name for c in running)})
         for child in running:
             _signal(child.process, signal.SIGTERM)
         deadline = time.monotonic() + self.grace_seconds
@@ -127,14 +133,29 @@ class Supervisor:
             try:
                 child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                self.say(f"[{child.name}] did not stop in {self.grace_seconds:g}s; killing it.")
+                self.say(
+                    _("[%(name)s] did not stop in %(seconds)gs; killing it.")
+                    % {"name": child.name, "seconds": self.grace_seconds}
+                )
                 _signal(child.process, signal.SIGKILL)
                 child.process.wait()
         for child in self.children:
             if child.reader is not None:
                 child.reader.join(timeout=2)
             if child.process is not None and child.process.returncode is not None:
-                self.say(f"[{child.name}] stopped (status {child.process.returncode}).")
+                self.say(_how_it_ended(child.name, child.process.returncode))
+
+
+def _how_it_ended(name: str, returncode: int) -> str:
+    # A child that dies of the SIGTERM it was sent (as runserver does) stopped cleanly.
+    if returncode in (0, -signal.SIGTERM):
+        return _("[%(name)s] stopped.") % {"name": name}
+    if returncode < 0:
+        return _("[%(name)s] stopped by %(signal)s.") % {
+            "name": name,
+            "signal": signal.Signals(-returncode).name,
+        }
+    return _("[%(name)s] stopped (exit status %(status)d).") % {"name": name, "status": returncode}
 
 
 def _signal(process: subprocess.Popen, signum: int) -> None:

@@ -93,6 +93,8 @@ def test_a_stop_request_stops_every_child_and_the_run_succeeds():
 
     assert code == 0
     assert all(child.process.returncode is not None for child in supervisor.children)
+    # Dying of the SIGTERM it was sent is a clean stop, not a status to worry about.
+    assert "[one] stopped.\n" in out.getvalue() and "status -15" not in out.getvalue()
 
 
 def test_child_output_is_shown_with_its_name():
