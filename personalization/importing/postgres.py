@@ -72,6 +72,10 @@ class PostgresWriter(BatchWriter):
         self.staged = False
         super().close()
 
+    def _batch_committed(self) -> None:
+        # Only now are the tables there for good: a rolled-back first batch takes them along.
+        self.staged = True
+
     def _batch_begin(self, cursor, *, nested: bool) -> None:
         # An interrupted import loses at most the last moment's batches to a crash, and
         # running the file again imports them; waiting for each commit to reach the disk
@@ -83,8 +87,8 @@ class PostgresWriter(BatchWriter):
                 cursor.execute(
                     f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ({columns}) ON COMMIT {on_commit}"
                 )
+            # Left over from an earlier import in this database session that stopped short.
             cursor.execute("TRUNCATE " + ", ".join(_STAGING))
-            self.staged = True
         elif nested:
             # Inside a transaction of the caller's (a dry run), batches end without a commit.
             cursor.execute("TRUNCATE " + ", ".join(_PER_BATCH))

@@ -35,6 +35,7 @@ class BatchWriter:
             try:
                 with transaction.atomic():
                     counts, rejected, products, touched = self._write(orders, nested=nested)
+                self._batch_committed()
                 break
             except (IntegrityError, OperationalError):
                 # A concurrent import wrote some of the same orders, profiles or products
@@ -62,6 +63,9 @@ class BatchWriter:
         """Write one batch inside its transaction (``nested``: the caller's transaction
         is around it, as in a dry run)."""
         raise NotImplementedError
+
+    def _batch_committed(self) -> None:
+        """Called once a batch's transaction (or savepoint, in a dry run) has ended well."""
 
     def _touched_add(self, touched: Any) -> int:
         """Note the profiles a committed batch changed; return how many are waiting."""

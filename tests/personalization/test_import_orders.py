@@ -8,10 +8,11 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import IntegrityError, connection
 
 from personalization.commerce import profile_stats_refresh
 from personalization.importing import orm as importing_orm
+from personalization.importing.products import ProductKeys
 from personalization.models import (
     IngestSource,
     Order,
@@ -533,6 +534,32 @@ def test_a_batch_colliding_with_a_concurrent_import_is_retried(
     assert len(looked) == 2
     assert (run.summary("orders imported"), run.summary("orders already present")) == (1, 1)
     assert Order.objects.count() == 2
+
+
+def test_a_first_batch_that_collides_with_a_concurrent_import_goes_round_again(
+    csv_file, run_import, monkeypatch
+):
+    """Another import created the same product meanwhile: the whole first batch (with
+    whatever it set up) is rolled back, and the retry imports it."""
+    real = ProductKeys.resolve
+    calls = []
+
+    def colliding(self, orders):
+        calls.append(len(orders))
+        found = real(self, orders)
+        if len(calls) == 1:
+            raise IntegrityError("duplicate key value violates unique constraint")
+        return found
+
+    monkeypatch.setattr(ProductKeys, "resolve", colliding)
+    path = csv_file(LINE_HEADER, line("1"), line("2", email="bo@example.com"))
+
+    run = run_import(path)
+
+    assert calls == [2, 2]
+    assert (run.status, run.summary("orders imported")) == (0, 2)
+    assert Order.objects.count() == 2 and Product.objects.count() == 1
+    assert Profile.objects.get(email="bo@example.com").orders_count == 1
 
 
 @pytest.mark.postgres
