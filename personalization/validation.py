@@ -22,7 +22,8 @@ _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _PLAIN_EMAIL = re.compile(
     rf"[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*@{_LABEL}(?:\.{_LABEL})*\.[a-z]{{2,63}}"
 )
-MAX_EMAIL_LENGTH = 320
+MAX_EMAIL_LENGTH = 254  # Profile.email, as Django's EmailField (validate_email allows 320)
+MAX_QUANTITY = 2_147_483_647  # the largest integer every supported database stores
 MAX_ID_LENGTH = 64
 TWO_PLACES = Decimal("0.01")
 
@@ -32,7 +33,12 @@ def email_normalize(value: Any, *, field: str = "email") -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidEmail(_("An email address is required."), field=field)
     email = value.strip().lower()
-    if len(email) <= MAX_EMAIL_LENGTH and _PLAIN_EMAIL.fullmatch(email):
+    if len(email) > MAX_EMAIL_LENGTH:
+        raise InvalidEmail(
+            _("An email address has at most %(max)d characters.") % {"max": MAX_EMAIL_LENGTH},
+            field=field,
+        )
+    if _PLAIN_EMAIL.fullmatch(email):
         return email
     try:
         validate_email(email)
@@ -98,12 +104,17 @@ def money(value: Any, *, field: str) -> Decimal:
 
 
 def quantity(value: Any, *, field: str) -> int:
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value)
+    if isinstance(value, str):
+        digits = value.strip().removeprefix("-")
+        # isdigit() alone would pass "²", which int() refuses.
+        if digits.isascii() and digits.isdigit():
+            value = int(value)
     if not isinstance(value, int) or isinstance(value, bool):
         raise InvalidInput(_("The quantity must be a whole number."), field=field)
     if value <= 0:
         raise InvalidInput(_("The quantity must be at least 1."), field=field)
+    if value > MAX_QUANTITY:
+        raise InvalidInput(_("The quantity is too large."), field=field)
     return value
 
 

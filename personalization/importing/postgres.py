@@ -4,9 +4,10 @@ Each batch is one transaction. Its orders are copied into a temporary table of t
 those already recorded are set aside, the products its lines name are resolved (and
 remembered, :mod:`.products`), its lines are copied with their product keys, and two
 statements do the rest: one finds or creates the customers' profiles, one inserts the orders
-and their lines. ``ON CONFLICT DO NOTHING`` lets two imports of overlapping files run at
-once: one waits for the other's row and then skips it. Rows are inserted in key order, so
-both take their locks in the same order.
+and their lines. Two imports of overlapping files may run at once: ``ON CONFLICT DO NOTHING``
+makes one wait for the other's row, and a batch that finds some of its orders taken that way
+rolls back and goes again (so no profile is left without its order). Rows are inserted in
+key order, so both take their locks in the same order.
 
 The rules are those of :mod:`.orm` (which product a SKU names, whose name a new profile
 gets), without a Python object per row written.
@@ -24,7 +25,7 @@ from ..models import IngestSource, Order, OrderLine, Profile, ProfileAlias
 from .reading import ParsedOrder, ProductKey
 from .results import BadRow
 from .stats import profile_stats_recompute
-from .writing import BatchWriter, Written
+from .writing import BatchCollision, BatchWriter, Written
 
 # Session-local staging tables: nobody else sees them, and they are not written to the WAL.
 # The batch's tables empty themselves when its transaction commits.
@@ -47,7 +48,7 @@ class PostgresWriter(BatchWriter):
     def __init__(self, *, report: Callable[[BadRow], None]):
         super().__init__(report=report)
         self.staged = False
-        self.pending = 0  # at least as many profiles as wait for their statistics
+        self.pending = 0  # profiles waiting for their statistics
         self.sql = _Statements()
 
     def _touched_add(self, touched: int) -> int:
@@ -102,7 +103,8 @@ class PostgresWriter(BatchWriter):
         sql = self.sql
         _orders_copy(cursor, orders)
         cursor.execute(sql.present_set_aside)
-        present = {row[0] for row in cursor.fetchall()}
+        present_ids, touched_present = cursor.fetchone()
+        present = set(present_ids or ())
         new = [order for order in orders if order.order_id not in present]
         products, products_created, rejected = self.products.resolve(new)
         if rejected:
@@ -118,16 +120,19 @@ class PostgresWriter(BatchWriter):
             cursor.execute(sql.profiles_created_meanwhile)  # by a concurrent import
         cursor.execute(sql.orders_insert, sql.orders_insert_params())
         imported, lines, touched = cursor.fetchone()
-        # Orders neither present before nor imported now: a concurrent import recorded them.
-        late = len(new) - imported
+        if imported < len(new):
+            # A concurrent import recorded some of these orders meanwhile. Roll back, so
+            # that no profile or product is left without the order it was made for; the
+            # next attempt finds them present.
+            raise BatchCollision
         counts = {
-            "orders_present": len(present) + late,
+            "orders_present": len(present),
             "orders_imported": imported,
             "lines_imported": lines,
             "profiles_created": profiles_created,
             "products_created": products_created,
         }
-        return counts, rejected, products, touched
+        return counts, rejected, products, touched_present + touched
 
 
 def _orders_copy(cursor, orders: list[ParsedOrder]) -> None:
@@ -182,8 +187,10 @@ class _Statements:
             ), touched AS (
                 INSERT INTO pzn_import_touched (profile_id)
                 SELECT DISTINCT profile_id FROM present ON CONFLICT DO NOTHING
+                RETURNING 1
             )
-            SELECT external_id FROM present"""
+            SELECT (SELECT array_agg(external_id) FROM present),
+                (SELECT count(*) FROM touched)"""
         # By email ("email <> ''" lets PostgreSQL use the partial unique index), then by
         # former email; else created, named after the first of its orders (by id) that
         # gives a name.
@@ -192,7 +199,8 @@ class _Statements:
             WITH named AS (
                 SELECT DISTINCT ON (email) email, first_name, last_name
                 FROM pzn_import_order
-                ORDER BY email, first_name = '' AND last_name = '', external_id
+                -- Code-point order, as the ORM writer sorts in Python, whatever the collation.
+                ORDER BY email, first_name = '' AND last_name = '', external_id COLLATE "C"
             ), known AS (
                 SELECT n.email, n.first_name, n.last_name, COALESCE(
                     (SELECT p.id FROM {profile} p WHERE p.email = n.email AND p.email <> ''),

@@ -244,6 +244,7 @@ class Reader:
 
     def _order_parse(self, order: ParsedOrder, row: list[str], errors: list[str]) -> None:
         columns = self.columns
+        _no_nul_check(errors, order_id=order.order_id)
         if not order.order_id:
             errors.append(_("order_id: An id is required."))
         elif len(order.order_id) > MAX_ID_LENGTH:
@@ -270,6 +271,7 @@ class Reader:
         for name in ("first_name", "last_name"):
             if name in columns:
                 value = row[columns[name]].strip()
+                _no_nul_check(errors, **{name: value})
                 if len(value) > _TEXT_LIMITS[name]:
                     errors.append(
                         _("%(name)s: At most %(max)d characters.")
@@ -311,6 +313,7 @@ class Reader:
             if title or raw_qty or raw_price.strip() or category.strip():
                 errors.append(_("product_id: A line needs a product_id or a sku."))
             return
+        _no_nul_check(errors, product_id=product_id, sku=sku, title=title, category=category)
         if len(product_id) > MAX_ID_LENGTH:
             errors.append(
                 _("product_id: Ids are at most %(max)d characters.") % {"max": MAX_ID_LENGTH}
@@ -322,8 +325,8 @@ class Reader:
                     % {"name": name, "max": _TEXT_LIMITS[name]}
                 )
         category = self._parsed("category", category_path_normalize, category, errors, "category")
-        if raw_qty.isdigit() and raw_qty[0] != "0":
-            qty = int(raw_qty)
+        if raw_qty.isascii() and raw_qty.isdigit() and raw_qty[0] != "0" and len(raw_qty) < 6:
+            qty = int(raw_qty)  # the common case, without the full check
         elif raw_qty:
             try:
                 qty = quantity(raw_qty, field="quantity")
@@ -335,6 +338,13 @@ class Reader:
         price = self._parsed("money", _money, raw_price, errors, "unit_price")
         key = (product_id, "") if product_id else ("", sku)
         order.lines.append((line, key, sku, title, category, qty, price))
+
+
+def _no_nul_check(errors: list[str], **values: str) -> None:
+    # Python and SQLite take a NUL character in text; PostgreSQL refuses the whole batch.
+    for name, value in values.items():
+        if "\x00" in value:
+            errors.append(_("%(name)s: Contains a NUL character.") % {"name": name})
 
 
 def _money(value: str) -> Decimal:

@@ -16,6 +16,11 @@ from .stats import STATS_PENDING
 
 ATTEMPTS = 5  # for a batch that collides with a concurrent import
 
+
+class BatchCollision(Exception):
+    """A concurrent import wrote some of the batch's rows first: roll back and try again."""
+
+
 # What a batch wrote: totals for ImportResult, the orders left out, the products it found,
 # and the profiles whose statistics it changed (in the writer's own terms).
 Written = tuple[dict[str, int], Rejected, dict[ProductKey, int], Any]
@@ -37,13 +42,13 @@ class BatchWriter:
                     counts, rejected, products, touched = self._write(orders, nested=nested)
                 self._batch_committed()
                 break
-            except (IntegrityError, OperationalError):
+            except (IntegrityError, OperationalError, BatchCollision):
                 # A concurrent import wrote some of the same orders, profiles or products
                 # first (or a deadlock was broken). This batch was rolled back; the next
                 # attempt finds what the other import wrote.
                 self.products.forget()
                 if attempt == ATTEMPTS:
-                    raise
+                    raise  # a BatchCollision this often would be a bug: let it show
                 time.sleep(0.05 * attempt)
         self.products.remember(products)
         for _order, errors in rejected:

@@ -12,6 +12,9 @@ from django.db import IntegrityError, connection
 
 from personalization.commerce import profile_stats_refresh
 from personalization.importing import orm as importing_orm
+from personalization.importing import postgres as importing_postgres
+from personalization.importing import stats as importing_stats
+from personalization.importing import writing as importing_writing
 from personalization.importing.products import ProductKeys
 from personalization.models import (
     IngestSource,
@@ -373,6 +376,26 @@ def test_rows_of_an_order_that_are_not_adjacent_are_reported(csv_file, run_impor
     assert list(Order.objects.values_list("external_id", flat=True)) == ["2"]
 
 
+def test_values_the_database_cannot_hold_are_bad_rows_not_a_crash(csv_file, run_import):
+    path = csv_file(
+        LINE_HEADER,
+        line("1", quantity="²"),
+        line("2", quantity="3000000000"),
+        line("3", email="a" * 243 + "@example.com"),
+        line("4", title="Mug\x00"),
+        line("5"),
+    )
+
+    run = run_import(path)
+
+    assert run.status == BAD_ROWS
+    assert "line 2 (order 1): quantity: The quantity must be a whole number" in run.stderr
+    assert "line 3 (order 2): quantity: The quantity is too large" in run.stderr
+    assert "line 4 (order 3): email: An email address has at most 254 characters" in run.stderr
+    assert "line 5 (order 4): title: Contains a NUL character" in run.stderr
+    assert list(Order.objects.values_list("external_id", flat=True)) == ["5"]
+
+
 def test_unknown_product_without_a_title_is_a_bad_row(csv_file, run_import):
     path = csv_file(LINE_HEADER, line("1", product="P404", title=""), line("2"))
 
@@ -496,6 +519,31 @@ def test_batches_smaller_than_the_file(csv_file, run_import):
     assert Profile.objects.get(email="c0@example.com").orders_count == 4
 
 
+def test_statistics_are_recomputed_on_the_way_when_many_customers_wait(
+    csv_file, run_import, monkeypatch
+):
+    """Memory stays flat: the customers waiting for their statistics are bounded, also when
+    every order is already present (a re-run)."""
+    rows = [line(str(n), email=f"c{n}@example.com") for n in range(10)]
+    run_import(csv_file(LINE_HEADER, *rows))
+    flushes = []
+    real = importing_stats.profile_stats_recompute
+
+    def counted(*, profile_ids):
+        flushes.append(len(profile_ids))
+        real(profile_ids=profile_ids)
+
+    monkeypatch.setattr(importing_writing, "STATS_PENDING", 3)
+    for module in (importing_orm, importing_postgres):
+        monkeypatch.setattr(module, "profile_stats_recompute", counted)
+
+    run = run_import(csv_file(LINE_HEADER, *rows), batch_size=2)
+
+    assert run.summary("orders already present") == 10
+    assert len(flushes) >= 3 and max(flushes) <= 4
+    assert sum(flushes) == 10
+
+
 def test_dry_run_checks_everything_and_writes_nothing(csv_file, run_import):
     path = csv_file(LINE_HEADER, line("1"), line("2", email="nope"))
 
@@ -560,6 +608,49 @@ def test_a_first_batch_that_collides_with_a_concurrent_import_goes_round_again(
     assert (run.status, run.summary("orders imported")) == (0, 2)
     assert Order.objects.count() == 2 and Product.objects.count() == 1
     assert Profile.objects.get(email="bo@example.com").orders_count == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_order_another_import_records_meanwhile_leaves_no_stray_profile(
+    csv_file, monkeypatch, profile_factory
+):
+    """While this batch runs, another import commits order X for another customer: the
+    batch starts over and finds X present, so no profile is made for X's email here."""
+    other = profile_factory(email="ea@example.com")
+    real = ProductKeys.resolve
+
+    def meanwhile(self, orders):
+        if not Order.objects.filter(external_id="X").exists():
+            thread = threading.Thread(target=_order_commit, args=("X", other.pk))
+            thread.start()
+            thread.join()
+        return real(self, orders)
+
+    monkeypatch.setattr(ProductKeys, "resolve", meanwhile)
+    path = csv_file(LINE_HEADER, line("X", email="eb@example.com"), line("Y"))
+
+    out = StringIO()
+    call_command("import_orders", path, stdout=out, stderr=StringIO())
+
+    assert re.search(r"^orders already present +1$", out.getvalue(), re.MULTILINE)
+    assert not Profile.objects.filter(email="eb@example.com").exists()
+    assert Order.objects.get(external_id="X").profile_id == other.pk
+    assert Order.objects.filter(external_id="Y").exists()
+
+
+def _order_commit(order_id: str, profile_id: int) -> None:
+    try:
+        Order.objects.create(
+            external_id=order_id,
+            profile_id=profile_id,
+            placed_at=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+            total=Decimal("1.00"),
+            currency="EUR",
+            source=IngestSource.IMPORT,
+        )
+    finally:
+        connection.close()
 
 
 @pytest.mark.postgres
