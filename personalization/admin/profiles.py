@@ -123,48 +123,56 @@ def _withdraw_action(purpose: str):
 # --- Profile list filters -----------------------------------------------------------------------
 
 
-class HasOrdersFilter(admin.SimpleListFilter):
+class _YesNoFilter(admin.SimpleListFilter):
+    """A filter with two answers; each subclass says which profiles they mean."""
+
+    answers: tuple  # the labels of "yes" and "no"
+
+    def lookups(self, request, model_admin):
+        return [("yes", self.answers[0]), ("no", self.answers[1])]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return self.yes(queryset)
+        if self.value() == "no":
+            return self.no(queryset)
+        return queryset
+
+
+class HasOrdersFilter(_YesNoFilter):
     title = _("orders")
     parameter_name = "has_orders"
+    answers = (_("has orders"), _("no orders"))
 
-    def lookups(self, request, model_admin):
-        return [("yes", _("has orders")), ("no", _("no orders"))]
+    def yes(self, queryset):
+        return queryset.customers()
 
-    def queryset(self, request, queryset):
-        if self.value() == "yes":
-            return queryset.customers()
-        if self.value() == "no":
-            return queryset.filter(orders_count=0)
-        return queryset
+    def no(self, queryset):
+        return queryset.filter(orders_count=0)
 
 
-class PausedFilter(admin.SimpleListFilter):
+class PausedFilter(_YesNoFilter):
     title = _("paused")
     parameter_name = "paused"
+    answers = (_("paused now"), _("not paused"))
 
-    def lookups(self, request, model_admin):
-        return [("yes", _("paused now")), ("no", _("not paused"))]
+    def yes(self, queryset):
+        return queryset.filter(paused_until__gt=timezone.now())
 
-    def queryset(self, request, queryset):
-        now = timezone.now()
-        if self.value() == "yes":
-            return queryset.filter(paused_until__gt=now)
-        if self.value() == "no":
-            return queryset.filter(Q(paused_until__isnull=True) | Q(paused_until__lte=now))
-        return queryset
+    def no(self, queryset):
+        return queryset.filter(Q(paused_until__isnull=True) | Q(paused_until__lte=timezone.now()))
 
 
-class HasUserFilter(admin.SimpleListFilter):
+class HasUserFilter(_YesNoFilter):
     title = _("shop user")
     parameter_name = "has_user"
+    answers = (_("has a shop account"), _("no shop account"))
 
-    def lookups(self, request, model_admin):
-        return [("yes", _("has a shop account")), ("no", _("no shop account"))]
+    def yes(self, queryset):
+        return queryset.filter(user__isnull=False)
 
-    def queryset(self, request, queryset):
-        if self.value() in ("yes", "no"):
-            return queryset.filter(user__isnull=self.value() == "no")
-        return queryset
+    def no(self, queryset):
+        return queryset.filter(user__isnull=True)
 
 
 # --- Profile form and inlines -------------------------------------------------------------------

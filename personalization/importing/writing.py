@@ -4,6 +4,7 @@ tried again when it collides with a concurrent import, and its results are added
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -26,7 +27,7 @@ class BatchCollision(Exception):
 Written = tuple[dict[str, int], Rejected, dict[ProductKey, int], Any]
 
 
-class BatchWriter:
+class BatchWriter(ABC):
     def __init__(self, *, report: Callable[[BadRow], None]):
         self.report = report
         self.products = ProductKeys()
@@ -64,17 +65,18 @@ class BatchWriter:
     def close(self) -> None:
         self.products.forget()
 
+    @abstractmethod
     def _write(self, orders: list[ParsedOrder], *, nested: bool) -> Written:
         """Write one batch inside its transaction (``nested``: the caller's transaction
         is around it, as in a dry run)."""
-        raise NotImplementedError
 
-    def _batch_committed(self) -> None:
+    def _batch_committed(self) -> None:  # noqa: B027  (a hook; most writers need nothing)
         """Called once a batch's transaction (or savepoint, in a dry run) has ended well."""
 
+    @abstractmethod
     def _touched_add(self, touched: Any) -> int:
         """Note the profiles a committed batch changed; return how many are waiting."""
-        raise NotImplementedError
 
+    @abstractmethod
     def stats_flush(self) -> None:
-        raise NotImplementedError
+        """Recompute the statistics of the profiles waiting for it."""
