@@ -85,3 +85,12 @@ profiles_merged = Signal()
 # A consent record was appended to the ledger.
 #   sender: ConsentRecord; record: ConsentRecord
 consent_recorded = Signal()
+
+# Profiles changed: sent once per write (an order, a cart, an event, consent, preferences, a
+# merge, an import batch), after its transaction commits, never for a rolled-back change.
+#   sender: Profile
+#   profile_ids: frozenset[int] — the profiles the write touched (all still exist at commit)
+#   changes: dict[int, frozenset[str]] — per profile, what changed: "profile", "orders",
+#            "cart", "events", "consent", "preferences", "merge" (personalization.changes.Change)
+# Receivers run after the commit; an exception in one is logged, never raised to the shop.
+profile_changed = Signal()

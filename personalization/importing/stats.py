@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import connection, transaction
 from django.db.models.expressions import RawSQL
 
+from ..changes import Change, profile_changed_note
 from ..commerce import profile_stats_rebuild
 from ..models import Profile
 
@@ -20,11 +21,14 @@ def profile_stats_recompute(*, profile_ids: set[int] | list[int]) -> None:
     """
     ids = sorted(profile_ids)
     for start in range(0, len(ids), STATS_CHUNK):
-        chunk = ids[start : start + STATS_CHUNK]
+        chunk_ids = ids[start : start + STATS_CHUNK]
+        chunk = chunk_ids
         if connection.vendor == "postgresql":
             # One array parameter rather than 10,000 (each sent, parsed and planned).
-            chunk = RawSQL("SELECT unnest(%s::bigint[])", [chunk])
+            chunk = RawSQL("SELECT unnest(%s::bigint[])", [chunk_ids])
         profiles = Profile.objects.filter(pk__in=chunk)
         with transaction.atomic():
             list(profiles.select_for_update().order_by("pk").values_list("pk", flat=True))
             profile_stats_rebuild(profiles=profiles)
+            # Announced once the statistics are right, a chunk's profiles in one signal.
+            profile_changed_note(chunk_ids, Change.ORDERS)

@@ -1,0 +1,112 @@
+"""``profile_changed``: every write path announces the profiles it touched, after commit."""
+
+import pytest
+from django.core.management import call_command
+from django.db import transaction
+
+from personalization import signals
+from personalization.changes import (
+    Change,
+    changes_collected,
+    profile_changed_note,
+    profile_merged_note,
+)
+from personalization.models import Profile
+
+
+@pytest.fixture
+def announced():
+    """The ``changes`` of every profile_changed sent while the test runs, in order."""
+    calls: list[dict[int, frozenset[str]]] = []
+
+    def receiver(sender, profile_ids, changes, **kwargs):
+        assert sender is Profile
+        assert profile_ids == frozenset(changes)
+        calls.append(dict(changes))
+
+    signals.profile_changed.connect(receiver, dispatch_uid="test-announced")
+    yield calls
+    signals.profile_changed.disconnect(dispatch_uid="test-announced")
+
+
+# --- The mechanism ----------------------------------------------------------------------------
+
+
+def test_notes_inside_one_collection_are_announced_once_after_commit(
+    db, announced, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        with transaction.atomic(), changes_collected():
+            profile_changed_note(1, Change.ORDERS)
+            profile_changed_note([1, 2], Change.CONSENT)
+            with changes_collected():  # a nested write adds to the outer one
+                profile_changed_note(2, Change.CART)
+            assert announced == []  # not before the commit
+
+    assert announced == [
+        {1: {Change.ORDERS, Change.CONSENT}, 2: {Change.CONSENT, Change.CART}},
+    ]
+
+
+def test_a_write_that_fails_announces_nothing(db, announced, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        with pytest.raises(ValueError):
+            with transaction.atomic(), changes_collected():
+                profile_changed_note(1, Change.ORDERS)
+                raise ValueError("the write failed")
+    assert announced == []
+
+
+def test_a_rolled_back_transaction_announces_nothing(db, announced):
+    # Outside the test's own transaction nothing commits here: on_commit never runs.
+    with transaction.atomic(), changes_collected():
+        profile_changed_note(1, Change.ORDERS)
+    assert announced == []
+
+
+def test_a_merged_away_profile_is_announced_as_its_target(
+    db, announced, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        with changes_collected():
+            profile_changed_note(7, Change.EVENTS)
+            profile_merged_note(source_id=7, target_id=3)
+
+    assert announced == [{3: {Change.MERGE, Change.EVENTS}}]
+
+
+def test_a_failing_receiver_does_not_fail_the_committed_write(
+    db, announced, django_capture_on_commit_callbacks
+):
+    def broken(sender, **kwargs):
+        raise RuntimeError("a receiver's bug")
+
+    signals.profile_changed.connect(broken, dispatch_uid="test-broken")
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            profile_changed_note(1, Change.ORDERS)
+    finally:
+        signals.profile_changed.disconnect(dispatch_uid="test-broken")
+
+
+# --- Import batches -----------------------------------------------------------------------------
+
+
+def test_an_import_announces_its_profiles_in_bulk(
+    db, tmp_path, announced, settings, django_capture_on_commit_callbacks
+):
+    settings.PERSONALIZATION = {"DEFAULT_CURRENCY": "EUR"}
+    rows = [
+        f"O{n},c{n % 3}@example.com,2024-03-0{n % 9 + 1}T10:00:00+00:00,10.00,EUR"
+        for n in range(12)
+    ]
+    path = tmp_path / "orders.csv"
+    path.write_text("\n".join(["order_id,email,placed_at,total,currency", *rows, ""]))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("import_orders", str(path), stdout=open("/dev/null", "w"))
+
+    customers = set(Profile.objects.values_list("pk", flat=True))
+    assert len(customers) == 3
+    assert len(announced) == 1  # one signal for the chunk, not one per order
+    assert announced[0] == {pk: {Change.ORDERS} for pk in customers}
