@@ -13,6 +13,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from ..changes import Change, changes_collected, profile_changed_note
 from ..consent import consent_record, consent_states, profiles_with_consent
 from ..exceptions import InvalidInput
 from ..identity import ATTRIBUTE_FIELDS, attributes_clean
@@ -389,16 +390,35 @@ class ProfileAdmin(admin.ModelAdmin):
         ]
         return format_html_join(" · ", '<a href="{}">{}</a>', links)
 
+    def changeform_view(self, request, *args, **kwargs):
+        # The form and its inlines are one change: announced together.
+        with changes_collected():
+            return super().changeform_view(request, *args, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        changed = set(form.changed_data)
+        what = []
+        if changed & set(ATTRIBUTE_FIELDS) or "traits" in changed:
+            what.append(Change.PROFILE)
+        if changed & {"frequency", "paused_until", "greeting"}:
+            what.append(Change.PREFERENCES)
+        if what:
+            profile_changed_note(obj.pk, *what)
+
     def save_formset(self, request, form, formset, change):
         if formset.model not in (TopicPreference, ChannelPreference):
             return super().save_formset(request, form, formset, change)
         # A choice recorded here counts as the customer's own, made now.
         now = timezone.now()
-        for choice in formset.save(commit=False):
+        saved = formset.save(commit=False)
+        for choice in saved:
             choice.updated_at = now
             choice.save()
         for choice in formset.deleted_objects:
             choice.delete()
+        if saved or formset.deleted_objects:
+            profile_changed_note(form.instance.pk, Change.PREFERENCES)
         return None
 
 

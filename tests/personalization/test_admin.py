@@ -555,6 +555,8 @@ def _form_data(form) -> dict:
     for name, field in form.fields.items():
         bound = form[name]
         value = bound.value()
+        if field.show_hidden_initial:  # as a browser posts the hidden initial-… input
+            data[bound.html_initial_name] = field.prepare_value(bound.initial)
         if isinstance(field.widget, forms.MultiWidget):
             for i, part in enumerate(field.widget.decompress(value)):
                 data[f"{bound.html_name}_{i}"] = "" if part is None else str(part)

@@ -110,3 +110,49 @@ def test_an_import_announces_its_profiles_in_bulk(
     assert len(customers) == 3
     assert len(announced) == 1  # one signal for the chunk, not one per order
     assert announced[0] == {pk: {Change.ORDERS} for pk in customers}
+
+
+# --- The admin ------------------------------------------------------------------------------------
+
+
+def test_preferences_and_attributes_edited_in_the_admin_are_announced(
+    admin_client, profile_factory, topic_factory, announced, django_capture_on_commit_callbacks
+):
+    from tests.personalization.test_admin import _change_form_data, url
+
+    bob, topic = profile_factory(), topic_factory()
+    page = url("profile", "change", bob.pk)
+    data = _change_form_data(admin_client.get(page))
+    prefix = next(
+        inline.formset.prefix
+        for inline in admin_client.get(page).context["inline_admin_formsets"]
+        if inline.formset.model.__name__ == "TopicPreference"
+    )
+    data.update(
+        {
+            "country": "AT",
+            f"{prefix}-TOTAL_FORMS": "1",
+            f"{prefix}-0-topic": str(topic.pk),
+            f"{prefix}-0-subscribed": "on",
+            f"{prefix}-0-profile": str(bob.pk),
+            "_save": "Save",
+        }
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert admin_client.post(page, data).status_code == 302
+
+    assert announced == [{bob.pk: {Change.PROFILE, Change.PREFERENCES}}]
+
+
+def test_saving_the_admin_form_unchanged_announces_nothing(
+    admin_client, profile_factory, announced, django_capture_on_commit_callbacks
+):
+    from tests.personalization.test_admin import _change_form_data, url
+
+    bob = profile_factory()
+    page = url("profile", "change", bob.pk)
+    data = {**_change_form_data(admin_client.get(page)), "_save": "Save"}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert admin_client.post(page, data).status_code == 302
+
+    assert announced == []
