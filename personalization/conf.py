@@ -15,6 +15,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
+from .docs import docs_url
 from .exceptions import ConfigurationError
 
 DEFAULTS: dict[str, Any] = {
@@ -59,7 +60,7 @@ class AppSettings:
             raise ConfigurationError(
                 "Unknown key(s) in settings.PERSONALIZATION: "
                 + ", ".join(sorted(unknown))
-                + ". See docs/reference/settings.md for the keys there are."
+                + f". See {docs_url('reference/settings.md')} for the keys there are."
             )
         return value
 
