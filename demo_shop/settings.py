@@ -50,7 +50,8 @@ ROOT_URLCONF = "demo_shop.urls"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Project-level overrides of the apps' templates, e.g. personalization/base.html.
+        "DIRS": [BASE_DIR / "demo_shop" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

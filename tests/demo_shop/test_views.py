@@ -459,3 +459,50 @@ def test_double_opt_in_at_checkout_counts_only_after_the_emailed_link_is_used(
     shopper.client.post(link)
 
     assert consent_state(profile=profile, purpose=pzn.Purpose.EMAIL_MARKETING) == "granted"
+
+
+# --- The app's pages inside the shop ------------------------------------------------------------
+
+
+@pytest.fixture
+def pending_confirmation(settings, shopper, kettle, mailoutbox, django_capture_on_commit_callbacks):
+    """A checkout with the newsletter ticked under double opt-in; the emailed link's path."""
+    import re
+
+    settings.PERSONALIZATION = {
+        **settings.PERSONALIZATION,
+        "DOUBLE_OPT_IN_PURPOSES": ["email_marketing"],
+    }
+    shopper.add(kettle)
+    with django_capture_on_commit_callbacks(execute=True):
+        shopper.checkout(email="ann@example.com", marketing=True)
+    [confirmation] = [m for m in mailoutbox if "confirm" in m.subject.lower()]
+    return re.search(r"https?://[^/\s]+(/\S+)", confirmation.body).group(1)
+
+
+def _shop_layout(html: str) -> dict[str, bool]:
+    return {
+        "shop navigation": 'class="main-nav"' in html and "nav-cart" in html,
+        "link back to the shop": f'href="{reverse("shop:catalogue")}"' in html,
+        "shop stylesheet": "shop/shop.css" in html,
+    }
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_confirmation_pages_use_the_shops_layout_and_link_back(
+    shopper, pending_confirmation, method
+):
+    page = getattr(shopper.client, method)(pending_confirmation)
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert _shop_layout(html) == dict.fromkeys(_shop_layout(html), True)
+    assert html.count("<html") == 1  # the app's page sits inside the shop's, not beside it
+
+
+def test_a_bad_confirmation_link_is_shown_in_the_shops_layout_too(client, db):
+    page = client.get(reverse("personalization:consent-confirm", args=["not-a-token"]))
+
+    assert page.status_code == 400
+    html = page.content.decode()
+    assert _shop_layout(html) == dict.fromkeys(_shop_layout(html), True)
