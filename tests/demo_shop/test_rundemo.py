@@ -182,3 +182,16 @@ def test_the_confirmation_link_points_at_the_address_rundemo_serves(demo):
 def test_links_use_an_address_a_browser_on_this_machine_can_open(addr, site_url):
     host, _sep, port = addr.rpartition(":")
     assert site_url_for(host, int(port)) == site_url
+
+
+def test_killing_rundemo_takes_its_web_server_worker_and_beat_with_it(demo):
+    shop = demo(f"127.0.0.1:{free_port()}")
+    children = list(shop.children)
+
+    shop.process.send_signal(signal.SIGKILL)
+    shop.process.wait()
+
+    _gone, survivors = psutil.wait_procs(children, timeout=EXIT_TIMEOUT)
+    assert alive(survivors) == [], [p.cmdline() for p in alive(survivors)]
+    with pytest.raises(urllib.error.URLError):
+        shop.get("/")
