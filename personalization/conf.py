@@ -54,7 +54,9 @@ class AppSettings:
     def user_settings(self) -> dict[str, Any]:
         value = getattr(settings, "PERSONALIZATION", {})
         if not isinstance(value, dict):
-            raise ConfigurationError("settings.PERSONALIZATION must be a dict.")
+            raise ConfigurationError(
+                f"settings.PERSONALIZATION must be a dict. See {docs_url('reference/settings.md')}."
+            )
         unknown = set(value) - set(DEFAULTS)
         if unknown:
             raise ConfigurationError(
@@ -73,7 +75,8 @@ class AppSettings:
                 value = import_string(value)
             except ImportError as err:
                 raise ConfigurationError(
-                    f"PERSONALIZATION[{name!r}] = {value!r} cannot be imported: {err}"
+                    f"PERSONALIZATION[{name!r}] = {value!r} cannot be imported: {err}. "
+                    f"See {docs_url('reference/settings.md#' + name.lower())}."
                 ) from err
         # Cache on the instance; __getattr__ is only called for missing attributes.
         self.__dict__[name] = value

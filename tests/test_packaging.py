@@ -9,7 +9,7 @@ import pytest
 from django.test import override_settings
 
 import personalization
-from personalization.conf import app_settings
+from personalization.conf import DEFAULTS, app_settings
 from personalization.docs import DOCS_BASE_URL, docs_url
 from personalization.exceptions import ConfigurationError
 
@@ -34,21 +34,50 @@ def test_pyproject_names_the_project_pages():
     assert urls["Documentation"] == DOCS_BASE_URL
 
 
+def _heading_anchors(page: Path) -> set[str]:
+    """The anchors GitHub gives the page's headings ("### `SITE_URL`" → "site_url")."""
+    return {
+        re.sub(r"[^\w\- ]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
+        for line in page.read_text().splitlines()
+        if line.startswith("#")
+    }
+
+
+def _docs_links_in_the_app() -> set[str]:
+    """Every docs_url() target in the app: literal pages, and pages with a setting's anchor."""
+    package = Path(personalization.__file__).parent
+    links = set()
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", getattr(node.func, "attr", None)) == "docs_url"
+                and node.args
+            ):
+                continue
+            arg = node.args[0]
+            if isinstance(arg, ast.Constant):
+                links.add(arg.value)
+            elif isinstance(arg, ast.BinOp) and isinstance(arg.left, ast.Constant):
+                # docs_url("reference/settings.md#" + name.lower()): any setting's section.
+                links.update(f"{arg.left.value}{key.lower()}" for key in DEFAULTS)
+            else:
+                links.add(f"<not checkable: {ast.unparse(arg)} in {path.name}>")
+    return links
+
+
 def test_docs_links_are_absolute_urls_to_pages_that_exist():
     assert docs_url("reference/settings.md") == f"{DOCS_BASE_URL}reference/settings.md"
     assert DOCS_BASE_URL.startswith(f"{PROJECT}/") and DOCS_BASE_URL.endswith("/docs/")
-    package = Path(personalization.__file__).parent
-    pages = {
-        node.args[0].value
-        for path in package.rglob("*.py")
-        for node in ast.walk(ast.parse(path.read_text()))
-        if isinstance(node, ast.Call)
-        and getattr(node.func, "id", getattr(node.func, "attr", None)) == "docs_url"
-        and node.args
-        and isinstance(node.args[0], ast.Constant)
-    }
-    assert "reference/settings.md" in pages
-    assert [page for page in sorted(pages) if not (ROOT / "docs" / page).is_file()] == []
+    links = _docs_links_in_the_app()
+    assert "reference/settings.md" in links
+    broken = []
+    for link in sorted(links):
+        page, _sep, anchor = link.partition("#")
+        path = ROOT / "docs" / page
+        if not path.is_file() or (anchor and anchor not in _heading_anchors(path)):
+            broken.append(link)
+    assert broken == []
 
 
 def test_an_unknown_setting_links_to_the_settings_reference_online():
@@ -57,6 +86,13 @@ def test_an_unknown_setting_links_to_the_settings_reference_online():
             app_settings.BATCH_SIZE  # noqa: B018
     assert docs_url("reference/settings.md") in str(raised.value)
     assert "See docs/" not in str(raised.value)
+
+
+def test_an_adapter_that_cannot_be_imported_links_to_the_adapter_setting():
+    with override_settings(PERSONALIZATION={"ADAPTER": "shop.nowhere.Adapter"}):
+        with pytest.raises(ConfigurationError) as raised:
+            app_settings.ADAPTER  # noqa: B018
+    assert docs_url("reference/settings.md#adapter") in str(raised.value)
 
 
 def _strings_outside_docstrings(path: Path):
