@@ -7,6 +7,7 @@
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 
@@ -50,7 +51,8 @@ ROOT_URLCONF = "demo_shop.urls"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Project-level overrides of the apps' templates, e.g. personalization/base.html.
+        "DIRS": [BASE_DIR / "demo_shop" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -139,4 +141,7 @@ DEMO_OUTBOX_ENABLED = os.environ.get("DEMO_OUTBOX_ENABLED", "1") == "1"
 DEMO_ADMIN_PASSWORD = os.environ.get("DEMO_ADMIN_PASSWORD", "demo-admin")
 LOGGING["loggers"]["demo_shop"] = {"handlers": ["console"], "level": "INFO"}
 # Links in the app's emails (double opt-in confirmation, preference centre) point here.
+# rundemo sets DEMO_SITE_URL for its children from --addr.
 PERSONALIZATION["SITE_URL"] = os.environ.get("DEMO_SITE_URL", "http://127.0.0.1:8000")
+# …and the web server answers for that host too (e.g. rundemo --addr 192.168.1.5:8000).
+ALLOWED_HOSTS.append(urlsplit(PERSONALIZATION["SITE_URL"]).hostname or "localhost")

@@ -15,6 +15,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
+from .docs import docs_url
 from .exceptions import ConfigurationError
 
 DEFAULTS: dict[str, Any] = {
@@ -53,13 +54,15 @@ class AppSettings:
     def user_settings(self) -> dict[str, Any]:
         value = getattr(settings, "PERSONALIZATION", {})
         if not isinstance(value, dict):
-            raise ConfigurationError("settings.PERSONALIZATION must be a dict.")
+            raise ConfigurationError(
+                f"settings.PERSONALIZATION must be a dict. See {docs_url('reference/settings.md')}."
+            )
         unknown = set(value) - set(DEFAULTS)
         if unknown:
             raise ConfigurationError(
                 "Unknown key(s) in settings.PERSONALIZATION: "
                 + ", ".join(sorted(unknown))
-                + ". See docs/reference/settings.md for the keys there are."
+                + f". See {docs_url('reference/settings.md')} for the keys there are."
             )
         return value
 
@@ -72,7 +75,8 @@ class AppSettings:
                 value = import_string(value)
             except ImportError as err:
                 raise ConfigurationError(
-                    f"PERSONALIZATION[{name!r}] = {value!r} cannot be imported: {err}"
+                    f"PERSONALIZATION[{name!r}] = {value!r} cannot be imported: {err}. "
+                    f"See {docs_url('reference/settings.md#' + name.lower())}."
                 ) from err
         # Cache on the instance; __getattr__ is only called for missing attributes.
         self.__dict__[name] = value

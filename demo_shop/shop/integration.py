@@ -7,6 +7,8 @@ in ``personalization.signals``, ``personalization.tracking.identify()`` and the 
 
 from __future__ import annotations
 
+import datetime as dt
+import enum
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -16,10 +18,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from personalization import signals
-from personalization.consent import consent_record, consent_states
+from personalization.conf import app_settings
+from personalization.consent import consent_record, consent_state, consent_states
 from personalization.exceptions import InvalidInput
 from personalization.identity import identity_from, profile_find
-from personalization.models import ConsentSource, Purpose
+from personalization.models import ConsentRecord, ConsentSource, ConsentState, Purpose
 from personalization.tracking import identify
 
 if TYPE_CHECKING:
@@ -214,19 +217,33 @@ def personalisation_accept(request: HttpRequest) -> bool:
     return True
 
 
-def consent_change(*, request: HttpRequest, purpose: str, granted: bool) -> bool:
+class ConsentChange(enum.Enum):
+    """What became of a switch on the account page, for the message the customer sees."""
+
+    SAVED = "saved"
+    CONFIRMATION_SENT = "confirmation_sent"  # a new grant awaits the emailed link
+    ALREADY_AWAITING = "already_awaiting"  # the link we mailed earlier still works: no new mail
+    FAILED = "failed"
+
+
+def consent_change(*, request: HttpRequest, purpose: str, granted: bool) -> ConsentChange:
     """A logged-in customer switched a purpose on or off on their account page."""
     try:
+        profile = profile_find(identity_from(user=_user(request)))
         if granted:
-            identify(
+            if profile is not None and _confirmation_link_live(profile=profile, purpose=purpose):
+                # Recording the grant again would mail a second link (and void the first).
+                return ConsentChange.ALREADY_AWAITING
+            profile = identify(
                 request=request,
                 consents={purpose: wording_version()},
                 consent_source=ConsentSource.PREFERENCE_CENTRE,
             )
-            return True
-        profile = profile_find(identity_from(user=_user(request)))
+            if consent_state(profile=profile, purpose=purpose) == ConsentState.PENDING:
+                return ConsentChange.CONFIRMATION_SENT
+            return ConsentChange.SAVED
         if profile is None:
-            return True  # Nothing was ever granted, so there is nothing to withdraw.
+            return ConsentChange.SAVED  # Nothing was ever granted: nothing to withdraw.
         consent_record(
             profile=profile,
             purpose=purpose,
@@ -237,8 +254,20 @@ def consent_change(*, request: HttpRequest, purpose: str, granted: bool) -> bool
         )
     except InvalidInput as err:
         logger.warning("Could not record the consent change: %s", err)
+        return ConsentChange.FAILED
+    return ConsentChange.SAVED
+
+
+def _confirmation_link_live(*, profile, purpose: str) -> bool:
+    """Whether the purpose awaits confirmation through a link mailed recently enough to work.
+
+    Once the link has expired, switching on again is how the customer gets a new one.
+    """
+    if consent_state(profile=profile, purpose=purpose) != ConsentState.PENDING:
         return False
-    return True
+    latest = ConsentRecord.objects.filter(profile=profile, purpose=purpose).order_by("-pk").first()
+    max_age = dt.timedelta(days=app_settings.CONFIRMATION_LINK_MAX_AGE_DAYS)
+    return latest is not None and latest.recorded_at > timezone.now() - max_age
 
 
 def _user(request: HttpRequest):

@@ -7,13 +7,19 @@
 
 Children run in their own session, so a Ctrl-C in the terminal reaches only this process,
 which then stops them in order instead of all of them getting the signal at once.
+
+If this process dies without the chance to stop them (SIGKILL, the OOM killer), each child
+gets SIGTERM from the kernel (Linux's parent-death signal), so none is left running as an
+orphan that keeps the port, the broker queue or the SQLite file busy.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -95,6 +101,8 @@ class Supervisor:
         self.request_stop(signal.Signals(signum).name)
 
     def _start(self, child: Child) -> None:
+        # Called from run()'s thread on purpose: the parent-death signal fires when the thread
+        # that started the child ends, and run() lasts as long as the children should.
         child.process = subprocess.Popen(
             child.command,
             stdout=subprocess.PIPE,
@@ -103,6 +111,7 @@ class Supervisor:
             env=self.env,
             cwd=self.cwd,
             start_new_session=True,
+            preexec_fn=_die_with(os.getpid()),
             text=True,
             bufsize=1,
             errors="replace",
@@ -144,6 +153,26 @@ class Supervisor:
                 child.reader.join(timeout=2)
             if child.process is not None and child.process.returncode is not None:
                 self.say(_how_it_ended(child.name, child.process.returncode))
+
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+# Looked up here, in the parent: the child between fork and exec should only make the call.
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+
+
+def _die_with(parent_pid: int) -> Callable[[], None] | None:
+    """A preexec_fn that has the kernel SIGTERM the child when ``parent_pid`` dies (Linux)."""
+    if _prctl is None:
+        return None
+
+    def preexec() -> None:
+        if _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+        if os.getppid() != parent_pid:
+            # The parent died before the call above: no signal will come, so go now.
+            os._exit(1)
+
+    return preexec
 
 
 def _how_it_ended(name: str, returncode: int) -> str:

@@ -11,6 +11,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from personalization.conf import app_settings
@@ -270,6 +271,7 @@ def account(request):
             "state": states.get(purpose, ConsentState.NONE),
             "state_label": ConsentState(states.get(purpose, ConsentState.NONE)).label,
             "granted": states.get(purpose) == ConsentState.GRANTED,
+            "pending": states.get(purpose) == ConsentState.PENDING,
         }
         for purpose in integration.CONSENT_PURPOSES
     ]
@@ -283,13 +285,35 @@ def consent_update(request):
     form = PurposeForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("That choice is not one we offer."))
-    elif integration.consent_change(
-        request=request, purpose=form.cleaned_data["purpose"], granted=form.cleaned_data["granted"]
-    ):
-        messages.success(request, _("Your choice is saved."))
     else:
-        messages.error(request, _("Sorry, we could not save your choice."))
+        change = integration.consent_change(
+            request=request,
+            purpose=form.cleaned_data["purpose"],
+            granted=form.cleaned_data["granted"],
+        )
+        level, text = CONSENT_CHANGE_MESSAGES[change]
+        messages.add_message(request, level, text)
     return redirect("shop:account")
+
+
+CONSENT_CHANGE_MESSAGES = {
+    integration.ConsentChange.SAVED: (messages.SUCCESS, gettext_lazy("Your choice is saved.")),
+    integration.ConsentChange.CONFIRMATION_SENT: (
+        messages.SUCCESS,
+        gettext_lazy("Almost done: check your inbox and open the link we just emailed you."),
+    ),
+    integration.ConsentChange.ALREADY_AWAITING: (
+        messages.INFO,
+        gettext_lazy(
+            "We have already emailed you a confirmation link: please check your inbox "
+            "(and your spam folder). It counts once you open it."
+        ),
+    ),
+    integration.ConsentChange.FAILED: (
+        messages.ERROR,
+        gettext_lazy("Sorry, we could not save your choice."),
+    ),
+}
 
 
 @require_POST

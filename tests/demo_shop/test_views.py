@@ -401,6 +401,93 @@ def test_account_switches_consent_off_and_on(shopper, db):
     assert withdrawal.source == pzn.ConsentSource.PREFERENCE_CENTRE
 
 
+@pytest.fixture
+def double_opt_in(settings, db):
+    settings.PERSONALIZATION = {
+        **settings.PERSONALIZATION,
+        "DOUBLE_OPT_IN_PURPOSES": ["email_marketing"],
+    }
+
+
+def confirmation_mails(mailoutbox):
+    return [m for m in mailoutbox if "confirm" in m.subject.lower()]
+
+
+def switch(shopper, purpose, on, capture):
+    with capture(execute=True):
+        return shopper.client.post(
+            reverse("shop:consent_update"),
+            {"purpose": purpose, "granted": "1" if on else "0"},
+            follow=True,
+        )
+
+
+def test_a_pending_grant_says_check_your_inbox_and_switching_on_again_mails_nothing(
+    shopper, double_opt_in, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        shopper.signup(marketing=True)
+    assert len(confirmation_mails(mailoutbox)) == 1
+
+    page = shopper.client.get(reverse("shop:account")).content.decode()
+    assert "check your inbox" in page.lower()
+
+    again = switch(shopper, pzn.Purpose.EMAIL_MARKETING, True, django_capture_on_commit_callbacks)
+
+    assert len(confirmation_mails(mailoutbox)) == 1
+    [message] = [str(m) for m in again.context["messages"]]
+    assert "check your inbox" in message.lower()
+    profile = pzn.Profile.objects.get(email="ann@example.com")
+    assert pzn.ConsentRecord.objects.filter(profile=profile).count() == 1
+    assert consent_state(profile=profile, purpose=pzn.Purpose.EMAIL_MARKETING) == "pending"
+
+
+def test_switching_on_from_the_account_page_under_double_opt_in_mails_one_link(
+    shopper, double_opt_in, mailoutbox, django_capture_on_commit_callbacks
+):
+    shopper.signup()
+
+    first = switch(shopper, pzn.Purpose.EMAIL_MARKETING, True, django_capture_on_commit_callbacks)
+    switch(shopper, pzn.Purpose.EMAIL_MARKETING, True, django_capture_on_commit_callbacks)
+
+    assert len(confirmation_mails(mailoutbox)) == 1
+    assert "check your inbox" in str(list(first.context["messages"])[-1]).lower()
+    [row] = [c for c in first.context["consents"] if c["purpose"] == "email_marketing"]
+    assert row["state"] == pzn.ConsentState.PENDING
+
+
+def test_switching_on_again_after_the_link_expired_mails_a_new_one(
+    shopper, double_opt_in, mailoutbox, django_capture_on_commit_callbacks
+):
+    import datetime as dt
+
+    import time_machine
+    from django.utils import timezone
+
+    from personalization.conf import app_settings
+
+    with django_capture_on_commit_callbacks(execute=True):
+        shopper.signup(marketing=True)
+    later = timezone.now() + dt.timedelta(days=app_settings.CONFIRMATION_LINK_MAX_AGE_DAYS, hours=1)
+
+    with time_machine.travel(later):
+        switch(shopper, pzn.Purpose.EMAIL_MARKETING, True, django_capture_on_commit_callbacks)
+
+    assert len(confirmation_mails(mailoutbox)) == 2
+
+
+def test_switching_off_a_pending_grant_withdraws_it(
+    shopper, double_opt_in, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        shopper.signup(marketing=True)
+
+    page = switch(shopper, pzn.Purpose.EMAIL_MARKETING, False, django_capture_on_commit_callbacks)
+
+    [row] = [c for c in page.context["consents"] if c["purpose"] == "email_marketing"]
+    assert row["state"] == pzn.ConsentState.WITHDRAWN
+
+
 def test_declining_the_banner_stores_nothing_and_hides_it(shopper, beans):
     assert "personalisation-banner" in shopper.client.get("/").content.decode()
 
@@ -459,3 +546,50 @@ def test_double_opt_in_at_checkout_counts_only_after_the_emailed_link_is_used(
     shopper.client.post(link)
 
     assert consent_state(profile=profile, purpose=pzn.Purpose.EMAIL_MARKETING) == "granted"
+
+
+# --- The app's pages inside the shop ------------------------------------------------------------
+
+
+@pytest.fixture
+def pending_confirmation(settings, shopper, kettle, mailoutbox, django_capture_on_commit_callbacks):
+    """A checkout with the newsletter ticked under double opt-in; the emailed link's path."""
+    import re
+
+    settings.PERSONALIZATION = {
+        **settings.PERSONALIZATION,
+        "DOUBLE_OPT_IN_PURPOSES": ["email_marketing"],
+    }
+    shopper.add(kettle)
+    with django_capture_on_commit_callbacks(execute=True):
+        shopper.checkout(email="ann@example.com", marketing=True)
+    [confirmation] = [m for m in mailoutbox if "confirm" in m.subject.lower()]
+    return re.search(r"https?://[^/\s]+(/\S+)", confirmation.body).group(1)
+
+
+def _shop_layout(html: str) -> dict[str, bool]:
+    return {
+        "shop navigation": 'class="main-nav"' in html and "nav-cart" in html,
+        "link back to the shop": f'href="{reverse("shop:catalogue")}"' in html,
+        "shop stylesheet": "shop/shop.css" in html,
+    }
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_confirmation_pages_use_the_shops_layout_and_link_back(
+    shopper, pending_confirmation, method
+):
+    page = getattr(shopper.client, method)(pending_confirmation)
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert _shop_layout(html) == dict.fromkeys(_shop_layout(html), True)
+    assert html.count("<html") == 1  # the app's page sits inside the shop's, not beside it
+
+
+def test_a_bad_confirmation_link_is_shown_in_the_shops_layout_too(client, db):
+    page = client.get(reverse("personalization:consent-confirm", args=["not-a-token"]))
+
+    assert page.status_code == 400
+    html = page.content.decode()
+    assert _shop_layout(html) == dict.fromkeys(_shop_layout(html), True)

@@ -57,7 +57,10 @@ class Command(BaseCommand):
         password = self._superuser()
         self._step(4, "Starting the web server, Celery worker and Celery Beat")
 
-        supervisor = Supervisor(out=sys.stdout, env=_child_env(), cwd=str(settings.BASE_DIR))
+        base = site_url_for(host, int(port))
+        supervisor = Supervisor(
+            out=sys.stdout, env=_child_env(site_url=base), cwd=str(settings.BASE_DIR)
+        )
         python = sys.executable
         supervisor.add(
             "web",
@@ -98,7 +101,6 @@ class Command(BaseCommand):
                 "--scheduler=django_celery_beat.schedulers:DatabaseScheduler",
             ],
         )
-        base = f"http://{host}:{port}"
 
         def announce() -> None:
             ready = _wait_for_port(host, int(port), timeout=30, stop=supervisor.stop_event)
@@ -143,9 +145,20 @@ class Command(BaseCommand):
         return password
 
 
-def _child_env() -> dict[str, str]:
+def site_url_for(host: str, port: int) -> str:
+    """The shop's address for links in emails, given where the web server listens."""
+    # Listening on every interface: this machine's own browser reaches it on the loopback.
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    return f"http://{host}:{port}"
+
+
+def _child_env(*, site_url: str) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "demo_shop.settings")
+    # The web server and the worker build email links from it (settings.py reads it); a
+    # DEMO_SITE_URL set by hand (a tunnel, another host name) wins.
+    env.setdefault("DEMO_SITE_URL", site_url)
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

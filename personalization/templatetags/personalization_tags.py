@@ -1,0 +1,16 @@
+"""Template tags for the app's customer-facing pages."""
+
+from __future__ import annotations
+
+from django import template
+from django.urls import get_script_prefix
+
+from ..conf import app_settings
+
+register = template.Library()
+
+
+@register.simple_tag
+def shop_home_url() -> str:
+    """Where "back to the shop" leads: ``SITE_URL`` if set, else the root of this site."""
+    return app_settings.SITE_URL or get_script_prefix()
