@@ -35,42 +35,48 @@ class Change(StrEnum):
     MERGE = "merge"  # another profile was folded into this one
 
 
-_pending: ContextVar[dict[int, set[str]] | None] = ContextVar("pzn_changes", default=None)
+# The open collections, outermost first: each a {profile id: what changed}.
+_collections: ContextVar[tuple[dict[int, set[str]], ...]] = ContextVar("pzn_changes", default=())
 
 
 @contextmanager
 def changes_collected() -> Iterator[None]:
     """Gather the notes made inside into one ``profile_changed`` per outermost collection.
 
-    Also usable as a decorator. Nested collections add to the outermost one.
+    Also usable as a decorator. A nested collection hands its notes to the one around it when
+    it ends well and drops them when it raises, as a savepoint does with the writes (a retried
+    attempt that was rolled back must not name the profile it created).
     """
-    if _pending.get() is not None:
-        yield
-        return
-    token = _pending.set({})
+    outer = _collections.get()
+    collected: dict[int, set[str]] = {}
+    token = _collections.set((*outer, collected))
     try:
         yield
-        collected = _pending.get()
     finally:
-        _pending.reset(token)
-    _announce(collected or {})
+        _collections.reset(token)
+    if not outer:
+        _announce(collected)
+        return
+    for profile_id, what in collected.items():
+        outer[-1].setdefault(profile_id, set()).update(what)
 
 
 def profile_changed_note(profile_ids: int | Iterable[int], *what: Change) -> None:
     """Note that ``what`` changed for these profiles (announced after commit)."""
     ids = [profile_ids] if isinstance(profile_ids, int) else list(profile_ids)
-    pending = _pending.get()
-    if pending is None:
+    collections = _collections.get()
+    if not collections:
         _announce({profile_id: set(what) for profile_id in ids})
         return
     for profile_id in ids:
-        pending.setdefault(profile_id, set()).update(what)
+        collections[-1].setdefault(profile_id, set()).update(what)
 
 
 def profile_merged_note(*, source_id: int, target_id: int) -> None:
     """The source profile no longer exists: what was noted for it now belongs to the target."""
-    pending = _pending.get()
-    moved = pending.pop(source_id, set()) if pending is not None else set()
+    moved: set[str] = set()
+    for collected in _collections.get():
+        moved |= collected.pop(source_id, set())
     profile_changed_note(target_id, Change.MERGE, *moved)
 
 

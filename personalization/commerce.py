@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .catalogue import products_by_external_id
+from .changes import Change, changes_collected, profile_changed_note
 from .consent import consent_grant_many
 from .exceptions import InvalidInput, UnknownOrder
 from .identity import Identity, profile_resolve
@@ -101,7 +102,7 @@ def order_record(
     existing = Order.objects.filter(external_id=order_id).first()
     if existing:
         return existing, False
-    with transaction.atomic():
+    with transaction.atomic(), changes_collected():
         profile = profile_resolve(identity, attributes=attributes)
         try:
             with transaction.atomic():
@@ -128,6 +129,7 @@ def order_record(
         if cart_id:
             cart = Cart.objects.select_for_update().filter(external_id=cart_id).first()
             if cart is not None:
+                profile_changed_note({cart.profile_id, profile.pk}, Change.CART)
                 order.cart = cart
                 order.save(update_fields=["cart"])
                 cart.status = CartStatus.CONVERTED
@@ -144,6 +146,7 @@ def order_record(
             at=placed_at if imported else None,
         )
         profile_stats_refresh(profile_id=profile.pk)
+        profile_changed_note(profile.pk, Change.ORDERS)
     return order, True
 
 
@@ -162,6 +165,7 @@ def order_status_set(*, order_id: Any, status: str, at: Any = None) -> Order:
         order.status_changed_at = at
         order.save(update_fields=["status", "status_changed_at"])
         profile_stats_refresh(profile_id=order.profile_id)
+        profile_changed_note(order.profile_id, Change.ORDERS)
     return order
 
 
@@ -192,7 +196,7 @@ def cart_update(
             line = Line(line.product_id, previous.quantity + line.quantity, line.unit_price)
         merged[line.product_id] = line
 
-    with transaction.atomic():
+    with transaction.atomic(), changes_collected():
         profile = profile_resolve(identity)
         cart, created = Cart.objects.get_or_create(
             external_id=cart_id,
@@ -201,6 +205,8 @@ def cart_update(
         cart = Cart.objects.select_for_update().get(pk=cart.pk)
         if not created and updated_at <= cart.source_updated_at:
             return cart, False
+        # A cart that changes hands (a shared device) changes both customers' carts.
+        profile_changed_note({cart.profile_id, profile.pk}, Change.CART)
         cart.profile = profile
         cart.source_updated_at = updated_at
         if merged:

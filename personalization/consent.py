@@ -33,6 +33,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from .changes import Change, profile_changed_note
 from .conf import app_settings
 from .exceptions import InvalidInput
 from .models import (
@@ -153,6 +154,7 @@ def consent_confirm(
 
 def _append(record: ConsentRecord) -> ConsentRecord:
     record.save()
+    profile_changed_note(record.profile_id, Change.CONSENT)
     if (
         record.status == ConsentStatus.GRANTED
         and record.confirmed_at is None

@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext as _
 
+from .changes import Change, changes_collected, profile_changed_note, profile_merged_note
 from .exceptions import InvalidInput, MissingIdentity
 from .models import (
     Cart,
@@ -154,7 +155,7 @@ def profile_resolve(
     cleaned = attributes_clean(attributes or {})
     for attempt in range(3):
         try:
-            with transaction.atomic():
+            with transaction.atomic(), changes_collected():
                 return _resolve(identity, cleaned, lock=lock)
         except IntegrityError:
             # Another request created the same profile or alias at the same moment.
@@ -200,6 +201,7 @@ def _resolve(identity: Identity, attributes: dict[str, Any], *, lock: bool) -> P
             target = by_anonymous
         else:
             target = Profile.objects.create()
+            profile_changed_note(target.pk, Change.PROFILE)
     if by_anonymous is not None and by_anonymous.pk != target.pk:
         if by_anonymous.is_anonymous:
             target = profile_merge(source=by_anonymous, target=target)
@@ -236,6 +238,7 @@ def _resolve(identity: Identity, attributes: dict[str, Any], *, lock: bool) -> P
             changed.add(name)
     if changed:
         target.save(update_fields=[*changed, "updated_at"])
+        profile_changed_note(target.pk, Change.PROFILE)
     if identity.anonymous_id:
         _alias_add(target, ProfileAlias.Kind.ANONYMOUS_ID, identity.anonymous_id)
     return target
@@ -314,6 +317,7 @@ def profile_merge(*, source: Profile, target: Profile) -> Profile:
     source.delete()
     profile_stats_refresh(profile_id=target.pk)
     target.refresh_from_db()
+    profile_merged_note(source_id=source_id, target_id=target.pk)
     logger.info("Merged profile %s into %s.", source_id, target.pk)
     transaction.on_commit(
         lambda: profiles_merged.send(sender=Profile, target=target, source_id=source_id)

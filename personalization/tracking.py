@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .catalogue import products_by_external_id
+from .changes import Change, changes_collected, profile_changed_note
 from .conf import app_settings
 from .consent import consent_grant_many, has_consent
 from .exceptions import InvalidInput
@@ -53,14 +54,17 @@ def track(
         # The consent that counts is that of the person the event would be stored for.
         if not has_consent(profile=_event_owner(identity), purpose=Purpose.PERSONALIZATION):
             return None
-    profile = profile_resolve(identity)
-    return Event.objects.create(
-        profile=profile,
-        name=name,
-        occurred_at=occurred_at,
-        product_id=product_pk,
-        properties=properties,
-    )
+    with transaction.atomic(), changes_collected():
+        profile = profile_resolve(identity)
+        event = Event.objects.create(
+            profile=profile,
+            name=name,
+            occurred_at=occurred_at,
+            product_id=product_pk,
+            properties=properties,
+        )
+        profile_changed_note(profile.pk, Change.EVENTS)
+    return event
 
 
 def identify(
@@ -78,7 +82,7 @@ def identify(
     from .adapter import ip_address_for
 
     ip_address = ip_address_for(request)
-    with transaction.atomic():
+    with transaction.atomic(), changes_collected():
         profile = profile_resolve(identity, attributes=attributes)
         consent_grant_many(
             profile=profile, consents=consents, source=consent_source, ip_address=ip_address

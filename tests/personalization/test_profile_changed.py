@@ -1,5 +1,7 @@
 """``profile_changed``: every write path announces the profiles it touched, after commit."""
 
+import datetime as dt
+
 import pytest
 from django.core.management import call_command
 from django.db import transaction
@@ -11,7 +13,11 @@ from personalization.changes import (
     profile_changed_note,
     profile_merged_note,
 )
+from personalization.consent import consent_record
 from personalization.models import Profile
+from personalization.tracking import identify, track
+
+T0 = dt.datetime(2026, 7, 1, 8, tzinfo=dt.UTC)
 
 
 @pytest.fixture
@@ -87,6 +93,126 @@ def test_a_failing_receiver_does_not_fail_the_committed_write(
             profile_changed_note(1, Change.ORDERS)
     finally:
         signals.profile_changed.disconnect(dispatch_uid="test-broken")
+
+
+def test_notes_of_a_nested_write_that_failed_are_dropped(
+    db, announced, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        with changes_collected():
+            profile_changed_note(1, Change.ORDERS)
+            with pytest.raises(ValueError), transaction.atomic(), changes_collected():
+                profile_changed_note(2, Change.PROFILE)  # an attempt that was rolled back
+                raise ValueError("retry")
+    assert announced == [{1: {Change.ORDERS}}]
+
+
+# --- Every write path ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks):
+    """Run a write as a request would: its on-commit callbacks run when it returns."""
+
+    def run(write):
+        with django_capture_on_commit_callbacks(execute=True):
+            return write()
+
+    return run
+
+
+def _order(order_id, **extra):
+    return dict(
+        sender=None,
+        order_id=order_id,
+        email="ann@example.com",
+        placed_at=T0,
+        total="12.50",
+        currency="EUR",
+        lines=[{"product_id": "mug", "quantity": 1, "unit_price": "12.50"}],
+        **extra,
+    )
+
+
+def test_an_order_with_consent_and_a_cart_is_one_announcement(
+    product_factory, announced, committed
+):
+    product_factory(external_id="mug")
+    cart_lines = [{"product_id": "mug", "quantity": 1, "unit_price": "12.50"}]
+    committed(
+        lambda: signals.cart_updated.send(
+            sender=None,
+            cart_id="c1",
+            email="ann@example.com",
+            updated_at=T0,
+            currency="EUR",
+            lines=cart_lines,
+        )
+    )
+    committed(
+        lambda: signals.order_placed.send(
+            **_order("O1", cart_id="c1", consents={"email_marketing": "v1"})
+        )
+    )
+    ann = Profile.objects.get(email="ann@example.com")
+    assert announced == [
+        {ann.pk: {Change.PROFILE, Change.CART}},
+        {ann.pk: {Change.ORDERS, Change.CONSENT, Change.CART}},
+    ]
+
+    announced.clear()
+    committed(lambda: signals.order_placed.send(**_order("O1")))  # a repeat delivery
+    assert announced == []
+    committed(lambda: signals.order_cancelled.send(sender=None, order_id="O1"))
+    assert announced == [{ann.pk: {Change.ORDERS}}]
+
+
+def test_a_stale_cart_update_announces_nothing(product_factory, announced, committed):
+    product_factory(external_id="mug")
+
+    def update(at):
+        return lambda: signals.cart_updated.send(
+            sender=None, cart_id="c1", email="ann@example.com", updated_at=at, lines=[]
+        )
+
+    committed(update(T0))
+    announced.clear()
+    committed(update(T0 - dt.timedelta(minutes=1)))
+    assert announced == []
+
+
+def test_a_tracked_event_a_consent_and_a_merge_are_announced(product_factory, announced, committed):
+    product_factory(external_id="mug")
+    visitor = committed(
+        lambda: identify(anonymous_id="device1", consents={"personalization": "banner-1"})
+    )
+    committed(lambda: track("product_viewed", anonymous_id="device1", product_id="mug"))
+    assert announced == [
+        {visitor.pk: {Change.PROFILE, Change.CONSENT}},
+        {visitor.pk: {Change.EVENTS}},
+    ]
+
+    announced.clear()
+    ann = committed(lambda: identify(email="ann@example.com", first_name="Ann"))
+    committed(lambda: identify(email="ann@example.com", anonymous_id="device1"))
+    assert not Profile.objects.filter(pk=visitor.pk).exists()
+    # The visitor's history joined Ann: announced for Ann, never for the profile that is gone.
+    assert announced == [{ann.pk: {Change.PROFILE}}, {ann.pk: {Change.MERGE}}]
+
+    announced.clear()
+    committed(
+        lambda: consent_record(
+            profile=ann, purpose="email_marketing", granted=False, source="admin"
+        )
+    )
+    assert announced == [{ann.pk: {Change.CONSENT}}]
+
+
+def test_identifying_again_with_nothing_new_announces_nothing(db, announced, committed):
+    committed(lambda: identify(email="ann@example.com", first_name="Ann"))
+    announced.clear()
+    committed(lambda: identify(email="ann@example.com", first_name="Ann"))
+    assert announced == []
 
 
 # --- Import batches -----------------------------------------------------------------------------
