@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
+from django.utils.module_loading import autodiscover_modules
 from django.utils.translation import gettext_lazy as _
 
 
@@ -9,9 +10,13 @@ class PersonalizationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
+        # checks registers the system checks; tasks the Celery tasks, even in a project that
+        # does not autodiscover them (a worker without personalization.job_run runs no job).
+        from . import checks, tasks  # noqa: F401
         from .receivers import connect
         from .schedules import schedules_register_after_migrate
 
         connect()
+        # Job handlers live in each app's jobs.py, as admin classes live in admin.py.
+        autodiscover_modules("jobs")
         post_migrate.connect(schedules_register_after_migrate, sender=self)

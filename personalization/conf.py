@@ -41,6 +41,21 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_CURRENCY": None,
     # Rows per database round trip in import_orders and the data generator.
     "BATCH_SIZE": 2000,
+    # Background jobs (personalization.jobs). Tries before a job is marked failed, unless its
+    # handler asks for another number.
+    "JOB_MAX_ATTEMPTS": 5,
+    # Wait before the first retry of a failed attempt; doubled for each further one (max 1 h).
+    "JOB_RETRY_BACKOFF_SECONDS": 60,
+    # How long a worker holds a job it started; then the sweep gives it to another worker.
+    "JOB_LEASE_SECONDS": 600,
+    # A job handed to the broker that no worker started within this time is handed over again.
+    "JOB_REDELIVER_AFTER_SECONDS": 900,
+    # Longest a request waits for the broker when handing over its jobs after commit; on
+    # failure the jobs stay pending for the sweep, and the process leaves the broker alone
+    # for a while.
+    "JOB_DISPATCH_TIMEOUT_SECONDS": 0.5,
+    # Finished jobs are deleted by the daily purge after this many days (failed ones are kept).
+    "JOB_KEEP_DONE_DAYS": 14,
 }
 
 # Keys whose value is a dotted path to import.

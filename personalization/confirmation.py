@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from anymail.exceptions import AnymailAPIError
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
@@ -15,9 +16,11 @@ from django.utils.translation import gettext as _
 from .conf import app_settings
 from .consent import consent_confirm, consent_state, needs_double_opt_in, purpose_clean
 from .exceptions import ConfigurationError, InvalidInput
-from .models import ConsentRecord, ConsentState, Profile, Purpose
+from .jobs import job_enqueue, job_handler
+from .models import ConsentRecord, ConsentSource, ConsentState, ConsentStatus, Job, Profile, Purpose
 
 _SALT = "personalization.consent-confirm"
+CONFIRMATION_SEND_JOB = "personalization.consent_confirmation_send"
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,29 @@ def confirmation_accept(*, token: str) -> ConsentRecord | None:
     return consent_confirm(profile=request.profile, purpose=request.purpose)
 
 
+def confirmation_enqueue(*, record: ConsentRecord) -> Job | None:
+    """Record the job that emails the confirmation link, if this grant awaits one.
+
+    Called for every new ledger record (a receiver of ``consent_recorded``). An imported grant
+    never mails: a backfill must not mass-mail customers. One job per record, however often
+    this is called.
+    """
+    if (
+        record.status != ConsentStatus.GRANTED
+        or record.confirmed_at is not None
+        or record.source == ConsentSource.IMPORT
+        or not needs_double_opt_in(record.purpose)
+    ):
+        return None
+    return job_enqueue(
+        task=CONFIRMATION_SEND_JOB,
+        args={"record_id": record.pk},
+        key=f"{CONFIRMATION_SEND_JOB}:{record.pk}",
+    )
+
+
+# The ESP or the network fail transiently; anything else (no SITE_URL) needs a human first.
+@job_handler(CONFIRMATION_SEND_JOB, retry_for=(AnymailAPIError, OSError), max_attempts=7)
 def confirmation_send(*, record_id: int) -> bool:
     """Email the confirmation link for a pending grant. False when nothing needs sending."""
     record = ConsentRecord.objects.select_related("profile").filter(pk=record_id).first()

@@ -155,15 +155,6 @@ def consent_confirm(
 def _append(record: ConsentRecord) -> ConsentRecord:
     record.save()
     profile_changed_note(record.profile_id, Change.CONSENT)
-    if (
-        record.status == ConsentStatus.GRANTED
-        and record.confirmed_at is None
-        and record.source != ConsentSource.IMPORT  # a backfill never mass-mails customers
-        and needs_double_opt_in(record.purpose)
-    ):
-        from .tasks import consent_confirmation_send_task
-
-        transaction.on_commit(lambda: consent_confirmation_send_task.delay(record.pk))
     transaction.on_commit(lambda: consent_recorded.send(sender=ConsentRecord, record=record))
     return record
 

@@ -11,6 +11,7 @@ from . import signals
 from .adapter import ip_address_for
 from .catalogue import product_upsert
 from .commerce import cart_update, order_record, order_status_set
+from .confirmation import confirmation_enqueue
 from .identity import ATTRIBUTE_FIELDS, identity_from
 from .models import ConsentSource, EventName, OrderStatus
 from .tracking import identify, track
@@ -102,6 +103,11 @@ def on_product_saved(sender, **kwargs):
     return product
 
 
+def on_consent_recorded(sender, record, **kwargs):
+    # The email is a job, so a broker outage delays it instead of failing the shop's request.
+    return confirmation_enqueue(record=record)
+
+
 CONNECTIONS = {
     signals.order_placed: on_order_placed,
     signals.order_cancelled: on_order_cancelled,
@@ -111,6 +117,7 @@ CONNECTIONS = {
     signals.customer_signed_up: on_customer_signed_up,
     signals.customer_identified: on_customer_identified,
     signals.product_saved: on_product_saved,
+    signals.consent_recorded: on_consent_recorded,
 }
 
 

@@ -1,42 +1,74 @@
-"""The app's periodic tasks, registered in django-celery-beat idempotently after migrate."""
+"""The app's periodic tasks, registered in django-celery-beat after migrate.
+
+Registering only ever adds what is missing. Once a periodic task exists it belongs to the
+people running the shop: a crontab a marketer changed, a task they disabled, a timezone they
+picked are all left exactly as they are by every later ``migrate``. (Delete the entry and run
+``migrate`` to get the app's default back; disable it to switch it off.)
+"""
 
 from __future__ import annotations
 
 from django.apps import apps as global_apps
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, transaction
 
-# name → (task, crontab fields). Times are in CELERY_TIMEZONE / TIME_ZONE.
+# name → (task, crontab fields). Times are in CELERY_TIMEZONE, else TIME_ZONE.
+_DAILY = {"day_of_week": "*", "day_of_month": "*", "month_of_year": "*"}
 SCHEDULES = {
     "personalization: rebuild profile stats": (
         "personalization.profile_stats_rebuild",
-        {
-            "minute": "17",
-            "hour": "3",
-            "day_of_week": "*",
-            "day_of_month": "*",
-            "month_of_year": "*",
-        },
+        {"minute": "17", "hour": "3", **_DAILY},
+    ),
+    "personalization: sweep background jobs": (
+        "personalization.jobs_sweep",
+        {"minute": "*", "hour": "*", **_DAILY},
+    ),
+    "personalization: purge finished jobs": (
+        "personalization.jobs_purge",
+        {"minute": "47", "hour": "4", **_DAILY},
     ),
 }
 
 
-def schedules_register() -> int:
-    """Create or update the app's PeriodicTasks; never duplicates. Returns how many exist."""
+def schedule_timezone() -> str:
+    """The timezone the app's crontabs are meant in: Celery's, else Django's, else UTC."""
+    return getattr(settings, "CELERY_TIMEZONE", None) or settings.TIME_ZONE or "UTC"
+
+
+def schedules_register(*, using: str = DEFAULT_DB_ALIAS) -> int:
+    """Create the app's periodic tasks that do not exist yet. Returns how many it created."""
     if not global_apps.is_installed("django_celery_beat"):
         return 0
     from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
+    existing = set(
+        PeriodicTask.objects.using(using).filter(name__in=SCHEDULES).values_list("name", flat=True)
+    )
+    tz = schedule_timezone()
+    created = 0
     for name, (task, cron) in SCHEDULES.items():
-        schedule, _ = CrontabSchedule.objects.get_or_create(**cron)
-        PeriodicTask.objects.update_or_create(
-            name=name, defaults={"task": task, "crontab": schedule, "interval": None}
-        )
-    return len(SCHEDULES)
+        if name in existing:
+            continue
+        with transaction.atomic(using=using):
+            # Any crontab with these fields and timezone will do: django-celery-beat does not
+            # keep them unique, and a shop may hold several equal ones already.
+            crontab = (
+                CrontabSchedule.objects.using(using)
+                .filter(**cron, timezone=tz)
+                .order_by("pk")
+                .first()
+            ) or CrontabSchedule.objects.using(using).create(**cron, timezone=tz)
+            _task, made = PeriodicTask.objects.using(using).get_or_create(
+                name=name, defaults={"task": task, "crontab": crontab}
+            )
+        created += made
+    return created
 
 
 def schedules_register_after_migrate(**kwargs) -> None:
     from django.db import connections
 
-    using = kwargs.get("using", "default")
+    using = kwargs.get("using", DEFAULT_DB_ALIAS)
     tables = connections[using].introspection.table_names()
     if "django_celery_beat_periodictask" in tables:
-        schedules_register()
+        schedules_register(using=using)

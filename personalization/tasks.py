@@ -1,12 +1,15 @@
-"""Celery tasks: thin wrappers over domain functions, safe to run more than once."""
+"""Celery tasks: thin wrappers over domain functions, safe to run more than once.
+
+Work the app hands to Celery goes through the job outbox (``personalization.jobs``): the only
+task a job needs is ``personalization.job_run``, which the outbox sends by name.
+"""
 
 from __future__ import annotations
 
-from anymail.exceptions import AnymailAPIError
 from celery import shared_task
 
 from .commerce import profile_stats_rebuild
-from .confirmation import confirmation_send
+from .jobs import JOB_RUN_TASK, job_run, jobs_purge, jobs_sweep
 
 
 @shared_task(name="personalization.profile_stats_rebuild")
@@ -15,12 +18,22 @@ def profile_stats_rebuild_task() -> int:
     return profile_stats_rebuild()
 
 
-@shared_task(
-    name="personalization.consent_confirmation_send",
-    autoretry_for=(AnymailAPIError, OSError),  # the ESP or the network, not our data
-    retry_backoff=60,
-    max_retries=6,
-)
-def consent_confirmation_send_task(record_id: int) -> bool:
-    """Email the double opt-in link for a pending grant (nothing if it no longer pends)."""
-    return confirmation_send(record_id=record_id)
+# No Celery retries or acks_late: the job row is the source of truth, and its claim and lease
+# decide who runs it and when it is tried again.
+@shared_task(name=JOB_RUN_TASK, ignore_result=True)
+def job_run_task(job_id: int) -> str | None:
+    """Run one job of the outbox, if it is still there to run."""
+    job = job_run(job_id=job_id)
+    return job.state if job is not None else None
+
+
+@shared_task(name="personalization.jobs_sweep", ignore_result=True)
+def jobs_sweep_task() -> int:
+    """Hand over the jobs the broker never took or a worker never finished (every minute)."""
+    return jobs_sweep().handed_over
+
+
+@shared_task(name="personalization.jobs_purge", ignore_result=True)
+def jobs_purge_task() -> int:
+    """Delete jobs finished long ago (daily)."""
+    return jobs_purge()

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from personalization.jobs import job_enqueue
+
 from . import integration
 from .cart import SessionCart
+from .jobs import ORDER_CONFIRMATION_SEND
 from .models import Order, OrderLine, Product
-
-logger = logging.getLogger(__name__)
 
 
 class CheckoutError(ValueError):
@@ -57,13 +57,19 @@ def order_place(
             # commit together. integration.send_safely() gives the app its own savepoint and
             # only logs InvalidInput, so malformed marketing data never costs a sale.
             integration.order_placed(request=request, order=order, consents=consents)
+            # Recorded with the order, handed to Celery after commit: a broker that is down
+            # delays the email, it never fails the checkout or loses the email.
+            job_enqueue(
+                task=ORDER_CONFIRMATION_SEND,
+                args={"order_id": order.pk},
+                key=f"{ORDER_CONFIRMATION_SEND}:{order.pk}",
+            )
     except IntegrityError:
         # Another submit of the same cart won the race; answer with its order.
         existing = order_for_cart(cart.id)
         if existing is None:
             raise
         return existing, False
-    transaction.on_commit(lambda: _confirmation_enqueue(order.pk))
     return order, True
 
 
@@ -101,12 +107,3 @@ def _order_create(*, cart: SessionCart, customer: Customer, user) -> Order:
         product.stock -= quantity
         product.save(update_fields=["stock", "updated_at"])
     return order
-
-
-def _confirmation_enqueue(order_pk: int) -> None:
-    from .tasks import order_confirmation_send_task
-
-    try:
-        order_confirmation_send_task.delay(order_pk)
-    except Exception:  # noqa: BLE001  (the order stands even if the broker is down)
-        logger.exception("Could not queue the confirmation email for order %s.", order_pk)

@@ -8,12 +8,14 @@ functions; shop data and consent evidence are read-only here.
 from .catalogue import ProductAdmin
 from .commerce import CartAdmin, EventAdmin, OrderAdmin
 from .consent import ConsentRecordAdmin
+from .jobs import JobAdmin
 from .profiles import ProfileAdmin, TopicAdmin
 
 __all__ = [
     "CartAdmin",
     "ConsentRecordAdmin",
     "EventAdmin",
+    "JobAdmin",
     "OrderAdmin",
     "ProductAdmin",
     "ProfileAdmin",

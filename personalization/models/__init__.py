@@ -8,6 +8,7 @@ from .consent import (
     Purpose,
 )
 from .events import Event, EventName
+from .jobs import Job, JobState
 from .profiles import (
     Channel,
     ChannelPreference,
@@ -34,6 +35,8 @@ __all__ = [
     "Frequency",
     "Greeting",
     "IngestSource",
+    "Job",
+    "JobState",
     "Order",
     "OrderLine",
     "OrderStatus",

@@ -1,13 +1,13 @@
 import re
 
 import pytest
-from anymail.exceptions import AnymailAPIError
 from django.core import mail
 from django.urls import reverse
 
-from personalization.confirmation import confirmation_token
+from personalization.confirmation import CONFIRMATION_SEND_JOB, confirmation_token
 from personalization.consent import consent_record, consent_state
-from personalization.models import ConsentRecord, Profile
+from personalization.jobs import jobs_retry, jobs_sweep
+from personalization.models import ConsentRecord, Job, JobState, Profile
 from personalization.tracking import identify
 
 pytestmark = pytest.mark.django_db
@@ -80,21 +80,46 @@ def test_imported_consent_never_triggers_mail(django_capture_on_commit_callbacks
     with django_capture_on_commit_callbacks(execute=True):
         consent_record(profile=profile, purpose="email_marketing", granted=True, source="import")
     assert mail.outbox == []
+    assert not Job.objects.exists()
 
 
-def test_a_failing_email_provider_is_retried(
-    settings, django_capture_on_commit_callbacks, monkeypatch
+def test_a_failing_email_provider_is_retried_then_shows_as_failed(
+    settings, django_capture_on_commit_callbacks, time_machine, closed_port
 ):
-    from personalization import tasks
-
-    calls = []
-
-    def flaky(*, record_id):
-        calls.append(record_id)
-        raise AnymailAPIError("ESP unavailable")
-
-    monkeypatch.setattr(tasks, "confirmation_send", flaky)
-    settings.CELERY_TASK_EAGER_PROPAGATES = False
+    # A real transient failure: the SMTP server does not answer.
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", closed_port
+    time_machine.move_to("2026-07-01T08:00:00Z", tick=False)
     with django_capture_on_commit_callbacks(execute=True):
         identify(email="ann@example.com", consents={"email_marketing": "v1"})
-    assert len(calls) == 1 + tasks.consent_confirmation_send_task.max_retries
+    job = Job.objects.get(task=CONFIRMATION_SEND_JOB)
+    assert (job.state, job.attempts) == (JobState.PENDING, 1)
+    assert "Connection refused" in job.last_error
+
+    for hour in range(1, job.max_attempts):
+        time_machine.move_to(f"2026-07-01T{8 + hour:02}:00:00Z", tick=False)
+        jobs_sweep()
+    job.refresh_from_db()
+    assert (job.state, job.attempts) == (JobState.FAILED, job.max_attempts)
+    assert mail.outbox == []
+
+    # The provider is back; the marketer retries the job from the admin's list.
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs_retry(jobs=Job.objects.filter(pk=job.pk))
+    [message] = mail.outbox
+    assert message.to == ["ann@example.com"]
+
+
+def test_one_grant_mails_one_link_however_often_it_is_announced(
+    django_capture_on_commit_callbacks,
+):
+    from personalization.signals import consent_recorded
+
+    with django_capture_on_commit_callbacks(execute=True):
+        profile = identify(email="ann@example.com", consents={"email_marketing": "v1"})
+    record = ConsentRecord.objects.get(profile=profile)
+    with django_capture_on_commit_callbacks(execute=True):
+        consent_recorded.send(sender=ConsentRecord, record=record)
+    assert len(mail.outbox) == 1
+    assert Job.objects.filter(task=CONFIRMATION_SEND_JOB).count() == 1

@@ -1,13 +1,12 @@
 from decimal import Decimal
 
 import pytest
-from celery import Celery
-from celery.contrib.testing.worker import start_worker
 from django_celery_beat.models import PeriodicTask
 
 from personalization.models import Profile
 from personalization.schedules import SCHEDULES, schedules_register
 from personalization.tasks import profile_stats_rebuild_task
+from tests.celery_worker import running_worker, worker_app
 from tests.conftest import REDIS_URL
 
 
@@ -31,14 +30,11 @@ def test_the_nightly_rebuild_task_repairs_profile_stats(order_factory):
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_runs_the_task_through_the_redis_broker(order_factory):
-    app = Celery("pzn-redis-test", broker=REDIS_URL, backend=REDIS_URL, set_as_current=False)
-    app.conf.update(
-        task_ignore_result=False, task_always_eager=False, broker_connection_retry_on_startup=False
-    )
+    app = worker_app(result_backend=REDIS_URL, task_ignore_result=False)
     order = order_factory(total=Decimal("15.00"))
     Profile.objects.update(orders_count=0, total_spent=0)
 
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+    with running_worker(app):
         result = app.tasks["personalization.profile_stats_rebuild"].delay()
         assert result.get(timeout=30) == 1
 
