@@ -74,6 +74,11 @@ def consent_record(
     at: dt.datetime | None = None,
 ) -> ConsentRecord:
     """Append a grant or a withdrawal to the ledger."""
+    if not isinstance(granted, bool):  # "no" or None must never count as a grant or withdrawal
+        raise InvalidInput(
+            _("granted must be True or False, not %(value)r.") % {"value": granted},
+            field="granted",
+        )
     purpose_clean(purpose)
     if source not in ConsentSource.values:
         raise InvalidInput(

@@ -40,6 +40,25 @@ class ConsentState(models.TextChoices):
 
 
 class ConsentRecordQuerySet(models.QuerySet):
+    """The ledger is evidence: bulk updates and deletes are refused like ``save()`` on a row.
+
+    The two deliberate exceptions: erasure deletes the profile (its records go with it through
+    the cascade, which does not use this queryset), and a merge re-points records to the
+    surviving profile with :meth:`merge_into`.
+    """
+
+    def update(self, **kwargs):
+        raise ImmutableRecord("Consent records are append-only; record a new one instead.")
+
+    def delete(self):
+        raise ImmutableRecord(
+            "Consent records are deleted only by erasing their profile, never one by one."
+        )
+
+    def merge_into(self, *, profile) -> int:
+        """Re-point these records to ``profile``, the survivor of a merge; nothing else changes."""
+        return super().update(profile=profile)
+
     def for_purpose(self, purpose: str):
         return self.filter(purpose=purpose)
 
@@ -89,6 +108,8 @@ class ConsentRecord(models.Model):
     class Meta:
         verbose_name = _("consent record")
         verbose_name_plural = _("consent ledger")
+        # Also for Django's internal updates (bulk_update, related managers): no way around.
+        base_manager_name = "objects"
         ordering = ["-recorded_at", "-pk"]
         indexes = [
             models.Index(
@@ -112,3 +133,8 @@ class ConsentRecord(models.Model):
         if not self._state.adding:
             raise ImmutableRecord("Consent records are append-only; record a new one instead.")
         super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableRecord(
+            "Consent records are deleted only by erasing their profile, never one by one."
+        )

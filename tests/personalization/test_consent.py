@@ -170,3 +170,38 @@ def test_a_confirmation_time_without_a_timezone_is_refused(settings):
     with pytest.raises(NaiveDatetime):
         consent_confirm(profile=profile, purpose="email_marketing", at=dt.datetime(2026, 1, 1))
     assert ConsentRecord.objects.count() == 1
+
+
+@pytest.mark.parametrize("granted", ["no", None, 0, 1, "false"])
+def test_granted_must_be_a_real_boolean(granted):
+    profile = Profile.objects.create(email="a@example.com")
+    with pytest.raises(InvalidInput) as err:
+        consent_record(profile=profile, purpose="email_marketing", granted=granted, source="api")
+    assert err.value.field == "granted"
+    assert not ConsentRecord.objects.exists()
+
+
+def test_the_ledger_cannot_be_changed_through_the_queryset_either():
+    profile = Profile.objects.create(email="a@example.com")
+    consent_record(profile=profile, purpose="email_marketing", granted=True, source="api")
+    with pytest.raises(ImmutableRecord):
+        ConsentRecord.objects.filter(profile=profile).update(status="withdrawn")
+    with pytest.raises(ImmutableRecord):
+        ConsentRecord.objects.all().delete()
+    with pytest.raises(ImmutableRecord):
+        ConsentRecord.objects.get().delete()
+    with pytest.raises(ImmutableRecord):
+        ConsentRecord._base_manager.update(status="withdrawn")
+    assert consent_state(profile=profile, purpose="email_marketing") == "granted"
+
+
+def test_erasure_and_merge_are_the_ledgers_only_changes():
+    from personalization.identity import profile_merge
+
+    source = Profile.objects.create(email="a@example.com")
+    target = Profile.objects.create(email="b@example.com")
+    consent_record(profile=source, purpose="email_marketing", granted=True, source="api")
+    profile_merge(source=source, target=target)
+    assert ConsentRecord.objects.get().profile == target
+    target.delete()  # erasure
+    assert not ConsentRecord.objects.exists()
