@@ -1,12 +1,15 @@
 """Consent: append to the ledger and derive the current state from it.
 
-The current state for a purpose is derived from the ledger, never stored:
+The current state for a purpose is derived from the ledger, never stored. Records are read in
+ledger order: ``ordered_at`` (the earlier of the time the caller reported and the time the
+server wrote the record), then pk. So a backdated record takes its place in the past, while a
+record dated ahead (at most ``CLOCK_SKEW`` is accepted) cannot outrank one written after it.
 
 - no record: ``none``;
 - the latest record is a withdrawal: ``withdrawn``;
-- the latest record is a grant: ``granted`` — unless the purpose needs double opt-in
-  (``DOUBLE_OPT_IN_PURPOSES``) and no confirmed grant came after the last withdrawal, in
-  which case it is ``pending``.
+- the latest record is a grant: ``granted`` — unless every grant since the last withdrawal
+  was written needing double opt-in (``double_opt_in``, decided from
+  ``DOUBLE_OPT_IN_PURPOSES`` when it was written) and none is confirmed: then ``pending``.
 
 ``consent_state()`` answers for one profile; ``profiles_with_consent()`` annotates a queryset
 of profiles with the same answer in SQL, for segments and sends over many profiles.
@@ -29,7 +32,6 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -46,7 +48,10 @@ from .models import (
 from .signals import consent_recorded
 from .validation import aware_datetime
 
-_ORDER = ("-recorded_at", "-pk")
+_ORDER = ("-ordered_at", "-pk")
+_DERIVE_FIELDS = ("status", "double_opt_in", "confirmed_at")
+# How far ahead of the server's clock a reported time may be (clocks of shop servers drift).
+CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
 def purpose_clean(value: Any) -> str:
@@ -86,11 +91,14 @@ def consent_record(
         )
     if len(wording_version) > 64:
         raise InvalidInput(_("At most 64 characters."), field="wording_version")
-    at = aware_datetime(at, field="at") if at is not None else timezone.now()
+    now = timezone.now()
+    at = _at_clean(at, now=now)
     record = ConsentRecord(
         profile=profile,
         purpose=purpose,
         status=ConsentStatus.GRANTED if granted else ConsentStatus.WITHDRAWN,
+        double_opt_in=granted and needs_double_opt_in(purpose),
+        written_at=now,
         source=source,
         wording_version=wording_version,
         recorded_at=at,
@@ -98,6 +106,19 @@ def consent_record(
         ip_address=ip_address,
     )
     return _append(record)
+
+
+def _at_clean(at: Any, *, now: dt.datetime) -> dt.datetime:
+    if at is None:
+        return now
+    at = aware_datetime(at, field="at")
+    if at > now + CLOCK_SKEW:
+        raise InvalidInput(
+            _("%(at)s is ahead of the server's clock; consent cannot be dated in the future.")
+            % {"at": at.isoformat()},
+            field="at",
+        )
+    return at
 
 
 def consent_grant_many(
@@ -141,11 +162,14 @@ def consent_confirm(
     pending = (
         ConsentRecord.objects.filter(profile=profile, purpose=purpose).order_by(*_ORDER).first()
     )
-    at = aware_datetime(at, field="at") if at is not None else timezone.now()
+    now = timezone.now()
+    at = _at_clean(at, now=now)
     record = ConsentRecord(
         profile=profile,
         purpose=purpose,
         status=ConsentStatus.GRANTED,
+        double_opt_in=True,
+        written_at=now,
         source=pending.source,
         wording_version=pending.wording_version,
         recorded_at=at,
@@ -162,7 +186,7 @@ def _append(record: ConsentRecord) -> ConsentRecord:
         record.status == ConsentStatus.GRANTED
         and record.confirmed_at is None
         and record.source != ConsentSource.IMPORT  # a backfill never mass-mails customers
-        and needs_double_opt_in(record.purpose)
+        and record.double_opt_in
     ):
         from .tasks import consent_confirmation_send_task
 
@@ -176,9 +200,9 @@ def consent_state(*, profile: Profile, purpose: str) -> str:
     records = list(
         ConsentRecord.objects.filter(profile=profile, purpose=purpose)
         .order_by(*_ORDER)
-        .values("status", "confirmed_at")
+        .values(*_DERIVE_FIELDS)
     )
-    return _derive(records, double_opt_in=needs_double_opt_in(purpose))
+    return _derive(records)
 
 
 def consent_states(*, profile: Profile) -> dict[str, str]:
@@ -187,14 +211,11 @@ def consent_states(*, profile: Profile) -> dict[str, str]:
     for row in (
         ConsentRecord.objects.filter(profile=profile)
         .order_by(*_ORDER)
-        .values("purpose", "status", "confirmed_at")
+        .values("purpose", *_DERIVE_FIELDS)
     ):
         if row["purpose"] in by_purpose:  # a purpose since removed from the code is ignored
             by_purpose[row["purpose"]].append(row)
-    return {
-        purpose: _derive(rows, double_opt_in=needs_double_opt_in(purpose))
-        for purpose, rows in by_purpose.items()
-    }
+    return {purpose: _derive(rows) for purpose, rows in by_purpose.items()}
 
 
 def has_consent(*, profile: Profile | None, purpose: str) -> bool:
@@ -203,17 +224,16 @@ def has_consent(*, profile: Profile | None, purpose: str) -> bool:
     return consent_state(profile=profile, purpose=purpose) == ConsentState.GRANTED
 
 
-def _derive(records_latest_first: list[dict], *, double_opt_in: bool) -> str:
+def _derive(records_latest_first: list[dict]) -> str:
+    # Keep in step with profiles_with_consent(): a property test checks they agree.
     if not records_latest_first:
         return ConsentState.NONE
     if records_latest_first[0]["status"] == ConsentStatus.WITHDRAWN:
         return ConsentState.WITHDRAWN
-    if not double_opt_in:
-        return ConsentState.GRANTED
     for record in records_latest_first:
         if record["status"] == ConsentStatus.WITHDRAWN:
             break
-        if record["confirmed_at"] is not None:
+        if not record["double_opt_in"] or record["confirmed_at"] is not None:
             return ConsentState.GRANTED
     return ConsentState.PENDING
 
@@ -226,23 +246,20 @@ def profiles_with_consent(
     name = name or f"consent_{purpose}"
     records = ConsentRecord.objects.filter(profile=OuterRef("pk"), purpose=purpose)
     latest_status = Subquery(records.order_by(*_ORDER).values("status")[:1])
-    if not needs_double_opt_in(purpose):
-        # The latest record's status ("granted"/"withdrawn") is the state: one subquery a row.
-        return queryset.annotate(
-            **{name: Coalesce(latest_status, Value(ConsentState.NONE), output_field=CharField())}
-        )
     queryset = queryset.alias(**{f"_{name}_status": latest_status})
     last_withdrawal = records.filter(status=ConsentStatus.WITHDRAWN).order_by(*_ORDER)
     queryset = queryset.alias(
         **{
-            f"_{name}_w_at": Subquery(last_withdrawal.values("recorded_at")[:1]),
+            f"_{name}_w_at": Subquery(last_withdrawal.values("ordered_at")[:1]),
             f"_{name}_w_pk": Subquery(last_withdrawal.values("pk")[:1]),
         }
     )
-    confirmed = records.filter(confirmed_at__isnull=False)
+    confirmed = records.filter(
+        Q(status=ConsentStatus.GRANTED) & (Q(double_opt_in=False) | Q(confirmed_at__isnull=False))
+    )
     confirmed_after_withdrawal = confirmed.filter(
-        Q(recorded_at__gt=OuterRef(f"_{name}_w_at"))
-        | Q(recorded_at=OuterRef(f"_{name}_w_at"), pk__gt=OuterRef(f"_{name}_w_pk"))
+        Q(ordered_at__gt=OuterRef(f"_{name}_w_at"))
+        | Q(ordered_at=OuterRef(f"_{name}_w_at"), pk__gt=OuterRef(f"_{name}_w_pk"))
     )
     when_granted = [
         When(

@@ -205,3 +205,64 @@ def test_erasure_and_merge_are_the_ledgers_only_changes():
     assert ConsentRecord.objects.get().profile == target
     target.delete()  # erasure
     assert not ConsentRecord.objects.exists()
+
+
+def test_a_grant_dated_in_the_future_is_refused_and_cannot_outrank_a_later_withdrawal():
+    profile = Profile.objects.create(email="a@example.com")
+    with time_machine.travel(T0, tick=False) as clock:
+        with pytest.raises(InvalidInput) as err:
+            consent_record(
+                profile=profile,
+                purpose="personalization",
+                granted=True,
+                source="api",
+                at=T0 + dt.timedelta(days=365),
+            )
+        assert err.value.field == "at"
+        assert not ConsentRecord.objects.exists()
+        # Within the allowed clock skew: accepted, but ordered by when it was written.
+        consent_record(
+            profile=profile,
+            purpose="personalization",
+            granted=True,
+            source="api",
+            at=T0 + dt.timedelta(minutes=4),
+        )
+        clock.shift(dt.timedelta(minutes=1))
+        consent_record(profile=profile, purpose="personalization", granted=False, source="api")
+    assert consent_state(profile=profile, purpose="personalization") == "withdrawn"
+    annotated = profiles_with_consent(Profile.objects.all(), "personalization").get()
+    assert annotated.consent_personalization == "withdrawn"
+
+
+def test_a_backdated_record_takes_its_place_in_the_past():
+    profile = Profile.objects.create(email="a@example.com")
+    with time_machine.travel(T0, tick=False):
+        consent_record(profile=profile, purpose="personalization", granted=False, source="api")
+        consent_record(
+            profile=profile,
+            purpose="personalization",
+            granted=True,
+            source="import",
+            at=T0 - dt.timedelta(days=30),
+        )
+    assert consent_state(profile=profile, purpose="personalization") == "withdrawn"
+
+
+def test_double_opt_in_is_decided_when_the_grant_is_written(settings):
+    settings.PERSONALIZATION = {"DOUBLE_OPT_IN_PURPOSES": []}
+    granted = Profile.objects.create(email="a@example.com")
+    consent_record(profile=granted, purpose="email_marketing", granted=True, source="api")
+    settings.PERSONALIZATION = {"DOUBLE_OPT_IN_PURPOSES": ["email_marketing"]}
+    pending = Profile.objects.create(email="b@example.com")
+    consent_record(profile=pending, purpose="email_marketing", granted=True, source="api")
+    for setting in ([], ["email_marketing"]):
+        settings.PERSONALIZATION = {"DOUBLE_OPT_IN_PURPOSES": setting}
+        assert consent_state(profile=granted, purpose="email_marketing") == "granted"
+        assert consent_state(profile=pending, purpose="email_marketing") == "pending"
+        from_sql = dict(
+            profiles_with_consent(Profile.objects.all(), "email_marketing").values_list(
+                "email", "consent_email_marketing"
+            )
+        )
+        assert from_sql == {"a@example.com": "granted", "b@example.com": "pending"}
