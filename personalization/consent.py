@@ -18,6 +18,7 @@ of profiles with the same answer in SQL, for segments and sends over many profil
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 from django.db import transaction
@@ -152,32 +153,86 @@ def consent_grant_many(
     ]
 
 
-def consent_confirm(
-    *, profile: Profile, purpose: str, at: dt.datetime | None = None
-) -> ConsentRecord:
-    """Record the customer's double opt-in confirmation of their pending grant."""
+class GrantStatus(StrEnum):
+    """Where one grant stands as far as its double opt-in confirmation goes."""
+
+    AWAITING = "awaiting"  # can be confirmed now
+    CONFIRMED = "confirmed"  # confirmed, or needs no confirmation (consent is granted)
+    WITHDRAWN = "withdrawn"  # a withdrawal came after it: there is nothing to confirm
+
+
+def _after(record: ConsentRecord) -> Q:
+    return Q(ordered_at__gt=record.ordered_at) | Q(ordered_at=record.ordered_at, pk__gt=record.pk)
+
+
+def consent_grant_status(*, grant: ConsentRecord) -> GrantStatus:
+    """Whether ``grant`` awaits confirmation, was confirmed, or was withdrawn since."""
+    if ConsentRecord.objects.filter(confirms=grant).exists():
+        return GrantStatus.CONFIRMED
+    later = ConsentRecord.objects.filter(profile_id=grant.profile_id, purpose=grant.purpose)
+    if later.filter(_after(grant), status=ConsentStatus.WITHDRAWN).exists():
+        return GrantStatus.WITHDRAWN
+    if not grant.double_opt_in or (
+        consent_state(profile=grant.profile, purpose=grant.purpose) == ConsentState.GRANTED
+    ):
+        return GrantStatus.CONFIRMED
+    return GrantStatus.AWAITING
+
+
+def consent_pending_grant(*, profile: Profile, purpose: str) -> ConsentRecord | None:
+    """The latest grant awaiting confirmation for ``purpose``, if consent is pending."""
     purpose_clean(purpose)
     if consent_state(profile=profile, purpose=purpose) != ConsentState.PENDING:
-        raise InvalidInput(_("There is no grant awaiting confirmation."), field="purpose")
-    pending = (
-        ConsentRecord.objects.filter(profile=profile, purpose=purpose).order_by(*_ORDER).first()
+        return None
+    return (
+        ConsentRecord.objects.filter(
+            profile=profile, purpose=purpose, status=ConsentStatus.GRANTED, double_opt_in=True
+        )
+        .order_by(*_ORDER)
+        .first()
     )
+
+
+def consent_confirm(
+    *, grant: ConsentRecord, at: dt.datetime | None = None, ip_address: str | None = None
+) -> ConsentRecord | None:
+    """Record the customer's double opt-in confirmation of ``grant``, and only of it.
+
+    None (nothing written) when it is already confirmed; InvalidInput(field="grant") when it
+    was withdrawn since, or is not a grant.
+    """
+    if not isinstance(grant, ConsentRecord) or grant.pk is None:
+        raise TypeError("grant must be a saved ConsentRecord.")
     now = timezone.now()
     at = _at_clean(at, now=now)
-    record = ConsentRecord(
-        profile=profile,
-        purpose=purpose,
-        status=ConsentStatus.GRANTED,
-        double_opt_in=True,
-        written_at=now,
-        source=pending.source,
-        wording_version=pending.wording_version,
-        recorded_at=at,
-        confirmed_at=at,
-        email=profile.email,
-        ip_address=pending.ip_address,
-    )
-    return _append(record)
+    with transaction.atomic():
+        # Lock the profile, as every write to it does: two clicks confirm once.
+        grant = ConsentRecord.objects.select_related("profile").get(pk=grant.pk)
+        profile = Profile.objects.select_for_update().get(pk=grant.profile_id)
+        if grant.status != ConsentStatus.GRANTED:
+            raise InvalidInput(_("Only a grant can be confirmed."), field="grant")
+        status = consent_grant_status(grant=grant)
+        if status == GrantStatus.CONFIRMED:
+            return None
+        if status == GrantStatus.WITHDRAWN:
+            raise InvalidInput(
+                _("There is nothing to confirm: the subscription was withdrawn."), field="grant"
+            )
+        record = ConsentRecord(
+            profile=profile,
+            purpose=grant.purpose,
+            status=ConsentStatus.GRANTED,
+            double_opt_in=True,
+            confirms=grant,
+            written_at=now,
+            source=grant.source,
+            wording_version=grant.wording_version,
+            recorded_at=at,
+            confirmed_at=at,
+            email=profile.email,
+            ip_address=ip_address if ip_address is not None else grant.ip_address,
+        )
+        return _append(record)
 
 
 def _append(record: ConsentRecord) -> ConsentRecord:

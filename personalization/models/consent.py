@@ -127,6 +127,16 @@ class ConsentRecord(models.Model):
         blank=True,
         help_text=_("When the customer confirmed a double opt-in grant."),
     )
+    confirms = models.OneToOneField(
+        "self",
+        verbose_name=_("confirms"),
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.CASCADE,  # only ever by erasure, with the whole profile
+        related_name="confirmation",
+        help_text=_("For a confirmation: the grant it confirms (each grant at most once)."),
+    )
     email = models.EmailField(
         _("email at the time"),
         blank=True,

@@ -5,6 +5,7 @@ import time_machine
 
 from personalization.consent import (
     consent_confirm,
+    consent_pending_grant,
     consent_record,
     consent_state,
     consent_states,
@@ -39,7 +40,9 @@ def _apply(profile, steps, *, double_opt_in, clock):
     for step in steps:
         if step == "confirm":
             if double_opt_in:
-                consent_confirm(profile=profile, purpose="email_marketing")
+                consent_confirm(
+                    grant=consent_pending_grant(profile=profile, purpose="email_marketing")
+                )
         else:
             consent_record(
                 profile=profile,
@@ -117,9 +120,12 @@ def test_the_ledger_is_evidence_and_never_changes():
 def test_confirming_without_a_pending_grant_is_refused(settings):
     settings.PERSONALIZATION = {"DOUBLE_OPT_IN_PURPOSES": ["email_marketing"]}
     profile = Profile.objects.create(email="a@example.com")
-    with pytest.raises(InvalidInput):
-        consent_confirm(profile=profile, purpose="email_marketing")
-    assert not ConsentRecord.objects.exists()
+    assert consent_pending_grant(profile=profile, purpose="email_marketing") is None
+    consent_record(profile=profile, purpose="email_marketing", granted=False, source="api")
+    with pytest.raises(InvalidInput) as err:
+        consent_confirm(grant=ConsentRecord.objects.get())
+    assert err.value.field == "grant"
+    assert ConsentRecord.objects.count() == 1
 
 
 def test_confirmation_is_recorded_with_its_time(settings):
@@ -134,9 +140,10 @@ def test_confirmation_is_recorded_with_its_time(settings):
             wording_version="v2",
         )
     with time_machine.travel(T0 + dt.timedelta(hours=3), tick=False):
-        confirmation = consent_confirm(profile=profile, purpose="email_marketing")
+        grant = consent_pending_grant(profile=profile, purpose="email_marketing")
+        confirmation = consent_confirm(grant=grant)
     assert confirmation.confirmed_at == T0 + dt.timedelta(hours=3)
-    assert confirmation.wording_version == "v2"
+    assert (confirmation.wording_version, confirmation.confirms) == ("v2", grant)
     assert ConsentRecord.objects.count() == 2
 
 
@@ -166,9 +173,11 @@ def test_a_confirmation_time_without_a_timezone_is_refused(settings):
 
     settings.PERSONALIZATION = {"DOUBLE_OPT_IN_PURPOSES": ["email_marketing"], "SITE_URL": "x"}
     profile = Profile.objects.create(email="a@example.com")
-    consent_record(profile=profile, purpose="email_marketing", granted=True, source="checkout")
+    grant = consent_record(
+        profile=profile, purpose="email_marketing", granted=True, source="checkout"
+    )
     with pytest.raises(NaiveDatetime):
-        consent_confirm(profile=profile, purpose="email_marketing", at=dt.datetime(2026, 1, 1))
+        consent_confirm(grant=grant, at=dt.datetime(2026, 1, 1))
     assert ConsentRecord.objects.count() == 1
 
 
