@@ -25,6 +25,38 @@ def backfill(apps, schema_editor):
     ).update(double_opt_in=True)
 
 
+# PostgreSQL only: the database itself refuses any change to a ledger row except re-pointing
+# it to another profile (a merge). Deletes stay possible for erasure. A later migration that
+# must backfill a ledger column disables this trigger around its UPDATE.
+GUARD = """
+CREATE FUNCTION pzn_consent_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    -- ordered_at is generated from the other columns (and still NULL in NEW here).
+    IF to_jsonb(NEW) - 'profile_id' - 'ordered_at'
+            IS DISTINCT FROM to_jsonb(OLD) - 'profile_id' - 'ordered_at' THEN
+        RAISE EXCEPTION 'Consent records are append-only; record a new one instead.';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER pzn_consent_immutable BEFORE UPDATE ON personalization_consentrecord
+    FOR EACH ROW EXECUTE FUNCTION pzn_consent_immutable();
+"""
+UNGUARD = """
+DROP TRIGGER IF EXISTS pzn_consent_immutable ON personalization_consentrecord;
+DROP FUNCTION IF EXISTS pzn_consent_immutable();
+"""
+
+
+def guard(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(GUARD)
+
+
+def unguard(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(UNGUARD)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -79,4 +111,5 @@ class Migration(migrations.Migration):
             name='confirms',
             field=models.OneToOneField(blank=True, editable=False, help_text='For a confirmation: the grant it confirms (each grant at most once).', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='confirmation', to='personalization.consentrecord', verbose_name='confirms'),
         ),
+        migrations.RunPython(guard, unguard),
     ]

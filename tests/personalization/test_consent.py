@@ -275,3 +275,20 @@ def test_double_opt_in_is_decided_when_the_grant_is_written(settings):
             )
         )
         assert from_sql == {"a@example.com": "granted", "b@example.com": "pending"}
+
+
+@pytest.mark.postgres
+def test_postgres_itself_refuses_to_change_a_ledger_row_but_allows_a_merge(settings):
+    from django.db import DatabaseError, connection, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: run with DATABASE_URL=postgres://...")
+    profile = Profile.objects.create(email="a@example.com")
+    other = Profile.objects.create(email="b@example.com")
+    record = consent_record(profile=profile, purpose="email_marketing", granted=True, source="api")
+    table = ConsentRecord._meta.db_table
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET status = 'withdrawn' WHERE id = %s", [record.pk])
+    ConsentRecord.objects.filter(pk=record.pk).merge_into(profile=other)
+    assert ConsentRecord.objects.get().status == "granted"
+    assert consent_state(profile=other, purpose="email_marketing") == "granted"
