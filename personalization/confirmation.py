@@ -14,10 +14,16 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from .conf import app_settings
-from .consent import consent_confirm, consent_state, needs_double_opt_in, purpose_clean
+from .consent import (
+    GrantStatus,
+    consent_confirm,
+    consent_grant_status,
+    consent_pending_grant,
+    purpose_clean,
+)
 from .exceptions import ConfigurationError, InvalidInput
 from .jobs import job_enqueue, job_handler
-from .models import ConsentRecord, ConsentSource, ConsentState, ConsentStatus, Job, Profile, Purpose
+from .models import ConsentRecord, ConsentSource, ConsentStatus, Job, Profile, Purpose
 
 _SALT = "personalization.consent-confirm"
 CONFIRMATION_SEND_JOB = "personalization.consent_confirmation_send"
@@ -25,16 +31,29 @@ CONFIRMATION_SEND_JOB = "personalization.consent_confirmation_send"
 
 @dataclass(frozen=True)
 class ConfirmationRequest:
-    profile: Profile
-    purpose: str
+    grant: ConsentRecord
+    status: GrantStatus
+
+    @property
+    def profile(self) -> Profile:
+        return self.grant.profile
+
+    @property
+    def purpose(self) -> str:
+        return self.grant.purpose
 
 
-def confirmation_token(*, profile: Profile, purpose: str) -> str:
-    return signing.dumps({"profile": profile.pk, "purpose": purpose}, salt=_SALT, compress=True)
+def confirmation_token(*, grant: ConsentRecord) -> str:
+    # The token names the grant, not the profile: it survives a merge and confirms only it.
+    return signing.dumps({"grant": grant.pk}, salt=_SALT, compress=True)
+
+
+def _invalid() -> InvalidInput:
+    return InvalidInput(_("This confirmation link is not valid."), field="token")
 
 
 def confirmation_read(token: str) -> ConfirmationRequest:
-    """The profile and purpose a token names; InvalidInput if forged, expired or stale."""
+    """The grant a token names and where it stands; InvalidInput if forged, expired or stale."""
     max_age = dt.timedelta(days=app_settings.CONFIRMATION_LINK_MAX_AGE_DAYS)
     try:
         data = signing.loads(token, salt=_SALT, max_age=max_age)
@@ -44,24 +63,47 @@ def confirmation_read(token: str) -> ConfirmationRequest:
             field="token",
         ) from err
     except signing.BadSignature as err:
-        raise InvalidInput(_("This confirmation link is not valid."), field="token") from err
-    profile = Profile.objects.filter(pk=data.get("profile")).first()
-    if profile is None:
-        raise InvalidInput(_("This confirmation link is not valid."), field="token")
-    return ConfirmationRequest(profile=profile, purpose=purpose_clean(data.get("purpose")))
-
-
-def confirmation_accept(*, token: str) -> ConsentRecord | None:
-    """Confirm the pending grant a token names. None when it was already confirmed."""
-    request = confirmation_read(token)
-    state = consent_state(profile=request.profile, purpose=request.purpose)
-    if state == ConsentState.GRANTED:
-        return None
-    if state != ConsentState.PENDING:
-        raise InvalidInput(
-            _("There is nothing to confirm: the subscription was withdrawn."), field="token"
+        raise _invalid() from err
+    if not isinstance(data, dict):
+        raise _invalid()
+    grants = ConsentRecord.objects.select_related("profile").filter(status=ConsentStatus.GRANTED)
+    if "grant" in data:
+        grant = grants.filter(pk=data["grant"]).first()
+    else:  # mailed before links named their grant: {"profile", "purpose"}
+        profile = Profile.objects.filter(pk=data.get("profile")).first()
+        if profile is None:
+            raise _invalid()
+        purpose = purpose_clean(data.get("purpose"))
+        grant = consent_pending_grant(profile=profile, purpose=purpose) or (
+            grants.filter(profile=profile, purpose=purpose).order_by("-ordered_at", "-pk").first()
         )
-    return consent_confirm(profile=request.profile, purpose=request.purpose)
+        if grant is None:
+            raise InvalidInput(
+                _("There is nothing to confirm: no subscription was asked for."), field="token"
+            )
+    if grant is None:
+        raise _invalid()
+    status = consent_grant_status(grant=grant)
+    if status == GrantStatus.WITHDRAWN:
+        raise InvalidInput(
+            _(
+                "There is nothing to confirm: the subscription was withdrawn. If you subscribed "
+                "again, use the link in the newest email."
+            ),
+            field="token",
+        )
+    return ConfirmationRequest(grant=grant, status=status)
+
+
+def confirmation_accept(*, token: str, ip_address: str | None = None) -> ConsentRecord | None:
+    """Confirm the grant a token names. None when it was already confirmed."""
+    request = confirmation_read(token)
+    if request.status == GrantStatus.CONFIRMED:
+        return None
+    try:
+        return consent_confirm(grant=request.grant, ip_address=ip_address)
+    except InvalidInput as err:
+        raise InvalidInput(err.message, field="token") from err
 
 
 def confirmation_enqueue(*, record: ConsentRecord) -> Job | None:
@@ -75,7 +117,7 @@ def confirmation_enqueue(*, record: ConsentRecord) -> Job | None:
         record.status != ConsentStatus.GRANTED
         or record.confirmed_at is not None
         or record.source == ConsentSource.IMPORT
-        or not needs_double_opt_in(record.purpose)
+        or not record.double_opt_in
     ):
         return None
     return job_enqueue(
@@ -90,18 +132,16 @@ def confirmation_enqueue(*, record: ConsentRecord) -> Job | None:
 def confirmation_send(*, record_id: int) -> bool:
     """Email the confirmation link for a pending grant. False when nothing needs sending."""
     record = ConsentRecord.objects.select_related("profile").filter(pk=record_id).first()
-    if record is None or not needs_double_opt_in(record.purpose):
+    if record is None or not record.double_opt_in or record.confirmed_at is not None:
         return False
     profile = record.profile
-    if not profile.email or consent_state(profile=profile, purpose=record.purpose) != (
-        ConsentState.PENDING
-    ):
+    if not profile.email or consent_grant_status(grant=record) != GrantStatus.AWAITING:
         return False
     if not app_settings.SITE_URL:
         raise ConfigurationError(
             "PERSONALIZATION['SITE_URL'] is needed for the links in confirmation emails."
         )
-    token = confirmation_token(profile=profile, purpose=record.purpose)
+    token = confirmation_token(grant=record)
     path = reverse("personalization:consent-confirm", kwargs={"token": token})
     context = {
         "profile": profile,

@@ -1,12 +1,15 @@
 """Consent: append to the ledger and derive the current state from it.
 
-The current state for a purpose is derived from the ledger, never stored:
+The current state for a purpose is derived from the ledger, never stored. Records are read in
+ledger order: ``ordered_at`` (the earlier of the time the caller reported and the time the
+server wrote the record), then pk. So a backdated record takes its place in the past, while a
+record dated ahead (at most ``CLOCK_SKEW`` is accepted) cannot outrank one written after it.
 
 - no record: ``none``;
 - the latest record is a withdrawal: ``withdrawn``;
-- the latest record is a grant: ``granted`` — unless the purpose needs double opt-in
-  (``DOUBLE_OPT_IN_PURPOSES``) and no confirmed grant came after the last withdrawal, in
-  which case it is ``pending``.
+- the latest record is a grant: ``granted`` — unless every grant since the last withdrawal
+  was written needing double opt-in (``double_opt_in``, decided from
+  ``DOUBLE_OPT_IN_PURPOSES`` when it was written) and none is confirmed: then ``pending``.
 
 ``consent_state()`` answers for one profile; ``profiles_with_consent()`` annotates a queryset
 of profiles with the same answer in SQL, for segments and sends over many profiles.
@@ -15,6 +18,7 @@ of profiles with the same answer in SQL, for segments and sends over many profil
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 from django.db import transaction
@@ -29,7 +33,6 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -47,7 +50,10 @@ from .models import (
 from .signals import consent_recorded
 from .validation import aware_datetime
 
-_ORDER = ("-recorded_at", "-pk")
+_ORDER = ("-ordered_at", "-pk")
+_DERIVE_FIELDS = ("status", "double_opt_in", "confirmed_at")
+# How far ahead of the server's clock a reported time may be (clocks of shop servers drift).
+CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
 def purpose_clean(value: Any) -> str:
@@ -75,6 +81,11 @@ def consent_record(
     at: dt.datetime | None = None,
 ) -> ConsentRecord:
     """Append a grant or a withdrawal to the ledger."""
+    if not isinstance(granted, bool):  # "no" or None must never count as a grant or withdrawal
+        raise InvalidInput(
+            _("granted must be True or False, not %(value)r.") % {"value": granted},
+            field="granted",
+        )
     purpose_clean(purpose)
     if source not in ConsentSource.values:
         raise InvalidInput(
@@ -82,11 +93,14 @@ def consent_record(
         )
     if len(wording_version) > 64:
         raise InvalidInput(_("At most 64 characters."), field="wording_version")
-    at = aware_datetime(at, field="at") if at is not None else timezone.now()
+    now = timezone.now()
+    at = _at_clean(at, now=now)
     record = ConsentRecord(
         profile=profile,
         purpose=purpose,
         status=ConsentStatus.GRANTED if granted else ConsentStatus.WITHDRAWN,
+        double_opt_in=granted and needs_double_opt_in(purpose),
+        written_at=now,
         source=source,
         wording_version=wording_version,
         recorded_at=at,
@@ -94,6 +108,19 @@ def consent_record(
         ip_address=ip_address,
     )
     return _append(record)
+
+
+def _at_clean(at: Any, *, now: dt.datetime) -> dt.datetime:
+    if at is None:
+        return now
+    at = aware_datetime(at, field="at")
+    if at > now + CLOCK_SKEW:
+        raise InvalidInput(
+            _("%(at)s is ahead of the server's clock; consent cannot be dated in the future.")
+            % {"at": at.isoformat()},
+            field="at",
+        )
+    return at
 
 
 def consent_grant_many(
@@ -127,29 +154,86 @@ def consent_grant_many(
     ]
 
 
-def consent_confirm(
-    *, profile: Profile, purpose: str, at: dt.datetime | None = None
-) -> ConsentRecord:
-    """Record the customer's double opt-in confirmation of their pending grant."""
+class GrantStatus(StrEnum):
+    """Where one grant stands as far as its double opt-in confirmation goes."""
+
+    AWAITING = "awaiting"  # can be confirmed now
+    CONFIRMED = "confirmed"  # confirmed, or needs no confirmation (consent is granted)
+    WITHDRAWN = "withdrawn"  # a withdrawal came after it: there is nothing to confirm
+
+
+def _after(record: ConsentRecord) -> Q:
+    return Q(ordered_at__gt=record.ordered_at) | Q(ordered_at=record.ordered_at, pk__gt=record.pk)
+
+
+def consent_grant_status(*, grant: ConsentRecord) -> GrantStatus:
+    """Whether ``grant`` awaits confirmation, was confirmed, or was withdrawn since."""
+    if ConsentRecord.objects.filter(confirms=grant).exists():
+        return GrantStatus.CONFIRMED
+    later = ConsentRecord.objects.filter(profile_id=grant.profile_id, purpose=grant.purpose)
+    if later.filter(_after(grant), status=ConsentStatus.WITHDRAWN).exists():
+        return GrantStatus.WITHDRAWN
+    if not grant.double_opt_in or (
+        consent_state(profile=grant.profile, purpose=grant.purpose) == ConsentState.GRANTED
+    ):
+        return GrantStatus.CONFIRMED
+    return GrantStatus.AWAITING
+
+
+def consent_pending_grant(*, profile: Profile, purpose: str) -> ConsentRecord | None:
+    """The latest grant awaiting confirmation for ``purpose``, if consent is pending."""
     purpose_clean(purpose)
     if consent_state(profile=profile, purpose=purpose) != ConsentState.PENDING:
-        raise InvalidInput(_("There is no grant awaiting confirmation."), field="purpose")
-    pending = (
-        ConsentRecord.objects.filter(profile=profile, purpose=purpose).order_by(*_ORDER).first()
+        return None
+    return (
+        ConsentRecord.objects.filter(
+            profile=profile, purpose=purpose, status=ConsentStatus.GRANTED, double_opt_in=True
+        )
+        .order_by(*_ORDER)
+        .first()
     )
-    at = aware_datetime(at, field="at") if at is not None else timezone.now()
-    record = ConsentRecord(
-        profile=profile,
-        purpose=purpose,
-        status=ConsentStatus.GRANTED,
-        source=pending.source,
-        wording_version=pending.wording_version,
-        recorded_at=at,
-        confirmed_at=at,
-        email=profile.email,
-        ip_address=pending.ip_address,
-    )
-    return _append(record)
+
+
+def consent_confirm(
+    *, grant: ConsentRecord, at: dt.datetime | None = None, ip_address: str | None = None
+) -> ConsentRecord | None:
+    """Record the customer's double opt-in confirmation of ``grant``, and only of it.
+
+    None (nothing written) when it is already confirmed; InvalidInput(field="grant") when it
+    was withdrawn since, or is not a grant.
+    """
+    if not isinstance(grant, ConsentRecord) or grant.pk is None:
+        raise TypeError("grant must be a saved ConsentRecord.")
+    now = timezone.now()
+    at = _at_clean(at, now=now)
+    with transaction.atomic():
+        # Lock the profile, as every write to it does: two clicks confirm once.
+        grant = ConsentRecord.objects.select_related("profile").get(pk=grant.pk)
+        profile = Profile.objects.select_for_update().get(pk=grant.profile_id)
+        if grant.status != ConsentStatus.GRANTED:
+            raise InvalidInput(_("Only a grant can be confirmed."), field="grant")
+        status = consent_grant_status(grant=grant)
+        if status == GrantStatus.CONFIRMED:
+            return None
+        if status == GrantStatus.WITHDRAWN:
+            raise InvalidInput(
+                _("There is nothing to confirm: the subscription was withdrawn."), field="grant"
+            )
+        record = ConsentRecord(
+            profile=profile,
+            purpose=grant.purpose,
+            status=ConsentStatus.GRANTED,
+            double_opt_in=True,
+            confirms=grant,
+            written_at=now,
+            source=grant.source,
+            wording_version=grant.wording_version,
+            recorded_at=at,
+            confirmed_at=at,
+            email=profile.email,
+            ip_address=ip_address if ip_address is not None else grant.ip_address,
+        )
+        return _append(record)
 
 
 def _append(record: ConsentRecord) -> ConsentRecord:
@@ -164,9 +248,9 @@ def consent_state(*, profile: Profile, purpose: str) -> str:
     records = list(
         ConsentRecord.objects.filter(profile=profile, purpose=purpose)
         .order_by(*_ORDER)
-        .values("status", "confirmed_at")
+        .values(*_DERIVE_FIELDS)
     )
-    return _derive(records, double_opt_in=needs_double_opt_in(purpose))
+    return _derive(records)
 
 
 def consent_states(*, profile: Profile) -> dict[str, str]:
@@ -175,14 +259,11 @@ def consent_states(*, profile: Profile) -> dict[str, str]:
     for row in (
         ConsentRecord.objects.filter(profile=profile)
         .order_by(*_ORDER)
-        .values("purpose", "status", "confirmed_at")
+        .values("purpose", *_DERIVE_FIELDS)
     ):
         if row["purpose"] in by_purpose:  # a purpose since removed from the code is ignored
             by_purpose[row["purpose"]].append(row)
-    return {
-        purpose: _derive(rows, double_opt_in=needs_double_opt_in(purpose))
-        for purpose, rows in by_purpose.items()
-    }
+    return {purpose: _derive(rows) for purpose, rows in by_purpose.items()}
 
 
 def has_consent(*, profile: Profile | None, purpose: str) -> bool:
@@ -191,17 +272,16 @@ def has_consent(*, profile: Profile | None, purpose: str) -> bool:
     return consent_state(profile=profile, purpose=purpose) == ConsentState.GRANTED
 
 
-def _derive(records_latest_first: list[dict], *, double_opt_in: bool) -> str:
+def _derive(records_latest_first: list[dict]) -> str:
+    # Keep in step with profiles_with_consent(): a property test checks they agree.
     if not records_latest_first:
         return ConsentState.NONE
     if records_latest_first[0]["status"] == ConsentStatus.WITHDRAWN:
         return ConsentState.WITHDRAWN
-    if not double_opt_in:
-        return ConsentState.GRANTED
     for record in records_latest_first:
         if record["status"] == ConsentStatus.WITHDRAWN:
             break
-        if record["confirmed_at"] is not None:
+        if not record["double_opt_in"] or record["confirmed_at"] is not None:
             return ConsentState.GRANTED
     return ConsentState.PENDING
 
@@ -214,23 +294,20 @@ def profiles_with_consent(
     name = name or f"consent_{purpose}"
     records = ConsentRecord.objects.filter(profile=OuterRef("pk"), purpose=purpose)
     latest_status = Subquery(records.order_by(*_ORDER).values("status")[:1])
-    if not needs_double_opt_in(purpose):
-        # The latest record's status ("granted"/"withdrawn") is the state: one subquery a row.
-        return queryset.annotate(
-            **{name: Coalesce(latest_status, Value(ConsentState.NONE), output_field=CharField())}
-        )
     queryset = queryset.alias(**{f"_{name}_status": latest_status})
     last_withdrawal = records.filter(status=ConsentStatus.WITHDRAWN).order_by(*_ORDER)
     queryset = queryset.alias(
         **{
-            f"_{name}_w_at": Subquery(last_withdrawal.values("recorded_at")[:1]),
+            f"_{name}_w_at": Subquery(last_withdrawal.values("ordered_at")[:1]),
             f"_{name}_w_pk": Subquery(last_withdrawal.values("pk")[:1]),
         }
     )
-    confirmed = records.filter(confirmed_at__isnull=False)
+    confirmed = records.filter(
+        Q(status=ConsentStatus.GRANTED) & (Q(double_opt_in=False) | Q(confirmed_at__isnull=False))
+    )
     confirmed_after_withdrawal = confirmed.filter(
-        Q(recorded_at__gt=OuterRef(f"_{name}_w_at"))
-        | Q(recorded_at=OuterRef(f"_{name}_w_at"), pk__gt=OuterRef(f"_{name}_w_pk"))
+        Q(ordered_at__gt=OuterRef(f"_{name}_w_at"))
+        | Q(ordered_at=OuterRef(f"_{name}_w_at"), pk__gt=OuterRef(f"_{name}_w_pk"))
     )
     when_granted = [
         When(

@@ -288,8 +288,9 @@ def profile_merge(*, source: Profile, target: Profile) -> Profile:
         Profile.objects.select_for_update().get(pk=source.pk),
         Profile.objects.select_for_update().get(pk=target.pk),
     )
-    for model in (Order, Cart, Event, ConsentRecord, ProfileAlias):
+    for model in (Order, Cart, Event, ProfileAlias):
         model.objects.filter(profile=source).update(profile=target)
+    ConsentRecord.objects.filter(profile=source).merge_into(profile=target)
     _merge_choices(TopicPreference, "topic", source=source, target=target)
     _merge_choices(ChannelPreference, "channel", source=source, target=target)
 

@@ -7,6 +7,7 @@ task a job needs is ``personalization.job_run``, which the outbox sends by name.
 from __future__ import annotations
 
 from celery import shared_task
+from django.db import OperationalError
 
 from .commerce import profile_stats_rebuild
 from .jobs import JOB_RUN_TASK, job_run, jobs_purge, jobs_sweep
@@ -20,7 +21,15 @@ def profile_stats_rebuild_task() -> int:
 
 # No Celery retries or acks_late: the job row is the source of truth, and its claim and lease
 # decide who runs it and when it is tried again.
-@shared_task(name=JOB_RUN_TASK, ignore_result=True)
+# A database that is briefly locked or unreachable (SQLite under a concurrent writer, a
+# PostgreSQL failover) is worth another try soon; the claim makes a repeated run harmless.
+@shared_task(
+    name=JOB_RUN_TASK,
+    ignore_result=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=1,
+    max_retries=5,
+)
 def job_run_task(job_id: int) -> str | None:
     """Run one job of the outbox, if it is still there to run."""
     job = job_run(job_id=job_id)

@@ -6,7 +6,9 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from .adapter import ip_address_for
 from .confirmation import confirmation_accept, confirmation_read
+from .consent import GrantStatus
 from .exceptions import InvalidInput
 from .models import Purpose
 
@@ -16,12 +18,18 @@ def consent_confirm_view(request, token: str):
     """GET shows a button; only the POST confirms, so mail scanners that follow links don't."""
     try:
         pending = confirmation_read(token)
+        purpose = Purpose(pending.purpose).label
         if request.method == "POST":
-            confirmation_accept(token=token)
+            confirmed = confirmation_accept(token=token, ip_address=ip_address_for(request))
+            context = {"done": True} if confirmed else {"already": True}
+            return render(
+                request, "personalization/consent_confirm.html", {**context, "purpose": purpose}
+            )
+        if pending.status == GrantStatus.CONFIRMED:
             return render(
                 request,
                 "personalization/consent_confirm.html",
-                {"done": True, "purpose": Purpose(pending.purpose).label},
+                {"already": True, "purpose": purpose},
             )
     except InvalidInput as err:
         return render(
@@ -33,5 +41,5 @@ def consent_confirm_view(request, token: str):
     return render(
         request,
         "personalization/consent_confirm.html",
-        {"purpose": Purpose(pending.purpose).label, "email": pending.profile.email},
+        {"purpose": purpose, "email": pending.profile.email},
     )

@@ -209,7 +209,7 @@ def personalisation_accept(request: HttpRequest) -> bool:
         identify(
             request=request,
             consents={Purpose.PERSONALIZATION: wording_version()},
-            consent_source=ConsentSource.PREFERENCE_CENTRE,
+            consent_source=ConsentSource.BANNER,
         )
     except InvalidInput as err:
         logger.warning("Could not record the visitor's personalisation consent: %s", err)

@@ -32,6 +32,7 @@ from ..models import (
     TopicPreference,
 )
 from .base import PresentValuesFilter, ReadOnlyTabularInline, changelist_url
+from .consent import record_status, with_confirmation
 
 # --- Consent, derived from the ledger ---------------------------------------------------------
 
@@ -227,7 +228,7 @@ class ConsentRecordInline(ReadOnlyTabularInline):
     fields = (
         "recorded_at",
         "purpose",
-        "status",
+        "record_status",
         "source",
         "wording_version",
         "confirmed_at",
@@ -235,8 +236,15 @@ class ConsentRecordInline(ReadOnlyTabularInline):
         "ip_address",
     )
     readonly_fields = fields
-    ordering = ("-recorded_at", "-pk")
+    ordering = ("-ordered_at", "-pk")
     verbose_name_plural = _("consent ledger")
+
+    def get_queryset(self, request):
+        return with_confirmation(super().get_queryset(request))
+
+    @admin.display(description=_("status"))
+    def record_status(self, record: ConsentRecord) -> str:
+        return record_status(record)
 
 
 class LatestOnlyFormSet(BaseInlineFormSet):

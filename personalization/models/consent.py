@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models.functions import Least
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -25,6 +26,7 @@ class ConsentSource(models.TextChoices):
     CHECKOUT = "checkout", _("checkout")
     SIGNUP = "signup", _("account sign-up")
     PREFERENCE_CENTRE = "preference_centre", _("preference centre")
+    BANNER = "banner", _("website consent banner")
     API = "api", _("API")
     IMPORT = "import", _("import")
     ADMIN = "admin", _("admin")
@@ -40,19 +42,38 @@ class ConsentState(models.TextChoices):
 
 
 class ConsentRecordQuerySet(models.QuerySet):
+    """The ledger is evidence: bulk updates and deletes are refused like ``save()`` on a row.
+
+    The two deliberate exceptions: erasure deletes the profile (its records go with it through
+    the cascade, which does not use this queryset), and a merge re-points records to the
+    surviving profile with :meth:`merge_into`.
+    """
+
+    def update(self, **kwargs):
+        raise ImmutableRecord("Consent records are append-only; record a new one instead.")
+
+    def delete(self):
+        raise ImmutableRecord(
+            "Consent records are deleted only by erasing their profile, never one by one."
+        )
+
+    def merge_into(self, *, profile) -> int:
+        """Re-point these records to ``profile``, the survivor of a merge; nothing else changes."""
+        return super().update(profile=profile)
+
     def for_purpose(self, purpose: str):
         return self.filter(purpose=purpose)
 
     def latest_first(self):
-        return self.order_by("-recorded_at", "-pk")
+        return self.order_by("-ordered_at", "-pk")
 
 
 class ConsentRecord(models.Model):
     """One grant or withdrawal. Never updated in place; deleted only by erasure.
 
-    Current consent is the latest record per profile and purpose (see
-    ``personalization.consent``). A grant for a double opt-in purpose counts only once a later
-    record with ``confirmed_at`` confirms it.
+    Current consent is the latest record per profile and purpose in ledger order
+    (``ordered_at``, then pk; see ``personalization.consent``). A grant written with
+    ``double_opt_in`` counts only once a record with ``confirmed_at`` confirms it.
     """
 
     profile = models.ForeignKey(
@@ -70,12 +91,51 @@ class ConsentRecord(models.Model):
         blank=True,
         help_text=_("Identifies the exact text the customer was shown, e.g. checkout-2026-03."),
     )
-    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now, db_index=True)
+    recorded_at = models.DateTimeField(
+        _("recorded at"),
+        default=timezone.now,
+        db_index=True,
+        help_text=_("When the customer gave or withdrew consent, as the caller reported it."),
+    )
+    written_at = models.DateTimeField(
+        _("written at"),
+        default=timezone.now,
+        editable=False,
+        help_text=_("When the server wrote this record."),
+    )
+    ordered_at = models.GeneratedField(
+        expression=Least("recorded_at", "written_at"),
+        output_field=models.DateTimeField(),
+        db_persist=True,
+        verbose_name=_("ledger time"),
+        help_text=_(
+            "The earlier of the reported and the written time: the ledger is read in this "
+            "order, so a record dated ahead never outranks one written after it."
+        ),
+    )
+    double_opt_in = models.BooleanField(
+        _("needs confirmation"),
+        default=False,
+        help_text=_(
+            "Whether this grant counts only once confirmed (double opt-in), decided when it "
+            "was written."
+        ),
+    )
     confirmed_at = models.DateTimeField(
         _("confirmed at"),
         null=True,
         blank=True,
         help_text=_("When the customer confirmed a double opt-in grant."),
+    )
+    confirms = models.OneToOneField(
+        "self",
+        verbose_name=_("confirms"),
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.CASCADE,  # only ever by erasure, with the whole profile
+        related_name="confirmation",
+        help_text=_("For a confirmation: the grant it confirms (each grant at most once)."),
     )
     email = models.EmailField(
         _("email at the time"),
@@ -89,10 +149,12 @@ class ConsentRecord(models.Model):
     class Meta:
         verbose_name = _("consent record")
         verbose_name_plural = _("consent ledger")
-        ordering = ["-recorded_at", "-pk"]
+        # Also for Django's internal updates (bulk_update, related managers): no way around.
+        base_manager_name = "objects"
+        ordering = ["-ordered_at", "-pk"]
         indexes = [
             models.Index(
-                fields=["profile", "purpose", "-recorded_at", "-id"], name="pzn_consent_latest"
+                fields=["profile", "purpose", "-ordered_at", "-id"], name="pzn_consent_ordered"
             ),
         ]
         constraints = [
@@ -100,6 +162,10 @@ class ConsentRecord(models.Model):
                 condition=models.Q(confirmed_at__isnull=True)
                 | models.Q(status=ConsentStatus.GRANTED),
                 name="pzn_consent_confirm_only_grants",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(double_opt_in=False) | models.Q(status=ConsentStatus.GRANTED),
+                name="pzn_consent_double_opt_in_only_grants",
             ),
         ]
 
@@ -112,3 +178,8 @@ class ConsentRecord(models.Model):
         if not self._state.adding:
             raise ImmutableRecord("Consent records are append-only; record a new one instead.")
         super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableRecord(
+            "Consent records are deleted only by erasing their profile, never one by one."
+        )

@@ -22,6 +22,7 @@ from ..models import (
     Cart,
     CartLine,
     ConsentRecord,
+    ConsentStatus,
     Event,
     Order,
     OrderLine,
@@ -357,6 +358,8 @@ _consent = _maker(
         "source",
         "wording_version",
         "recorded_at",
+        "written_at",
+        "double_opt_in",
         "confirmed_at",
         "email",
         "ip_address",
@@ -407,6 +410,7 @@ def _write_chunk(
     _insert(Profile, profiles, batch_size, counts)
 
     aliases, consents, choices, carts = [], [], [], []
+    double_opt_in = frozenset(app_settings.DOUBLE_OPT_IN_PURPOSES)
     for plan, profile in zip(plans, profiles, strict=True):
         pid, email = profile.pk, profile.email
         aliases += [_alias(pid, kind, value) for kind, value in plan.aliases]
@@ -418,6 +422,8 @@ def _write_chunk(
                 source,
                 wording,
                 _at(at),
+                _at(at),  # the simulated history was written as it happened
+                status == ConsentStatus.GRANTED and purpose in double_opt_in,
                 _at(confirmed) if confirmed else None,
                 email,
                 ip,

@@ -315,7 +315,7 @@ def test_signup_joins_anonymous_browsing_and_records_consent(shopper, beans, ket
     assert viewed(profile) == {str(beans.pk), str(kettle.pk)}
     assert pzn.Profile.objects.count() == 1
     assert {(r.purpose, r.source, r.wording_version) for r in profile.consent_records.all()} == {
-        (pzn.Purpose.PERSONALIZATION, pzn.ConsentSource.PREFERENCE_CENTRE, VERSION),
+        (pzn.Purpose.PERSONALIZATION, pzn.ConsentSource.BANNER, VERSION),
         (pzn.Purpose.EMAIL_MARKETING, pzn.ConsentSource.SIGNUP, VERSION),
     }
     assert shopper.client.get(reverse("shop:account")).status_code == 200

@@ -680,3 +680,22 @@ def test_order_change_page_links_product_and_customer(admin_client, shop):
     response = admin_client.get(url("order", "change", shop["order"].pk))
     assert url("product", "change", shop["beans"].pk) in response.text
     assert url("profile", "change", shop["jane"].pk) in response.text
+
+
+# --- Double opt-in in the admin -------------------------------------------------------------
+
+
+def test_a_grant_awaiting_confirmation_shows_as_pending_not_granted(admin_client, settings):
+    settings.PERSONALIZATION = {
+        **settings.PERSONALIZATION,
+        "DOUBLE_OPT_IN_PURPOSES": ["email_marketing"],
+    }
+    profile = Profile.objects.create(email="pending@example.com")
+    consent_record(
+        profile=profile, purpose=Purpose.EMAIL_MARKETING, granted=True, source="checkout"
+    )
+    ledger = admin_client.get(url("consentrecord")).text
+    assert '<td class="field-record_status">awaiting confirmation</td>' in ledger
+    page = admin_client.get(url("profile", "change", profile.pk)).text
+    assert ">granted<" not in page
+    assert page.count("awaiting confirmation") >= 2  # the overview and the ledger inline

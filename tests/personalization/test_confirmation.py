@@ -69,7 +69,7 @@ def test_an_expired_link_asks_to_subscribe_again(client, time_machine):
     profile = Profile.objects.create(email="ann@example.com")
     consent_record(profile=profile, purpose="email_marketing", granted=True, source="checkout")
     time_machine.move_to("2026-01-01T00:00:00Z")
-    token = confirmation_token(profile=profile, purpose="email_marketing")
+    token = confirmation_token(grant=ConsentRecord.objects.get())
     time_machine.move_to("2026-01-09T00:00:00Z")
     response = client.post(reverse("personalization:consent-confirm", kwargs={"token": token}))
     assert response.status_code == 400 and b"expired" in response.content
@@ -123,3 +123,56 @@ def test_one_grant_mails_one_link_however_often_it_is_announced(
         consent_recorded.send(sender=ConsentRecord, record=record)
     assert len(mail.outbox) == 1
     assert Job.objects.filter(task=CONFIRMATION_SEND_JOB).count() == 1
+
+
+def test_a_link_still_confirms_after_the_profile_was_merged(
+    client, django_capture_on_commit_callbacks
+):
+    from personalization.identity import profile_merge
+
+    profile, _message, path = confirmation_link(
+        django_capture_on_commit_callbacks, email="ann@example.com"
+    )
+    survivor = Profile.objects.create(email="ann.other@example.com")
+    profile_merge(source=profile, target=survivor)
+    response = client.post(path)
+    assert response.status_code == 200
+    assert consent_state(profile=survivor, purpose="email_marketing") == "granted"
+
+
+def test_a_link_confirms_only_the_grant_it_was_sent_for(client, django_capture_on_commit_callbacks):
+    profile, _message, path = confirmation_link(
+        django_capture_on_commit_callbacks, email="ann@example.com"
+    )
+    consent_record(profile=profile, purpose="email_marketing", granted=False, source="admin")
+    consent_record(profile=profile, purpose="email_marketing", granted=True, source="checkout")
+    response = client.post(path)  # the old link must not confirm the new grant
+    assert response.status_code == 400
+    assert consent_state(profile=profile, purpose="email_marketing") == "pending"
+
+
+def test_a_used_link_says_it_is_already_confirmed(client, django_capture_on_commit_callbacks):
+    _profile, _message, path = confirmation_link(
+        django_capture_on_commit_callbacks, email="ann@example.com"
+    )
+    client.post(path)
+    for again in (client.get(path), client.post(path)):
+        assert again.status_code == 200
+        assert b"already confirmed" in again.content
+    assert ConsentRecord.objects.count() == 2
+
+
+def test_a_link_for_a_purpose_never_granted_does_not_say_withdrawn(client):
+    from django.core import signing
+
+    profile = Profile.objects.create(email="ann@example.com")
+    # A link in the form mailed before links named their grant.
+    token = signing.dumps(
+        {"profile": profile.pk, "purpose": "email_marketing"},
+        salt="personalization.consent-confirm",
+        compress=True,
+    )
+    response = client.post(reverse("personalization:consent-confirm", kwargs={"token": token}))
+    assert response.status_code == 400
+    assert b"withdrawn" not in response.content
+    assert not ConsentRecord.objects.exists()

@@ -5,6 +5,7 @@ import time_machine
 
 from personalization.consent import (
     consent_confirm,
+    consent_pending_grant,
     consent_record,
     consent_state,
     consent_states,
@@ -39,7 +40,9 @@ def _apply(profile, steps, *, double_opt_in, clock):
     for step in steps:
         if step == "confirm":
             if double_opt_in:
-                consent_confirm(profile=profile, purpose="email_marketing")
+                consent_confirm(
+                    grant=consent_pending_grant(profile=profile, purpose="email_marketing")
+                )
         else:
             consent_record(
                 profile=profile,
@@ -117,9 +120,12 @@ def test_the_ledger_is_evidence_and_never_changes():
 def test_confirming_without_a_pending_grant_is_refused(settings):
     settings.PERSONALIZATION = {"DOUBLE_OPT_IN_PURPOSES": ["email_marketing"]}
     profile = Profile.objects.create(email="a@example.com")
-    with pytest.raises(InvalidInput):
-        consent_confirm(profile=profile, purpose="email_marketing")
-    assert not ConsentRecord.objects.exists()
+    assert consent_pending_grant(profile=profile, purpose="email_marketing") is None
+    consent_record(profile=profile, purpose="email_marketing", granted=False, source="api")
+    with pytest.raises(InvalidInput) as err:
+        consent_confirm(grant=ConsentRecord.objects.get())
+    assert err.value.field == "grant"
+    assert ConsentRecord.objects.count() == 1
 
 
 def test_confirmation_is_recorded_with_its_time(settings):
@@ -134,9 +140,10 @@ def test_confirmation_is_recorded_with_its_time(settings):
             wording_version="v2",
         )
     with time_machine.travel(T0 + dt.timedelta(hours=3), tick=False):
-        confirmation = consent_confirm(profile=profile, purpose="email_marketing")
+        grant = consent_pending_grant(profile=profile, purpose="email_marketing")
+        confirmation = consent_confirm(grant=grant)
     assert confirmation.confirmed_at == T0 + dt.timedelta(hours=3)
-    assert confirmation.wording_version == "v2"
+    assert (confirmation.wording_version, confirmation.confirms) == ("v2", grant)
     assert ConsentRecord.objects.count() == 2
 
 
@@ -166,7 +173,122 @@ def test_a_confirmation_time_without_a_timezone_is_refused(settings):
 
     settings.PERSONALIZATION = {"DOUBLE_OPT_IN_PURPOSES": ["email_marketing"], "SITE_URL": "x"}
     profile = Profile.objects.create(email="a@example.com")
-    consent_record(profile=profile, purpose="email_marketing", granted=True, source="checkout")
+    grant = consent_record(
+        profile=profile, purpose="email_marketing", granted=True, source="checkout"
+    )
     with pytest.raises(NaiveDatetime):
-        consent_confirm(profile=profile, purpose="email_marketing", at=dt.datetime(2026, 1, 1))
+        consent_confirm(grant=grant, at=dt.datetime(2026, 1, 1))
     assert ConsentRecord.objects.count() == 1
+
+
+@pytest.mark.parametrize("granted", ["no", None, 0, 1, "false"])
+def test_granted_must_be_a_real_boolean(granted):
+    profile = Profile.objects.create(email="a@example.com")
+    with pytest.raises(InvalidInput) as err:
+        consent_record(profile=profile, purpose="email_marketing", granted=granted, source="api")
+    assert err.value.field == "granted"
+    assert not ConsentRecord.objects.exists()
+
+
+def test_the_ledger_cannot_be_changed_through_the_queryset_either():
+    profile = Profile.objects.create(email="a@example.com")
+    consent_record(profile=profile, purpose="email_marketing", granted=True, source="api")
+    with pytest.raises(ImmutableRecord):
+        ConsentRecord.objects.filter(profile=profile).update(status="withdrawn")
+    with pytest.raises(ImmutableRecord):
+        ConsentRecord.objects.all().delete()
+    with pytest.raises(ImmutableRecord):
+        ConsentRecord.objects.get().delete()
+    with pytest.raises(ImmutableRecord):
+        ConsentRecord._base_manager.update(status="withdrawn")
+    assert consent_state(profile=profile, purpose="email_marketing") == "granted"
+
+
+def test_erasure_and_merge_are_the_ledgers_only_changes():
+    from personalization.identity import profile_merge
+
+    source = Profile.objects.create(email="a@example.com")
+    target = Profile.objects.create(email="b@example.com")
+    consent_record(profile=source, purpose="email_marketing", granted=True, source="api")
+    profile_merge(source=source, target=target)
+    assert ConsentRecord.objects.get().profile == target
+    target.delete()  # erasure
+    assert not ConsentRecord.objects.exists()
+
+
+def test_a_grant_dated_in_the_future_is_refused_and_cannot_outrank_a_later_withdrawal():
+    profile = Profile.objects.create(email="a@example.com")
+    with time_machine.travel(T0, tick=False) as clock:
+        with pytest.raises(InvalidInput) as err:
+            consent_record(
+                profile=profile,
+                purpose="personalization",
+                granted=True,
+                source="api",
+                at=T0 + dt.timedelta(days=365),
+            )
+        assert err.value.field == "at"
+        assert not ConsentRecord.objects.exists()
+        # Within the allowed clock skew: accepted, but ordered by when it was written.
+        consent_record(
+            profile=profile,
+            purpose="personalization",
+            granted=True,
+            source="api",
+            at=T0 + dt.timedelta(minutes=4),
+        )
+        clock.shift(dt.timedelta(minutes=1))
+        consent_record(profile=profile, purpose="personalization", granted=False, source="api")
+    assert consent_state(profile=profile, purpose="personalization") == "withdrawn"
+    annotated = profiles_with_consent(Profile.objects.all(), "personalization").get()
+    assert annotated.consent_personalization == "withdrawn"
+
+
+def test_a_backdated_record_takes_its_place_in_the_past():
+    profile = Profile.objects.create(email="a@example.com")
+    with time_machine.travel(T0, tick=False):
+        consent_record(profile=profile, purpose="personalization", granted=False, source="api")
+        consent_record(
+            profile=profile,
+            purpose="personalization",
+            granted=True,
+            source="import",
+            at=T0 - dt.timedelta(days=30),
+        )
+    assert consent_state(profile=profile, purpose="personalization") == "withdrawn"
+
+
+def test_double_opt_in_is_decided_when_the_grant_is_written(settings):
+    settings.PERSONALIZATION = {"DOUBLE_OPT_IN_PURPOSES": []}
+    granted = Profile.objects.create(email="a@example.com")
+    consent_record(profile=granted, purpose="email_marketing", granted=True, source="api")
+    settings.PERSONALIZATION = {"DOUBLE_OPT_IN_PURPOSES": ["email_marketing"]}
+    pending = Profile.objects.create(email="b@example.com")
+    consent_record(profile=pending, purpose="email_marketing", granted=True, source="api")
+    for setting in ([], ["email_marketing"]):
+        settings.PERSONALIZATION = {"DOUBLE_OPT_IN_PURPOSES": setting}
+        assert consent_state(profile=granted, purpose="email_marketing") == "granted"
+        assert consent_state(profile=pending, purpose="email_marketing") == "pending"
+        from_sql = dict(
+            profiles_with_consent(Profile.objects.all(), "email_marketing").values_list(
+                "email", "consent_email_marketing"
+            )
+        )
+        assert from_sql == {"a@example.com": "granted", "b@example.com": "pending"}
+
+
+@pytest.mark.postgres
+def test_postgres_itself_refuses_to_change_a_ledger_row_but_allows_a_merge(settings):
+    from django.db import DatabaseError, connection, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: run with DATABASE_URL=postgres://...")
+    profile = Profile.objects.create(email="a@example.com")
+    other = Profile.objects.create(email="b@example.com")
+    record = consent_record(profile=profile, purpose="email_marketing", granted=True, source="api")
+    table = ConsentRecord._meta.db_table
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET status = 'withdrawn' WHERE id = %s", [record.pk])
+    ConsentRecord.objects.filter(pk=record.pk).merge_into(profile=other)
+    assert ConsentRecord.objects.get().status == "granted"
+    assert consent_state(profile=other, purpose="email_marketing") == "granted"
