@@ -137,6 +137,9 @@ def test_when_the_broker_is_back_the_sweep_runs_each_job_exactly_once(
     assert set(pzn.Job.objects.values_list("state", "attempts")) == {(pzn.JobState.DONE, 1)}
 
 
+# The worker runs while the request is still writing: a real concurrent database is needed
+# (SQLite's shared in-memory test database answers "table is locked" instead of waiting).
+@pytest.mark.postgres
 @pytest.mark.redis
 def test_with_a_working_broker_the_checkout_hands_its_jobs_to_the_worker(
     shopper, kettle, mailoutbox
