@@ -91,7 +91,7 @@ def order_record(
     cart (if given) becomes converted, and the consents ticked at checkout are recorded.
     """
     order_id = external_id(order_id, field="order_id")
-    placed_at = aware_datetime(placed_at, field="placed_at")
+    placed_at = aware_datetime(placed_at, field="placed_at", not_future=True)
     total = money(total, field="total")
     currency_code = currency(currency_code)
     cleaned_lines = lines_clean(lines)
