@@ -29,7 +29,7 @@ from .models import (
     TopicPreference,
 )
 from .signals import profiles_merged
-from .validation import email_normalize, no_nul, profile_attributes_clean
+from .validation import email_normalize, identity_args_check, no_nul, profile_attributes_clean
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,7 @@ def identity_from(
     *, email: Any = None, user: Any = None, anonymous_id: Any = None, request: Any = None
 ) -> Identity:
     """Build an Identity from the identity arguments the signals and track() accept."""
+    identity_args_check(user=user, request=request)
     if request is not None:
         from .adapter import get_adapter
 

@@ -292,3 +292,27 @@ def profile_attributes_clean(attributes: dict[str, Any], *, fields: tuple[str, .
 @cache
 def _timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
+
+
+def identity_args_check(*, user: Any = None, request: Any = None) -> None:
+    """A string where a user or a request belongs is a mistake, not an anonymous call."""
+    if user is not None and not hasattr(user, "is_authenticated"):
+        raise TypeError(f"user must be a user instance, not {type(user).__name__}.")
+    if request is not None and not hasattr(request, "META"):
+        raise TypeError(f"request must be an HttpRequest, not {type(request).__name__}.")
+
+
+def instance_check(value: Any, cls: type, *, field: str) -> Any:
+    if not isinstance(value, cls):
+        raise TypeError(f"{field} must be a {cls.__name__}, not {type(value).__name__}.")
+    return value
+
+
+def choice(value: Any, choices: list[str], *, field: str) -> str:
+    if value not in choices:
+        raise InvalidInput(
+            _("%(value)r is not one of %(choices)s.")
+            % {"value": value, "choices": ", ".join(choices)},
+            field=field,
+        )
+    return value

@@ -159,3 +159,68 @@ def test_a_required_argument_given_as_none_names_it(mug):
     with pytest.raises(InvalidInput) as err:
         signals.order_placed.send(**_order(total=None))
     assert err.value.field == "total"
+
+
+def test_a_malformed_ip_address_is_refused(mug):
+    from personalization.commerce import order_record
+    from personalization.identity import Identity
+
+    kwargs = _order(ip_address="300.1.1.1", identity=Identity(email="ann@example.com"))
+    for name in ("sender", "email", "currency"):
+        kwargs.pop(name)
+    with pytest.raises(InvalidInput) as err:
+        order_record(**kwargs)
+    assert err.value.field == "ip_address"
+    assert not Order.objects.exists()
+
+
+def test_an_unknown_source_is_refused(mug):
+    from personalization.commerce import order_record
+    from personalization.identity import Identity
+
+    kwargs = _order(source="webhook", identity=Identity(email="ann@example.com"))
+    for name in ("sender", "email", "currency"):
+        kwargs.pop(name)
+    with pytest.raises(InvalidInput) as err:
+        order_record(**kwargs, currency_code="EUR")
+    assert err.value.field == "source"
+    assert not Order.objects.exists()
+
+
+@pytest.mark.parametrize("call", ["order_record", "cart_update"])
+def test_a_string_where_an_identity_belongs_is_a_type_error_naming_it(mug, call):
+    from personalization import commerce
+
+    kwargs = {
+        "order_record": {
+            "order_id": "O1",
+            "placed_at": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+            "total": 1,
+            "currency_code": "EUR",
+        },
+        "cart_update": {
+            "cart_id": "C1",
+            "updated_at": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+            "lines": [],
+        },
+    }[call]
+    with pytest.raises(TypeError, match="identity"):
+        getattr(commerce, call)(identity="ann@example.com", **kwargs)
+    assert not Profile.objects.exists()
+
+
+def test_a_string_where_a_user_belongs_is_a_type_error_naming_it():
+    with pytest.raises(TypeError, match="user"):
+        identify(user="ann")
+    assert not Profile.objects.exists()
+
+
+def test_a_refused_track_leaves_the_callers_transaction_usable(settings):
+    from django.db import transaction
+
+    settings.PERSONALIZATION = {"TRACK_WITHOUT_CONSENT": True}
+    with transaction.atomic():
+        with pytest.raises(InvalidInput):
+            track("searched", anonymous_id="v1", properties={"x": math.nan})
+        assert track("searched", anonymous_id="v1") is not None
+    assert Event.objects.count() == 1
