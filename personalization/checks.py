@@ -53,6 +53,7 @@ SETTING_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "ADAPTER": (_is_dotted_path_or_class, "a dotted path to the adapter class"),
     "SENSITIVE_CATEGORIES": (_is_text_list, "a list of category names"),
     "TRACK_WITHOUT_CONSENT": (_is_bool, "True or False"),
+    "SENSITIVE_EVENTS": (lambda value: value in ("flag", "drop"), "'flag' or 'drop'"),
     "DOUBLE_OPT_IN_PURPOSES": (_is_text_list, "a list of consent purposes"),
     "SITE_URL": (_is_absolute_url, "None or an http(s) URL such as 'https://shop.example'"),
     "CONFIRMATION_LINK_MAX_AGE_DAYS": (_is_positive_int, "a positive whole number of days"),

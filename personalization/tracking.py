@@ -15,7 +15,7 @@ from .conf import app_settings
 from .consent import consent_grant_many, has_consent
 from .exceptions import InvalidInput
 from .identity import Identity, identity_from, profile_find, profile_resolve
-from .models import ConsentSource, Event, Profile, Purpose
+from .models import ConsentSource, Event, Product, Profile, Purpose
 from .validation import aware_datetime, event_name, external_id, json_clean
 
 
@@ -44,10 +44,13 @@ def track(
         else timezone.now()
     )
     properties = _properties_clean(properties)
-    product_pk = None
+    product_pk, sensitive = None, False
     if product_id not in (None, ""):
         product_id = external_id(product_id, field="product_id")
         product_pk = products_by_external_id([product_id], field="product_id")[product_id]
+        sensitive = Product.objects.filter(pk=product_pk).sensitive().exists()
+        if sensitive and app_settings.SENSITIVE_EVENTS == "drop":
+            return None
 
     # One transaction: a failure leaves neither a profile nor an event behind, and the
     # savepoint keeps the caller's own atomic block usable.
@@ -62,6 +65,7 @@ def track(
             name=name,
             occurred_at=occurred_at,
             product_id=product_pk,
+            is_sensitive=sensitive,
             properties=properties,
         )
 
