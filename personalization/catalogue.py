@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from .exceptions import InvalidInput, UnknownProduct
 from .models import Product
 from .models.catalogue import CATEGORY_SEPARATOR
-from .validation import aware_datetime, currency, external_id, money
+from .validation import aware_datetime, currency, external_id, money, no_nul, positive_integer
 
 _TEXT_LIMITS = {"sku": 64, "title": 255, "url": 500, "image_url": 500}
 
@@ -22,14 +22,35 @@ def category_path_normalize(value: Any) -> str:
         return ""
     if isinstance(value, str):
         levels = value.replace("/", ">").split(">")
+        # A separator at either end is a slip worth forgiving; one between levels is not.
+        while levels and not levels[-1].strip():
+            levels.pop()
+        while levels and not levels[0].strip():
+            levels.pop(0)
     elif isinstance(value, (list, tuple)):
-        levels = [str(level) for level in value]
+        if not all(isinstance(level, str) for level in value):
+            raise InvalidInput(_("Each category level is text."), field="category")
+        levels = list(value)
     else:
         raise InvalidInput(_("A category is text or a list of levels."), field="category")
-    path = CATEGORY_SEPARATOR.join(level.strip() for level in levels if level.strip())
+    levels = [no_nul(level.strip(), field="category") for level in levels]
+    if not all(levels):
+        raise InvalidInput(_("A category path has no empty levels."), field="category")
+    path = CATEGORY_SEPARATOR.join(levels)
     if len(path) > 255:
         raise InvalidInput(_("The category path is too long."), field="category")
     return path
+
+
+def _http_url(value: str, *, field: str) -> None:
+    """Product links end up in emails: only absolute http(s) URLs (or a path on the shop)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if value.startswith("/") and not value.startswith("//") and not parts.scheme:
+        return
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InvalidInput(_("Only http and https URLs are accepted."), field=field)
 
 
 def product_fields_clean(data: dict[str, Any]) -> dict[str, Any]:
@@ -40,9 +61,13 @@ def product_fields_clean(data: dict[str, Any]) -> dict[str, Any]:
             raise InvalidInput(_("A product needs a title."), field="title")
     for name, limit in _TEXT_LIMITS.items():
         if data.get(name) is not None:
-            value = str(data[name]).strip()
+            if not isinstance(data[name], str):
+                raise InvalidInput(_("This must be text."), field=name)
+            value = no_nul(data[name].strip(), field=name)
             if len(value) > limit:
                 raise InvalidInput(_("At most %(max)d characters.") % {"max": limit}, field=name)
+            if name in ("url", "image_url") and value:
+                _http_url(value, field=name)
             fields[name] = value
     if data.get("price") is not None:
         fields["price"] = money(data["price"], field="price")
@@ -57,10 +82,8 @@ def product_fields_clean(data: dict[str, Any]) -> dict[str, Any]:
             fields[flag] = data[flag]
     if "repurchase_interval_days" in data:
         days = data["repurchase_interval_days"]
-        if days is not None and (not isinstance(days, int) or isinstance(days, bool) or days <= 0):
-            raise InvalidInput(
-                _("A whole number of days, at least 1."), field="repurchase_interval_days"
-            )
+        if days is not None:
+            positive_integer(days, field="repurchase_interval_days")
         fields["repurchase_interval_days"] = days
     return fields
 

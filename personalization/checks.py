@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
@@ -9,20 +13,89 @@ from .conf import DEFAULTS, app_settings
 from .exceptions import ConfigurationError
 
 
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _is_positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _is_text_list(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and all(isinstance(v, str) and v for v in value)
+
+
+def _is_absolute_url(value: Any) -> bool:
+    if value is None:
+        return True
+    parts = urlsplit(value) if isinstance(value, str) else None
+    return parts is not None and parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def _is_currency_or_none(value: Any) -> bool:
+    if value is None:
+        return True
+    from .validation import _currencies
+
+    return isinstance(value, str) and value in _currencies()
+
+
+def _is_dotted_path_or_class(value: Any) -> bool:
+    return isinstance(value, type) or (isinstance(value, str) and "." in value)
+
+
+def _is_cookie_name(value: Any) -> bool:
+    return isinstance(value, str) and bool(value) and value.isascii() and " " not in value
+
+
+# One rule per key of conf.DEFAULTS: (test, what a right value is, for the message).
+SETTING_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "ADAPTER": (_is_dotted_path_or_class, "a dotted path to the adapter class"),
+    "SENSITIVE_CATEGORIES": (_is_text_list, "a list of category names"),
+    "TRACK_WITHOUT_CONSENT": (_is_bool, "True or False"),
+    "SENSITIVE_EVENTS": (lambda value: value in ("flag", "drop"), "'flag' or 'drop'"),
+    "DOUBLE_OPT_IN_PURPOSES": (_is_text_list, "a list of consent purposes"),
+    "SITE_URL": (_is_absolute_url, "None or an http(s) URL such as 'https://shop.example'"),
+    "CONFIRMATION_LINK_MAX_AGE_DAYS": (_is_positive_int, "a positive whole number of days"),
+    "ANONYMOUS_ID_COOKIE": (_is_cookie_name, "a cookie name"),
+    "ANONYMOUS_ID_COOKIE_AGE": (_is_positive_int, "a positive whole number of seconds"),
+    "DEFAULT_CURRENCY": (_is_currency_or_none, "None or an ISO 4217 code such as 'EUR'"),
+    "BATCH_SIZE": (_is_positive_int, "a positive whole number"),
+}
+
+
+def check_setting_types() -> list[Error]:
+    """One error per key of PERSONALIZATION whose value breaks its rule."""
+    errors = []
+    user = app_settings.user_settings
+    for key, (rule, expected) in SETTING_RULES.items():
+        value = user.get(key, DEFAULTS[key])
+        if not rule(value):
+            errors.append(
+                Error(
+                    f"PERSONALIZATION[{key!r}] = {value!r} is not {expected}.",
+                    hint=f"The default is {DEFAULTS[key]!r}; see docs/reference/settings.md.",
+                    id="personalization.E006",
+                )
+            )
+    return errors
+
+
 @register()
 def check_settings(app_configs, **kwargs):
     errors = []
     try:
         app_settings.user_settings  # noqa: B018  (validates the keys)
+    except ConfigurationError as err:
+        return [Error(str(err), id="personalization.E001")]
+    errors = check_setting_types()
+    if errors:
+        return errors  # the checks below assume the values have the right types
+    try:
         app_settings.ADAPTER  # noqa: B018  (imports the adapter)
     except ConfigurationError as err:
         errors.append(Error(str(err), id="personalization.E001"))
         return errors
-    for key in ("SENSITIVE_CATEGORIES", "DOUBLE_OPT_IN_PURPOSES"):
-        if not isinstance(getattr(app_settings, key), (list, tuple)):
-            errors.append(
-                Error(f"PERSONALIZATION[{key!r}] must be a list.", id="personalization.E002")
-            )
     from .models import Purpose
 
     unknown = set(app_settings.DOUBLE_OPT_IN_PURPOSES) - set(Purpose.values)
@@ -52,14 +125,6 @@ def check_settings(app_configs, **kwargs):
                 "customer's profile.",
                 hint=f"Add {middleware!r} to MIDDLEWARE.",
                 id="personalization.W001",
-            )
-        )
-    if not isinstance(app_settings.BATCH_SIZE, int) or app_settings.BATCH_SIZE < 1:
-        errors.append(
-            Error(
-                f"PERSONALIZATION['BATCH_SIZE'] must be a positive integer "
-                f"(default {DEFAULTS['BATCH_SIZE']}).",
-                id="personalization.E004",
             )
         )
     return errors

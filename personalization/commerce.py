@@ -38,7 +38,16 @@ from .models import (
     OrderStatus,
     Profile,
 )
-from .validation import aware_datetime, currency, external_id, money, quantity
+from .validation import (
+    aware_datetime,
+    choice,
+    currency,
+    external_id,
+    instance_check,
+    money,
+    quantity,
+)
+from .validation import ip_address as ip_address_clean
 
 
 @dataclass(frozen=True)
@@ -92,7 +101,10 @@ def order_record(
     cart (if given) becomes converted, and the consents ticked at checkout are recorded.
     """
     order_id = external_id(order_id, field="order_id")
-    placed_at = aware_datetime(placed_at, field="placed_at")
+    instance_check(identity, Identity, field="identity")
+    source = choice(source, IngestSource.values, field="source")
+    ip_address = ip_address_clean(ip_address)
+    placed_at = aware_datetime(placed_at, field="placed_at", not_future=True)
     total = money(total, field="total")
     currency_code = currency(currency_code)
     cleaned_lines = lines_clean(lines)
@@ -184,6 +196,7 @@ def cart_update(
     is open.
     """
     cart_id = external_id(cart_id, field="cart_id")
+    instance_check(identity, Identity, field="identity")
     updated_at = aware_datetime(updated_at, field="updated_at")
     cleaned_lines = lines_clean(lines)
     if cleaned_lines or currency_code:

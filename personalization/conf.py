@@ -25,6 +25,10 @@ DEFAULTS: dict[str, Any] = {
     # Category names (any level of a product's category path, case-insensitive) whose products
     # count as sensitive even when the shop did not flag the product itself.
     "SENSITIVE_CATEGORIES": [],
+    # What track() does with an event about a sensitive product (Product.objects.sensitive()):
+    # "flag" stores it with Event.is_sensitive set (Event.objects.not_sensitive() leaves it
+    # out), "drop" does not store it at all.
+    "SENSITIVE_EVENTS": "flag",
     # Store browse events (product views, searches, …) even without the customer's
     # personalisation consent. Only set this when the shop has another legal basis.
     "TRACK_WITHOUT_CONSENT": False,

@@ -7,12 +7,8 @@ losing orders, carts, events, consent records or preferences.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-import re
-import zoneinfo
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -34,13 +30,12 @@ from .models import (
     TopicPreference,
 )
 from .signals import profiles_merged
-from .validation import email_normalize
+from .validation import email_normalize, identity_args_check, no_nul, profile_attributes_clean
 
 logger = logging.getLogger(__name__)
 
 # Profile fields a signal or call may set, besides the identifiers.
 ATTRIBUTE_FIELDS = ("first_name", "last_name", "locale", "timezone", "country", "birthday")
-_LOCALE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
 
 
 @dataclass(frozen=True)
@@ -59,6 +54,7 @@ def identity_from(
     *, email: Any = None, user: Any = None, anonymous_id: Any = None, request: Any = None
 ) -> Identity:
     """Build an Identity from the identity arguments the signals and track() accept."""
+    identity_args_check(user=user, request=request)
     if request is not None:
         from .adapter import get_adapter
 
@@ -70,7 +66,7 @@ def identity_from(
         user = None
     if user is not None and not email:
         email = getattr(user, "email", "") or ""
-    anonymous_id = str(anonymous_id or "").strip()
+    anonymous_id = no_nul(str(anonymous_id or "").strip(), field="anonymous_id")
     if len(anonymous_id) > 64:
         raise InvalidInput(_("Anonymous ids are at most 64 characters."), field="anonymous_id")
     return Identity(
@@ -82,45 +78,7 @@ def identity_from(
 
 def attributes_clean(attributes: dict[str, Any]) -> dict[str, Any]:
     """Check the optional profile attributes; drop the empty ones."""
-    unknown = set(attributes) - set(ATTRIBUTE_FIELDS)
-    if unknown:
-        raise InvalidInput(
-            _("Unknown profile attribute(s): %(names)s.") % {"names": ", ".join(sorted(unknown))},
-            field=sorted(unknown)[0],
-        )
-    cleaned: dict[str, Any] = {}
-    for name, value in attributes.items():
-        if value in (None, ""):
-            continue
-        if name == "birthday":
-            if isinstance(value, str):
-                try:
-                    value = dt.date.fromisoformat(value)
-                except ValueError as err:
-                    raise InvalidInput(_("Birthdays are dates (YYYY-MM-DD)."), field=name) from err
-            if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
-                raise InvalidInput(_("Birthdays are dates (YYYY-MM-DD)."), field=name)
-        elif not isinstance(value, str):
-            raise InvalidInput(_("This attribute must be text."), field=name)
-        elif name == "timezone" and value not in _timezones():
-            raise InvalidInput(
-                _("%(value)r is not an IANA timezone name.") % {"value": value}, field=name
-            )
-        elif name == "country":
-            if not re.fullmatch(r"[A-Za-z]{2}", value):
-                raise InvalidInput(_("Countries are two-letter ISO codes."), field=name)
-            value = value.upper()
-        elif name == "locale" and not _LOCALE.match(value):
-            raise InvalidInput(_("%(value)r is not a language tag.") % {"value": value}, field=name)
-        elif len(value) > 150:
-            raise InvalidInput(_("At most 150 characters."), field=name)
-        cleaned[name] = value
-    return cleaned
-
-
-@cache
-def _timezones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+    return profile_attributes_clean(attributes, fields=ATTRIBUTE_FIELDS)
 
 
 def profile_find(identity: Identity) -> Profile | None:

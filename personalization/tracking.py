@@ -16,8 +16,8 @@ from .conf import app_settings
 from .consent import consent_grant_many, has_consent
 from .exceptions import InvalidInput
 from .identity import Identity, identity_from, profile_find, profile_resolve
-from .models import ConsentSource, Event, Profile, Purpose
-from .validation import aware_datetime, event_name, external_id
+from .models import ConsentSource, Event, Product, Profile, Purpose
+from .validation import aware_datetime, event_name, external_id, json_clean
 
 
 def track(
@@ -45,22 +45,28 @@ def track(
         else timezone.now()
     )
     properties = _properties_clean(properties)
-    product_pk = None
+    product_pk, sensitive = None, False
     if product_id not in (None, ""):
         product_id = external_id(product_id, field="product_id")
         product_pk = products_by_external_id([product_id], field="product_id")[product_id]
-
-    if not app_settings.TRACK_WITHOUT_CONSENT:
-        # The consent that counts is that of the person the event would be stored for.
-        if not has_consent(profile=_event_owner(identity), purpose=Purpose.PERSONALIZATION):
+        sensitive = Product.objects.filter(pk=product_pk).sensitive().exists()
+        if sensitive and app_settings.SENSITIVE_EVENTS == "drop":
             return None
+
+    # One transaction: a failure leaves neither a profile nor an event behind, and the
+    # savepoint keeps the caller's own atomic block usable.
     with transaction.atomic(), changes_collected():
+        if not app_settings.TRACK_WITHOUT_CONSENT:
+            # The consent that counts is that of the person the event would be stored for.
+            if not has_consent(profile=_event_owner(identity), purpose=Purpose.PERSONALIZATION):
+                return None
         profile = profile_resolve(identity)
         event = Event.objects.create(
             profile=profile,
             name=name,
             occurred_at=occurred_at,
             product_id=product_pk,
+            is_sensitive=sensitive,
             properties=properties,
         )
         profile_changed_note(profile.pk, Change.EVENTS)
@@ -117,6 +123,7 @@ def _properties_clean(properties: Any) -> dict[str, Any]:
             _("Properties must be JSON-serialisable: %(error)s") % {"error": err},
             field="properties",
         ) from err
+    json_clean(properties, field="properties")
     if len(encoded) > 16_384:
         raise InvalidInput(_("Properties are at most 16 KB of JSON."), field="properties")
     return properties

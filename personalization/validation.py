@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
+import math
 import re
+import zoneinfo
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -15,6 +19,9 @@ from .conf import app_settings
 from .exceptions import InvalidEmail, InvalidInput, NaiveDatetime
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+# How far ahead of the clock an order or consent time may be (clocks differ a little).
+MAX_CLOCK_SKEW = dt.timedelta(minutes=5)
+MAX_POSITIVE_INTEGER = 2_147_483_647  # PositiveIntegerField on PostgreSQL
 _EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 # Plain addresses, a strict subset of what Django's validate_email accepts: matching it
 # spares the slower full check (imports check hundreds of thousands of addresses).
@@ -55,7 +62,7 @@ def external_id(value: Any, *, field: str) -> str:
         value = str(value)
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(_("An id is required."), field=field)
-    value = value.strip()
+    value = no_nul(value.strip(), field=field)
     if len(value) > MAX_ID_LENGTH:
         raise InvalidInput(
             _("Ids are at most %(max)d characters.") % {"max": MAX_ID_LENGTH}, field=field
@@ -63,8 +70,40 @@ def external_id(value: Any, *, field: str) -> str:
     return value
 
 
-def aware_datetime(value: Any, *, field: str) -> dt.datetime:
-    """An aware datetime, or an ISO 8601 string with an offset."""
+def no_nul(value: str, *, field: str) -> str:
+    """Refuse a NUL character: PostgreSQL cannot store one in text."""
+    if "\x00" in value:
+        raise InvalidInput(_("Contains a NUL character."), field=field)
+    return value
+
+
+def required(value: Any, *, field: str) -> Any:
+    if value is None:
+        raise InvalidInput(_("This argument is required."), field=field)
+    return value
+
+
+def aware_datetime(value: Any, *, field: str, not_future: bool = False) -> dt.datetime:
+    """An aware datetime, or an ISO 8601 string with an offset, in years 1..9999 in UTC.
+
+    ``not_future``: also refuse a time more than ``MAX_CLOCK_SKEW`` ahead of now.
+    """
+    value = _aware_datetime(value, field=field)
+    try:
+        value.astimezone(dt.UTC)
+    except OverflowError as err:
+        raise InvalidInput(
+            _("The date and time is outside the years 1 to 9999 in UTC."), field=field
+        ) from err
+    if not_future:
+        from django.utils import timezone
+
+        if value > timezone.now() + MAX_CLOCK_SKEW:
+            raise InvalidInput(_("The date and time is in the future."), field=field)
+    return value
+
+
+def _aware_datetime(value: Any, *, field: str) -> dt.datetime:
     if isinstance(value, str):
         try:
             value = dt.datetime.fromisoformat(value.strip())
@@ -84,6 +123,7 @@ def aware_datetime(value: Any, *, field: str) -> dt.datetime:
 
 def money(value: Any, *, field: str) -> Decimal:
     """A non-negative amount with at most two decimal places."""
+    required(value, field=field)
     if isinstance(value, float):
         value = repr(value)
     try:
@@ -121,12 +161,74 @@ def quantity(value: Any, *, field: str) -> int:
 def currency(value: Any, *, field: str = "currency") -> str:
     if value in (None, "") and app_settings.DEFAULT_CURRENCY:
         value = app_settings.DEFAULT_CURRENCY
-    if not isinstance(value, str) or not _CURRENCY.match(value.strip().upper()):
+    code = value.strip().upper() if isinstance(value, str) else ""
+    if not _CURRENCY.match(code) or code not in _currencies():
         raise InvalidInput(
             _("%(value)r is not a three-letter ISO 4217 currency code.") % {"value": value},
             field=field,
         )
-    return value.strip().upper()
+    return code
+
+
+def country(value: Any, *, field: str = "country") -> str:
+    code = value.strip().upper() if isinstance(value, str) else ""
+    if code not in _countries():
+        raise InvalidInput(
+            _("%(value)r is not a two-letter ISO 3166 country code.") % {"value": value},
+            field=field,
+        )
+    return code
+
+
+@cache
+def _currencies() -> frozenset[str]:
+    import pycountry
+
+    return frozenset(c.alpha_3 for c in pycountry.currencies)
+
+
+@cache
+def _countries() -> frozenset[str]:
+    import pycountry
+
+    return frozenset(c.alpha_2 for c in pycountry.countries)
+
+
+def ip_address(value: Any, *, field: str = "ip_address") -> str | None:
+    if value in (None, ""):
+        return None
+    try:
+        return str(ipaddress.ip_address(value.strip() if isinstance(value, str) else value))
+    except ValueError as err:
+        raise InvalidInput(
+            _("%(value)r is not an IP address.") % {"value": value}, field=field
+        ) from err
+
+
+def positive_integer(value: Any, *, field: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise InvalidInput(_("A whole number, at least 1."), field=field)
+    if value > MAX_POSITIVE_INTEGER:
+        raise InvalidInput(_("The number is too large."), field=field)
+    return value
+
+
+def json_clean(value: Any, *, field: str) -> Any:
+    """Refuse what JSON cannot hold or read back equal: NaN, infinities, non-string keys, NUL."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidInput(_("Property names must be text."), field=field)
+            no_nul(key, field=field)
+            json_clean(item, field=field)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            json_clean(item, field=field)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise InvalidInput(_("Numbers must be finite (no NaN or Infinity)."), field=field)
+    elif isinstance(value, str):
+        no_nul(value, field=field)
+    return value
 
 
 def event_name(value: Any, *, field: str = "name") -> str:
@@ -134,6 +236,83 @@ def event_name(value: Any, *, field: str = "name") -> str:
         raise InvalidInput(
             _("Event names are lower_snake_case, at most 64 characters; got %(value)r.")
             % {"value": value},
+            field=field,
+        )
+    return value
+
+
+_LOCALE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
+
+
+def profile_attributes_clean(attributes: dict[str, Any], *, fields: tuple[str, ...]) -> dict:
+    """Check a profile's optional attributes (names in ``fields``); drop the empty ones."""
+    unknown = set(attributes) - set(fields)
+    if unknown:
+        raise InvalidInput(
+            _("Unknown profile attribute(s): %(names)s.") % {"names": ", ".join(sorted(unknown))},
+            field=sorted(unknown)[0],
+        )
+    cleaned: dict[str, Any] = {}
+    for name, value in attributes.items():
+        if value in (None, ""):
+            continue
+        if name == "birthday":
+            if isinstance(value, str):
+                try:
+                    value = dt.date.fromisoformat(value)
+                except ValueError as err:
+                    raise InvalidInput(_("Birthdays are dates (YYYY-MM-DD)."), field=name) from err
+            if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
+                raise InvalidInput(_("Birthdays are dates (YYYY-MM-DD)."), field=name)
+            from django.utils import timezone
+
+            # A day of slack: the customer's "today" may be ahead of the server's.
+            if value > timezone.now().date() + dt.timedelta(days=1):
+                raise InvalidInput(_("A birthday cannot be in the future."), field=name)
+        elif not isinstance(value, str):
+            raise InvalidInput(_("This attribute must be text."), field=name)
+        else:
+            no_nul(value, field=name)
+            if name == "timezone" and value not in _timezones():
+                raise InvalidInput(
+                    _("%(value)r is not an IANA timezone name.") % {"value": value}, field=name
+                )
+            elif name == "country":
+                value = country(value, field=name)
+            elif name == "locale" and not _LOCALE.match(value):
+                raise InvalidInput(
+                    _("%(value)r is not a language tag.") % {"value": value}, field=name
+                )
+            elif len(value) > 150:
+                raise InvalidInput(_("At most 150 characters."), field=name)
+        cleaned[name] = value
+    return cleaned
+
+
+@cache
+def _timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def identity_args_check(*, user: Any = None, request: Any = None) -> None:
+    """A string where a user or a request belongs is a mistake, not an anonymous call."""
+    if user is not None and not hasattr(user, "is_authenticated"):
+        raise TypeError(f"user must be a user instance, not {type(user).__name__}.")
+    if request is not None and not hasattr(request, "META"):
+        raise TypeError(f"request must be an HttpRequest, not {type(request).__name__}.")
+
+
+def instance_check(value: Any, cls: type, *, field: str) -> Any:
+    if not isinstance(value, cls):
+        raise TypeError(f"{field} must be a {cls.__name__}, not {type(value).__name__}.")
+    return value
+
+
+def choice(value: Any, choices: list[str], *, field: str) -> str:
+    if value not in choices:
+        raise InvalidInput(
+            _("%(value)r is not one of %(choices)s.")
+            % {"value": value, "choices": ", ".join(choices)},
             field=field,
         )
     return value

@@ -24,6 +24,10 @@ class EventQuerySet(models.QuerySet):
     def named(self, name: str):
         return self.filter(name=name)
 
+    def not_sensitive(self):
+        """Events that do not concern a sensitive product: the only ones fit for marketing."""
+        return self.filter(is_sensitive=False)
+
     def between(self, start, end):
         return self.filter(occurred_at__gte=start, occurred_at__lt=end)
 
@@ -43,6 +47,14 @@ class Event(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="events",
+    )
+    is_sensitive = models.BooleanField(
+        _("sensitive"),
+        default=False,
+        help_text=_(
+            "About a sensitive product: never used to infer, segment or recommend "
+            "(see SENSITIVE_EVENTS)."
+        ),
     )
     properties = models.JSONField(_("properties"), default=dict, blank=True)
 

@@ -46,3 +46,35 @@ def test_system_checks_catch_unknown_double_opt_in_purposes_and_missing_middlewa
 def test_the_demo_configuration_passes_the_system_checks():
     messages = [m for m in checks.run_checks() if m.id.startswith("personalization.")]
     assert messages == []
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("TRACK_WITHOUT_CONSENT", "no"),
+        ("CONFIRMATION_LINK_MAX_AGE_DAYS", -1),
+        ("CONFIRMATION_LINK_MAX_AGE_DAYS", "7"),
+        ("SITE_URL", "shop.example.com"),
+        ("SITE_URL", 42),
+        ("SENSITIVE_CATEGORIES", "Health"),
+        ("SENSITIVE_CATEGORIES", ["Health", 3]),
+        ("DOUBLE_OPT_IN_PURPOSES", "marketing_email"),
+        ("ANONYMOUS_ID_COOKIE", ""),
+        ("ANONYMOUS_ID_COOKIE_AGE", True),
+        ("ANONYMOUS_ID_COOKIE_AGE", 0),
+        ("DEFAULT_CURRENCY", "EURO"),
+        ("DEFAULT_CURRENCY", "XYZ"),
+        ("BATCH_SIZE", 0),
+        ("ADAPTER", 3),
+    ],
+)
+def test_a_setting_of_the_wrong_type_is_a_system_check_error_naming_it(settings, key, value):
+    settings.PERSONALIZATION = {key: value}
+    errors = [m for m in checks.run_checks() if m.id == "personalization.E006"]
+    assert [key in m.msg for m in errors] == [True]
+
+
+def test_every_setting_has_a_type_rule():
+    from personalization.checks import SETTING_RULES
+
+    assert set(SETTING_RULES) == set(DEFAULTS)

@@ -100,3 +100,28 @@ def test_a_customer_browsing_on_after_checkout_is_still_themselves():
     event = track("searched", anonymous_id="device-9", properties={"q": "tea"})
     assert event.profile_id == guest.pk
     assert Profile.objects.count() == 1
+
+
+def test_a_view_of_a_sensitive_product_is_stored_flagged_and_left_out_downstream(
+    product_factory, settings
+):
+    settings.PERSONALIZATION = {"TRACK_WITHOUT_CONSENT": True, "SENSITIVE_CATEGORIES": ["Health"]}
+    flagged = product_factory(is_sensitive=True)
+    health = product_factory(category_path="Health > Vitamins")
+    mug = product_factory()
+    for product in (flagged, health, mug):
+        track("product_viewed", anonymous_id="v1", product_id=product.external_id)
+    assert set(Event.objects.filter(is_sensitive=True).values_list("product", flat=True)) == {
+        flagged.pk,
+        health.pk,
+    }
+    assert list(Event.objects.not_sensitive().values_list("product", flat=True)) == [mug.pk]
+
+
+def test_with_sensitive_events_drop_a_view_of_a_sensitive_product_is_not_stored(
+    product_factory, settings
+):
+    settings.PERSONALIZATION = {"TRACK_WITHOUT_CONSENT": True, "SENSITIVE_EVENTS": "drop"}
+    flagged = product_factory(is_sensitive=True)
+    assert track("product_viewed", anonymous_id="v1", product_id=flagged.external_id) is None
+    assert not Event.objects.exists()
