@@ -10,11 +10,16 @@ from django.conf import settings
 from django.core.checks import Error, Warning, register
 
 from .conf import DEFAULTS, app_settings
+from .docs import docs_url
 from .exceptions import ConfigurationError
 
 
 def _is_bool(value: Any) -> bool:
     return isinstance(value, bool)
+
+
+def _is_positive_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
 
 def _is_positive_int(value: Any) -> bool:
@@ -61,7 +66,16 @@ SETTING_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "ANONYMOUS_ID_COOKIE_AGE": (_is_positive_int, "a positive whole number of seconds"),
     "DEFAULT_CURRENCY": (_is_currency_or_none, "None or an ISO 4217 code such as 'EUR'"),
     "BATCH_SIZE": (_is_positive_int, "a positive whole number"),
+    "JOB_MAX_ATTEMPTS": (_is_positive_int, "a positive whole number"),
+    "JOB_RETRY_BACKOFF_SECONDS": (_is_positive_number, "a positive number of seconds"),
+    "JOB_LEASE_SECONDS": (_is_positive_number, "a positive number of seconds"),
+    "JOB_REDELIVER_AFTER_SECONDS": (_is_positive_number, "a positive number of seconds"),
+    "JOB_DISPATCH_TIMEOUT_SECONDS": (_is_positive_number, "a positive number of seconds"),
+    "JOB_KEEP_DONE_DAYS": (_is_positive_int, "a positive whole number of days"),
 }
+
+
+SETTINGS_DOCS = docs_url("reference/settings.md")
 
 
 def check_setting_types() -> list[Error]:
@@ -74,7 +88,7 @@ def check_setting_types() -> list[Error]:
             errors.append(
                 Error(
                     f"PERSONALIZATION[{key!r}] = {value!r} is not {expected}.",
-                    hint=f"The default is {DEFAULTS[key]!r}; see docs/reference/settings.md.",
+                    hint=f"The default is {DEFAULTS[key]!r}; see {SETTINGS_DOCS}.",
                     id="personalization.E006",
                 )
             )
