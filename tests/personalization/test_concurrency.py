@@ -1,38 +1,16 @@
 """Concurrent deliveries against real PostgreSQL row locks and unique indexes."""
 
 import datetime as dt
-import threading
 
 import pytest
-from django.db import connection
 
 from personalization import signals
 from personalization.models import Cart, Order, Profile
 from personalization.tracking import identify
+from tests.concurrency import run_concurrently
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 T0 = dt.datetime(2026, 7, 1, 8, tzinfo=dt.UTC)
-
-
-def run_concurrently(functions):
-    barrier = threading.Barrier(len(functions))
-    errors = []
-
-    def run(function):
-        try:
-            barrier.wait(timeout=10)
-            function()
-        except Exception as err:  # noqa: BLE001  (reported by the assertion below)
-            errors.append(err)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(f,)) for f in functions]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert errors == []
 
 
 def test_the_same_order_sent_by_several_workers_at_once_is_recorded_once(product_factory):

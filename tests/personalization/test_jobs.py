@@ -3,14 +3,12 @@
 import ast
 import datetime as dt
 import math
-import socket
-import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from personalization.exceptions import ConfigurationError, InvalidInput, NaiveDatetime
 from personalization.jobs import (
@@ -27,6 +25,7 @@ from personalization.jobs import (
 )
 from personalization.jobs.dispatch import dispatch_pause_reset
 from personalization.models import Job, JobState
+from tests.concurrency import run_concurrently
 
 T0 = dt.datetime(2026, 7, 1, 8, tzinfo=dt.UTC)
 NAME = "tests.record"
@@ -334,28 +333,6 @@ def no_eager(settings):
     settings.CELERY_TASK_ALWAYS_EAGER = False
 
 
-@pytest.fixture
-def silent_broker():
-    """A broker that accepts connections and never answers (overloaded, or a bad firewall)."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    accepted = []
-
-    def accept():
-        while True:
-            try:
-                accepted.append(server.accept()[0])
-            except OSError:
-                return
-
-    threading.Thread(target=accept, daemon=True).start()
-    yield SimpleNamespace(url=f"redis://127.0.0.1:{server.getsockname()[1]}/0", accepted=accepted)
-    server.close()
-    for sock in accepted:
-        sock.close()
-
-
 @pytest.mark.django_db
 def test_with_the_broker_down_a_job_stays_pending_for_the_sweep(
     handler, no_eager, settings, closed_port
@@ -420,27 +397,6 @@ def test_the_purge_deletes_old_finished_jobs_and_keeps_failures(handler, frozen,
 
 
 # --- Concurrency (PostgreSQL) -----------------------------------------------------------------
-
-
-def run_concurrently(functions):
-    barrier = threading.Barrier(len(functions))
-    errors = []
-
-    def run(function):
-        try:
-            barrier.wait(timeout=10)
-            function()
-        except Exception as err:  # noqa: BLE001  (reported by the assertion below)
-            errors.append(err)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(f,)) for f in functions]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert errors == []
 
 
 @pytest.mark.postgres
