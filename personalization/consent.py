@@ -180,6 +180,34 @@ def consent_grant_status(*, grant: ConsentRecord) -> GrantStatus:
     return GrantStatus.AWAITING
 
 
+def with_confirmation(queryset: QuerySet[ConsentRecord]) -> QuerySet[ConsentRecord]:
+    """Annotate each record with whether a confirmation of the same purpose came after it.
+
+    Read from the order of the records rather than ``confirms``, which confirmations written
+    before it existed do not have."""
+    later = ConsentRecord.objects.filter(
+        profile=OuterRef("profile"), purpose=OuterRef("purpose"), confirmed_at__isnull=False
+    ).filter(
+        Q(ordered_at__gt=OuterRef("ordered_at"))
+        | Q(ordered_at=OuterRef("ordered_at"), pk__gt=OuterRef("pk"))
+    )
+    return queryset.annotate(confirmed_later=Exists(later))
+
+
+def record_status(record: ConsentRecord) -> str:
+    """What this one record is, in words (after ``with_confirmation``): a grant awaiting
+    confirmation is not shown as granted."""
+    if record.status == ConsentStatus.WITHDRAWN:
+        return ConsentStatus.WITHDRAWN.label
+    if record.confirmed_at is not None:
+        return _("confirmation")
+    if record.double_opt_in and not getattr(record, "confirmed_later", False):
+        return ConsentState.PENDING.label
+    if record.double_opt_in:
+        return _("granted, confirmed")
+    return ConsentStatus.GRANTED.label
+
+
 def consent_pending_grant(*, profile: Profile, purpose: str) -> ConsentRecord | None:
     """The latest grant awaiting confirmation for ``purpose``, if consent is pending."""
     purpose_clean(purpose)

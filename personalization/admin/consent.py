@@ -3,35 +3,11 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from ..models import ConsentRecord, ConsentState, ConsentStatus
+from ..consent import record_status, with_confirmation
+from ..models import ConsentRecord
 from .base import ReadOnlyAdminMixin, change_link
-
-
-def with_confirmation(queryset: QuerySet[ConsentRecord]) -> QuerySet[ConsentRecord]:
-    """Annotate each record with whether a confirmation of the same purpose came after it."""
-    later = ConsentRecord.objects.filter(
-        profile=OuterRef("profile"), purpose=OuterRef("purpose"), confirmed_at__isnull=False
-    ).filter(
-        Q(ordered_at__gt=OuterRef("ordered_at"))
-        | Q(ordered_at=OuterRef("ordered_at"), pk__gt=OuterRef("pk"))
-    )
-    return queryset.annotate(confirmed_later=Exists(later))
-
-
-def record_status(record: ConsentRecord) -> str:
-    """What this one record is: a grant awaiting confirmation is not shown as granted."""
-    if record.status == ConsentStatus.WITHDRAWN:
-        return ConsentStatus.WITHDRAWN.label
-    if record.confirmed_at is not None:
-        return _("confirmation")
-    if record.double_opt_in and not getattr(record, "confirmed_later", False):
-        return ConsentState.PENDING.label
-    if record.double_opt_in:
-        return _("granted, confirmed")
-    return ConsentStatus.GRANTED.label
 
 
 @admin.register(ConsentRecord)

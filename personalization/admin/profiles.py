@@ -14,7 +14,13 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from ..changes import Change, changes_collected, profile_changed_note
-from ..consent import consent_record, consent_states, profiles_with_consent
+from ..consent import (
+    consent_record,
+    consent_states,
+    profiles_with_consent,
+    record_status,
+    with_confirmation,
+)
 from ..exceptions import InvalidInput
 from ..identity import ATTRIBUTE_FIELDS, attributes_clean
 from ..models import (
@@ -32,7 +38,6 @@ from ..models import (
     TopicPreference,
 )
 from .base import PresentValuesFilter, ReadOnlyTabularInline, changelist_url
-from .consent import record_status, with_confirmation
 
 # --- Consent, derived from the ledger ---------------------------------------------------------
 
