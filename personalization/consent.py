@@ -265,9 +265,12 @@ def consent_confirm(
 
 
 def _append(record: ConsentRecord) -> ConsentRecord:
-    record.save()
-    profile_changed_note(record.profile_id, Change.CONSENT)
-    transaction.on_commit(lambda: consent_recorded.send(sender=ConsentRecord, record=record))
+    # Sent inside the transaction, as Django's post_save is: the confirmation email's job is
+    # recorded by a receiver and must commit (or roll back) together with the grant.
+    with transaction.atomic():
+        record.save()
+        profile_changed_note(record.profile_id, Change.CONSENT)
+        consent_recorded.send(sender=ConsentRecord, record=record)
     return record
 
 

@@ -82,7 +82,8 @@ product_saved = Signal()
 #   sender: Profile; target: Profile; source_id: int
 profiles_merged = Signal()
 
-# A consent record was appended to the ledger.
+# A consent record was appended to the ledger. Sent inside the transaction that writes it (as
+# post_save is), so a receiver's writes commit or roll back with the record.
 #   sender: ConsentRecord; record: ConsentRecord
 consent_recorded = Signal()
 

@@ -125,6 +125,27 @@ def test_one_grant_mails_one_link_however_often_it_is_announced(
     assert Job.objects.filter(task=CONFIRMATION_SEND_JOB).count() == 1
 
 
+def test_the_confirmation_job_commits_with_the_grant(django_capture_on_commit_callbacks):
+    # A process killed right after the commit runs no on_commit callback: the job that mails
+    # the link must already be committed with the grant, or the customer never gets it.
+    with django_capture_on_commit_callbacks(execute=False):
+        identify(email="ann@example.com", consents={"email_marketing": "v1"})
+    job = Job.objects.get(task=CONFIRMATION_SEND_JOB)
+    assert job.state == JobState.PENDING
+    jobs_sweep()
+    assert [message.to for message in mail.outbox] == [["ann@example.com"]]
+
+
+def test_a_grant_rolled_back_leaves_no_confirmation_job():
+    from django.db import transaction
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        identify(email="ann@example.com", consents={"email_marketing": "v1"})
+        raise RuntimeError("the shop's checkout failed after the sign-up")
+    assert not Job.objects.exists()
+    assert not ConsentRecord.objects.exists()
+
+
 def test_a_link_still_confirms_after_the_profile_was_merged(
     client, django_capture_on_commit_callbacks
 ):
