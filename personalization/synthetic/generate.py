@@ -352,6 +352,7 @@ _alias = _maker(ProfileAlias, ("profile_id", "kind", "value"))
 _consent = _maker(
     ConsentRecord,
     (
+        "confirms_id",
         "profile_id",
         "purpose",
         "status",
@@ -409,13 +410,14 @@ def _write_chunk(
         profiles.append(Profile(**fields))
     _insert(Profile, profiles, batch_size, counts)
 
-    aliases, consents, choices, carts = [], [], [], []
+    aliases, consents, confirmations, choices, carts = [], [], [], [], []
     double_opt_in = frozenset(app_settings.DOUBLE_OPT_IN_PURPOSES)
     for plan, profile in zip(plans, profiles, strict=True):
         pid, email = profile.pk, profile.email
         aliases += [_alias(pid, kind, value) for kind, value in plan.aliases]
-        consents += [
-            _consent(
+        for purpose, status, source, wording, at, confirmed, ip in plan.consents:
+            record = _consent(
+                None,
                 pid,
                 purpose,
                 status,
@@ -428,8 +430,11 @@ def _write_chunk(
                 email,
                 ip,
             )
-            for purpose, status, source, wording, at, confirmed, ip in plan.consents
-        ]
+            if confirmed:
+                # The planner appends a confirmation right after the grant it confirms.
+                confirmations.append((record, consents[-1]))
+            else:
+                consents.append(record)
         choices += [
             _choice(pid, topic, subscribed, _at(at)) for topic, subscribed, at in plan.topic_choices
         ]
@@ -439,6 +444,9 @@ def _write_chunk(
         ]
     _insert(ProfileAlias, aliases, batch_size, counts)
     _insert(ConsentRecord, consents, batch_size, counts)
+    for confirmation, grant in confirmations:
+        confirmation.confirms_id = grant.pk
+    _insert(ConsentRecord, [confirmation for confirmation, _ in confirmations], batch_size, counts)
     _insert(TopicPreference, choices, batch_size, counts)
     _insert(Cart, carts, batch_size, counts)
 

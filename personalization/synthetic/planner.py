@@ -386,7 +386,7 @@ def _plan_consents(
         if len(plan.orders) > 1 and rng.random() < 0.2:
             at = rng.choice(plan.orders[1:]).at  # ticked the box at a later checkout
         if plan.kind == ANONYMOUS:
-            source = ConsentSource.API  # the shop's cookie banner, through the API
+            source = ConsentSource.BANNER  # the shop's cookie banner
         elif at < s.integration and rng.random() < 0.7:
             source = ConsentSource.IMPORT
         else:
@@ -410,12 +410,18 @@ def _plan_consents(
             since = max(at, effective or at) + 1
             if since < s.until:
                 withdrawn = since + rng.randrange(s.until - since)
+                # Only a known customer has a preference centre; a visitor has the banner.
+                where = (
+                    ConsentSource.BANNER
+                    if plan.kind == ANONYMOUS
+                    else ConsentSource.PREFERENCE_CENTRE
+                )
                 plan.consents.append(
                     (
                         purpose,
                         ConsentStatus.WITHDRAWN,
-                        ConsentSource.PREFERENCE_CENTRE,
-                        _wording(ConsentSource.PREFERENCE_CENTRE, withdrawn),
+                        where,
+                        _wording(where, withdrawn),
                         withdrawn,
                         None,
                         None,

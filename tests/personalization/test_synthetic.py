@@ -60,6 +60,12 @@ def data_digest() -> str:
         Cart: dict(Cart.objects.values_list("pk", "external_id")),
         Order: dict(Order.objects.values_list("pk", "external_id")),
     }
+    keys[ConsentRecord] = {
+        pk: f"{profile_key[profile_id]}|{purpose}|{recorded_at.isoformat()}"
+        for pk, profile_id, purpose, recorded_at in ConsentRecord.objects.values_list(
+            "pk", "profile_id", "purpose", "recorded_at"
+        )
+    }
     digest = hashlib.sha256()
     for model in TABLES:
         fields = [
@@ -274,7 +280,22 @@ def test_events_only_for_profiles_holding_the_personalisation_consent(settings, 
     assert Profile.objects.anonymous().filter(pk__in=with_events).exists()
     if double_opt_in:
         assert "pending" in states.values()
-        assert ConsentRecord.objects.filter(confirmed_at__isnull=False).exists()
+        confirmations = ConsentRecord.objects.filter(confirmed_at__isnull=False)
+        assert confirmations.exists()
+        # Each confirmation names the grant it confirms, as a real click on the link does.
+        for confirmation in confirmations.select_related("confirms"):
+            grant = confirmation.confirms
+            assert (grant.profile_id, grant.purpose) == (
+                confirmation.profile_id,
+                confirmation.purpose,
+            )
+            assert grant.double_opt_in and grant.confirmed_at is None
+            assert grant.recorded_at < confirmation.recorded_at
+    # Anonymous visitors consent and withdraw through the shop's cookie banner.
+    anonymous_sources = ConsentRecord.objects.filter(profile__email="").values_list(
+        "source", flat=True
+    )
+    assert set(anonymous_sources) == {ConsentSource.BANNER}
     # Nothing was tracked before the consent that allows it.
     for pk in list(with_events)[:30]:
         granted_at = (
