@@ -97,7 +97,16 @@ def confirmation_read(token: str) -> ConfirmationRequest:
 
 def confirmation_accept(*, token: str, ip_address: str | None = None) -> ConsentRecord | None:
     """Confirm the grant a token names. None when it was already confirmed."""
-    request = confirmation_read(token)
+    return confirmation_request_accept(request=confirmation_read(token), ip_address=ip_address)
+
+
+def confirmation_request_accept(
+    *, request: ConfirmationRequest, ip_address: str | None = None
+) -> ConsentRecord | None:
+    """Confirm the grant of a token already read (:func:`confirmation_read`).
+
+    The grant's state is checked again under the profile's lock, so a link used twice at
+    once confirms once. None when it was already confirmed."""
     if request.status == GrantStatus.CONFIRMED:
         return None
     try:

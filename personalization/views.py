@@ -7,7 +7,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from .adapter import ip_address_for
-from .confirmation import confirmation_accept, confirmation_read
+from .confirmation import confirmation_read, confirmation_request_accept
 from .consent import GrantStatus
 from .exceptions import InvalidInput
 from .models import Purpose
@@ -20,7 +20,9 @@ def consent_confirm_view(request, token: str):
         pending = confirmation_read(token)
         purpose = Purpose(pending.purpose).label
         if request.method == "POST":
-            confirmed = confirmation_accept(token=token, ip_address=ip_address_for(request))
+            confirmed = confirmation_request_accept(
+                request=pending, ip_address=ip_address_for(request)
+            )
             context = {"done": True} if confirmed else {"already": True}
             return render(
                 request, "personalization/consent_confirm.html", {**context, "purpose": purpose}
