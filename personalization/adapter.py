@@ -16,11 +16,27 @@ if TYPE_CHECKING:
 
 
 class DefaultAdapter:
+    def is_customer(self, user) -> bool:
+        """Whether this shop user is a customer, whose account gets a profile.
+
+        Staff and superusers are not: signing in to the admin, or browsing the shop while
+        signed in as staff, makes no profile and joins no history (their requests count as
+        a visitor nobody knows, see ``docs/guide/integrate.md``). Override this to decide
+        otherwise, e.g. ``return True`` in a shop whose staff also buy as customers.
+        """
+        return not (getattr(user, "is_staff", False) or getattr(user, "is_superuser", False))
+
     def identity_for_request(self, request: HttpRequest) -> Identity:
-        """Who is behind this request: the logged-in user and the anonymous-id cookie."""
+        """Who is behind this request: the logged-in user and the anonymous-id cookie.
+
+        Nobody, for a user who is not a customer (:meth:`is_customer`): their browser is not
+        given an anonymous id either.
+        """
         user = getattr(request, "user", None)
         if user is not None and not user.is_authenticated:
             user = None
+        if user is not None and not self.is_customer(user):
+            return Identity(not_customer=True)
         return Identity(
             user=user,
             email=getattr(user, "email", "") or "",

@@ -26,7 +26,7 @@ from .catalogue import products_by_external_id
 from .changes import Change, changes_collected, profile_changed_note
 from .consent import consent_grant_many
 from .exceptions import InvalidInput, UnknownOrder
-from .identity import Identity, profile_resolve
+from .identity import Identity, customers_only, profile_resolve
 from .models import (
     Cart,
     CartLine,
@@ -188,15 +188,18 @@ def cart_update(
     updated_at: Any,
     lines: Any,
     currency_code: Any = None,
-) -> tuple[Cart, bool]:
+) -> tuple[Cart | None, bool]:
     """Mirror the cart's contents as of ``updated_at``. Returns (cart, applied).
 
     A late update older than the newest one recorded is ignored, so carts never go back in
     time. An empty cart is marked emptied (a converted one stays converted); a non-empty one
-    is open.
+    is open. The cart of a shop user who is not a customer (staff) is not mirrored:
+    ``(None, False)``.
     """
     cart_id = external_id(cart_id, field="cart_id")
     instance_check(identity, Identity, field="identity")
+    if customers_only(identity).only_not_customer:
+        return None, False
     updated_at = aware_datetime(updated_at, field="updated_at")
     cleaned_lines = lines_clean(lines)
     if cleaned_lines or currency_code:

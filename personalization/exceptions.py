@@ -43,6 +43,14 @@ class MissingIdentity(InvalidInput):
     """A call needs a customer identity (email, user or anonymous id) and got none."""
 
 
+class NotACustomer(MissingIdentity):
+    """The only identity given was a shop user who is not a customer (staff, by default).
+
+    See ``DefaultAdapter.is_customer``. ``track()``, ``identify()`` and ``cart_update`` record
+    nothing for such a user instead of raising; an order needs the customer's email.
+    """
+
+
 class UnknownProduct(InvalidInput, LookupError):
     """A product id was given that the catalogue mirror does not know.
 

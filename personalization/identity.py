@@ -16,7 +16,7 @@ from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext as _
 
 from .changes import Change, changes_collected, profile_changed_note, profile_merged_note
-from .exceptions import InvalidInput, MissingIdentity
+from .exceptions import InvalidInput, MissingIdentity, NotACustomer
 from .models import (
     Cart,
     ChannelPreference,
@@ -45,9 +45,16 @@ class Identity:
     email: str = ""
     user: Any = None
     anonymous_id: str = ""
+    # A shop user was named who is not a customer (DefaultAdapter.is_customer), and left out.
+    not_customer: bool = False
 
     def __bool__(self) -> bool:
         return bool(self.email or self.user is not None or self.anonymous_id)
+
+    @property
+    def only_not_customer(self) -> bool:
+        """Nothing but a user who is not a customer: there is no one to record anything for."""
+        return self.not_customer and not self
 
 
 def identity_from(
@@ -55,15 +62,24 @@ def identity_from(
 ) -> Identity:
     """Build an Identity from the identity arguments the signals and track() accept."""
     identity_args_check(user=user, request=request)
+    not_customer = False
     if request is not None:
         from .adapter import get_adapter
 
         from_request = get_adapter().identity_for_request(request)
+        if from_request.not_customer or (
+            from_request.user is not None and not user_is_customer(from_request.user)
+        ):
+            # Staff at work in the shop or the admin: neither their account nor the browser
+            # they use is a customer's history.
+            from_request, not_customer = Identity(), True
         email = email or from_request.email
         user = user if user is not None else from_request.user
         anonymous_id = anonymous_id or from_request.anonymous_id
     if user is not None and not getattr(user, "is_authenticated", True):
         user = None
+    if user is not None and not user_is_customer(user):
+        user, not_customer = None, True
     if user is not None and not email:
         email = getattr(user, "email", "") or ""
     anonymous_id = no_nul(str(anonymous_id or "").strip(), field="anonymous_id")
@@ -73,7 +89,22 @@ def identity_from(
         email=email_normalize(email) if email else "",
         user=user,
         anonymous_id=anonymous_id,
+        not_customer=not_customer,
     )
+
+
+def user_is_customer(user: Any) -> bool:
+    """Whether this shop user's account may have a profile (``DefaultAdapter.is_customer``)."""
+    from .adapter import get_adapter
+
+    return bool(get_adapter().is_customer(user))
+
+
+def customers_only(identity: Identity) -> Identity:
+    """The identity without its user when that user is not a customer (staff)."""
+    if identity.user is None or user_is_customer(identity.user):
+        return identity
+    return Identity(email=identity.email, anonymous_id=identity.anonymous_id, not_customer=True)
 
 
 def attributes_clean(attributes: dict[str, Any]) -> dict[str, Any]:
@@ -83,6 +114,7 @@ def attributes_clean(attributes: dict[str, Any]) -> dict[str, Any]:
 
 def profile_find(identity: Identity) -> Profile | None:
     """The profile this identity already resolves to, without creating or changing anything."""
+    identity = customers_only(identity)
     if identity.user is not None and identity.user.pk is not None:
         profile = Profile.objects.filter(user=identity.user).first()
         if profile:
@@ -106,6 +138,15 @@ def profile_resolve(
     - An anonymous id last used by another known person (a shared computer) moves to this
       profile; the other person's history stays theirs.
     """
+    identity = customers_only(identity)
+    if identity.only_not_customer:
+        raise NotACustomer(
+            _(
+                "This user is not a customer (staff and superusers are not, unless the "
+                "adapter's is_customer() says so): give the customer's email instead."
+            ),
+            field="user",
+        )
     if not identity:
         raise MissingIdentity(
             _("Give at least one of email, user, anonymous_id or request."), field="email"

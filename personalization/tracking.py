@@ -39,6 +39,8 @@ def track(
     """
     name = event_name(name)
     identity = identity_from(email=email, user=user, anonymous_id=anonymous_id, request=request)
+    if identity.only_not_customer:
+        return None  # staff browsing the shop: nobody's behaviour
     occurred_at = (
         aware_datetime(occurred_at, field="occurred_at")
         if occurred_at is not None
@@ -82,9 +84,15 @@ def identify(
     consents: dict[str, str] | None = None,
     consent_source: str = ConsentSource.SIGNUP,
     **attributes: Any,
-) -> Profile:
-    """Tie what we know of a visitor to one profile, merging as needed, and return it."""
+) -> Profile | None:
+    """Tie what we know of a visitor to one profile, merging as needed, and return it.
+
+    Returns ``None``, recording nothing, when the only identity is a shop user who is not a
+    customer (staff; see ``DefaultAdapter.is_customer``).
+    """
     identity = identity_from(email=email, user=user, anonymous_id=anonymous_id, request=request)
+    if identity.only_not_customer:
+        return None
     from .adapter import ip_address_for
 
     ip_address = ip_address_for(request)

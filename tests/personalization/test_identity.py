@@ -3,9 +3,16 @@ import datetime as dt
 import pytest
 
 from personalization import signals
+from personalization.commerce import cart_update
 from personalization.consent import consent_record, consent_states
-from personalization.exceptions import InvalidEmail, InvalidInput, MissingIdentity
-from personalization.identity import Identity, identity_from, profile_merge, profile_resolve
+from personalization.exceptions import InvalidEmail, InvalidInput, MissingIdentity, NotACustomer
+from personalization.identity import (
+    Identity,
+    identity_from,
+    profile_find,
+    profile_merge,
+    profile_resolve,
+)
 from personalization.models import (
     Cart,
     ConsentRecord,
@@ -248,3 +255,61 @@ def test_a_former_address_finds_the_customer_without_undoing_their_change_of_add
     assert set(member.aliases.filter(kind="email").values_list("value", flat=True)) == {
         "old@example.com"
     }
+
+
+# --- Staff accounts are not customers ---------------------------------------------------------
+
+
+def test_a_staff_user_alone_is_nobody_to_record_anything_for(user_factory, product_factory):
+    staff = user_factory(is_staff=True)
+    product = product_factory()
+
+    assert identify(user=staff, first_name="Clara") is None
+    assert track("product_viewed", user=staff, product_id=product.external_id) is None
+    assert cart_update(cart_id="c1", identity=Identity(user=staff), updated_at=T0, lines=[]) == (
+        None,
+        False,
+    )
+    with pytest.raises(NotACustomer) as err:
+        profile_resolve(Identity(user=staff))
+    assert err.value.field == "user"
+    assert not Profile.objects.exists()
+
+
+def test_a_superuser_is_not_a_customer_either(user_factory):
+    boss = user_factory(is_superuser=True)
+    assert identity_from(user=boss) == Identity(not_customer=True)
+    assert identify(user=boss) is None
+
+
+def test_an_order_naming_staff_and_an_email_goes_to_the_email_only(user_factory, product_factory):
+    staff = user_factory(email="clerk@example.com", is_staff=True)
+    place_order("o-staff", product_factory(), user=staff, email="clerk.home@example.com")
+
+    profile = Profile.objects.get()
+    assert (profile.email, profile.user) == ("clerk.home@example.com", None)
+
+
+def test_an_existing_profile_of_a_staff_user_is_not_found_through_the_account(user_factory):
+    staff = user_factory(is_staff=True)
+    Profile.objects.create(email="old@example.com", user=staff)  # from before the rule
+    assert profile_find(Identity(user=staff)) is None
+    assert identify(user=staff) is None
+
+
+def test_is_customer_on_the_adapter_decides(user_factory, settings):
+    from personalization.adapter import DefaultAdapter
+
+    class StaffBuys(DefaultAdapter):
+        def is_customer(self, user):
+            return True
+
+    class NobodyWithAnAccount(DefaultAdapter):
+        def is_customer(self, user):
+            return False
+
+    staff, customer = user_factory(is_staff=True), user_factory()
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "ADAPTER": StaffBuys}
+    assert identify(user=staff).user == staff
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "ADAPTER": NobodyWithAnAccount}
+    assert identify(user=customer) is None
