@@ -26,7 +26,7 @@ from .catalogue import products_by_external_id
 from .changes import Change, changes_collected, profile_changed_note
 from .consent import consent_grant_many
 from .exceptions import InvalidInput, UnknownOrder
-from .identity import Identity, customers_only, profile_resolve
+from .identity import Identity, customers_only, profile_resolve, trusted_check
 from .models import (
     Cart,
     CartLine,
@@ -94,14 +94,19 @@ def order_record(
     attributes: dict[str, Any] | None = None,
     ip_address: str | None = None,
     source: str = IngestSource.SIGNAL,
+    trusted: bool = False,
 ) -> tuple[Order, bool]:
     """Record a placed order once. Returns (order, created); a repeat delivery changes nothing.
 
     Everything is checked before anything is written. The profile's stats are refreshed, the
     cart (if given) becomes converted, and the consents ticked at checkout are recorded.
+    ``attributes`` change an existing customer's profile only when the identity names their
+    own account or with ``trusted=True`` (see ``profile_resolve``): a guest checkout with a
+    known customer's email adds the order to their profile and leaves their name alone.
     """
     order_id = external_id(order_id, field="order_id")
     instance_check(identity, Identity, field="identity")
+    trusted = trusted_check(trusted)
     source = choice(source, IngestSource.values, field="source")
     ip_address = ip_address_clean(ip_address)
     placed_at = aware_datetime(placed_at, field="placed_at", not_future=True)
@@ -115,7 +120,7 @@ def order_record(
     if existing:
         return existing, False
     with transaction.atomic(), changes_collected():
-        profile = profile_resolve(identity, attributes=attributes)
+        profile = profile_resolve(identity, attributes=attributes, trusted=trusted)
         try:
             with transaction.atomic():
                 order = Order.objects.create(

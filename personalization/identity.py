@@ -129,7 +129,11 @@ def profile_find(identity: Identity) -> Profile | None:
 
 
 def profile_resolve(
-    identity: Identity, *, attributes: dict[str, Any] | None = None, lock: bool = True
+    identity: Identity,
+    *,
+    attributes: dict[str, Any] | None = None,
+    lock: bool = True,
+    trusted: bool = False,
 ) -> Profile:
     """The one profile for this identity, created, joined or merged as needed.
 
@@ -137,7 +141,14 @@ def profile_resolve(
     - An anonymous id whose profile is still anonymous joins the identified profile.
     - An anonymous id last used by another known person (a shared computer) moves to this
       profile; the other person's history stays theirs.
+
+    ``attributes`` (``ATTRIBUTE_FIELDS``) are written only on the word of someone entitled
+    to: the customer's own account (the identity names the profile's user), the shop's
+    server code vouching for them (``trusted=True``), or, for a profile this call gives its
+    first email or user, whoever gave it. Otherwise, as for a guest checkout with a known
+    customer's email, they are left out: typing someone's address must not rename them.
     """
+    trusted = trusted_check(trusted)
     identity = customers_only(identity)
     if identity.only_not_customer:
         raise NotACustomer(
@@ -155,7 +166,7 @@ def profile_resolve(
     for attempt in range(3):
         try:
             with transaction.atomic(), changes_collected():
-                return _resolve(identity, cleaned, lock=lock)
+                return _resolve(identity, cleaned, lock=lock, trusted=trusted)
         except IntegrityError:
             # Another request created the same profile or alias at the same moment.
             if attempt == 2:
@@ -163,7 +174,15 @@ def profile_resolve(
     raise AssertionError("unreachable")
 
 
-def _resolve(identity: Identity, attributes: dict[str, Any], *, lock: bool) -> Profile:
+def trusted_check(trusted: Any) -> bool:
+    if not isinstance(trusted, bool):
+        raise InvalidInput(_("trusted is True or False."), field="trusted")
+    return trusted
+
+
+def _resolve(
+    identity: Identity, attributes: dict[str, Any], *, lock: bool, trusted: bool
+) -> Profile:
     by_user = None
     if identity.user is not None and identity.user.pk is not None:
         by_user = _locked(Profile.objects.filter(user=identity.user), lock)
@@ -210,6 +229,8 @@ def _resolve(identity: Identity, attributes: dict[str, Any], *, lock: bool) -> P
                 kind=ProfileAlias.Kind.ANONYMOUS_ID, value=identity.anonymous_id
             ).update(profile=target)
 
+    # A profile nobody could be told apart by yet (new, or an anonymous visitor's).
+    unclaimed = not target.email and target.user_id is None
     changed: set[str] = set()
     if identity.user is not None and target.user_id != identity.user.pk:
         if target.user_id is None:
@@ -231,6 +252,17 @@ def _resolve(identity: Identity, attributes: dict[str, Any], *, lock: bool) -> P
         ProfileAlias.objects.filter(kind=ProfileAlias.Kind.EMAIL, value=identity.email).delete()
         target.email = identity.email
         changed.add("email")
+    own_account = identity.user is not None and target.user_id == identity.user.pk
+    first_claim = unclaimed and names_someone
+    if attributes and not (trusted or own_account or first_claim):
+        # An unauthenticated source (a guest checkout, a newsletter form) may add to this
+        # profile but not rewrite who it is, nor fill in what its owner left empty.
+        logger.info(
+            "Left %s of profile %s unchanged: the caller is neither its owner nor trusted.",
+            ", ".join(sorted(attributes)),
+            target.pk,
+        )
+        attributes = {}
     for name, value in attributes.items():
         if getattr(target, name) != value:
             setattr(target, name, value)

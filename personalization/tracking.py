@@ -83,9 +83,15 @@ def identify(
     request: Any = None,
     consents: dict[str, str] | None = None,
     consent_source: str = ConsentSource.SIGNUP,
+    trusted: bool = False,
     **attributes: Any,
 ) -> Profile | None:
     """Tie what we know of a visitor to one profile, merging as needed, and return it.
+
+    ``attributes`` (first_name, last_name, locale, timezone, country, birthday) change a
+    profile only for its own signed-in customer (``user``, or the request's user), for a
+    profile this call identifies for the first time, or with ``trusted=True``: the shop's own
+    server code vouching for them. See ``profile_resolve``.
 
     Returns ``None``, recording nothing, when the only identity is a shop user who is not a
     customer (staff; see ``DefaultAdapter.is_customer``).
@@ -97,7 +103,7 @@ def identify(
 
     ip_address = ip_address_for(request)
     with transaction.atomic(), changes_collected():
-        profile = profile_resolve(identity, attributes=attributes)
+        profile = profile_resolve(identity, attributes=attributes, trusted=trusted)
         consent_grant_many(
             profile=profile, consents=consents, source=consent_source, ip_address=ip_address
         )

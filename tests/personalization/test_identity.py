@@ -313,3 +313,80 @@ def test_is_customer_on_the_adapter_decides(user_factory, settings):
     assert identify(user=staff).user == staff
     settings.PERSONALIZATION = {**settings.PERSONALIZATION, "ADAPTER": NobodyWithAnAccount}
     assert identify(user=customer) is None
+
+
+# --- Who may change a profile's identity attributes -------------------------------------------
+
+
+def test_a_guest_order_with_a_known_email_keeps_the_customers_name_and_counts_the_order(
+    product_factory,
+):
+    customer = identify(email="ann@example.com", first_name="Ann", last_name="Smith")
+    product = product_factory()
+
+    place_order(
+        "o-guest",
+        product,
+        email="ANN@example.com",
+        first_name="Mallory",
+        last_name="",
+        birthday=dt.date(1990, 1, 1),
+        locale="de",
+    )
+
+    customer.refresh_from_db()
+    assert (customer.first_name, customer.last_name) == ("Ann", "Smith")
+    # Nor are blanks filled in: a stranger must not be able to set someone's birthday.
+    assert (customer.birthday, customer.locale) == (None, "")
+    assert customer.orders_count == 1
+    assert Order.objects.get(external_id="o-guest").profile == customer
+
+
+def test_a_trusted_call_changes_the_attributes(product_factory):
+    customer = identify(email="ann@example.com", first_name="Ann")
+
+    place_order("o-1", product_factory(), email="ann@example.com", first_name="Anna", trusted=True)
+    customer.refresh_from_db()
+    assert customer.first_name == "Anna"
+
+    identify(email="ann@example.com", locale="sv", trusted=True)
+    customer.refresh_from_db()
+    assert customer.locale == "sv"
+
+
+def test_the_signed_in_customer_changes_their_own_attributes(user_factory):
+    user = user_factory(email="ann@example.com")
+    identify(user=user, first_name="Ann")
+
+    profile = identify(user=user, first_name="Annie", birthday=dt.date(1990, 5, 1))
+
+    assert (profile.first_name, profile.birthday) == ("Annie", dt.date(1990, 5, 1))
+
+
+def test_the_first_email_a_profile_gets_brings_its_attributes():
+    visitor = identify(anonymous_id="device1", first_name="Nobody")
+    assert visitor.first_name == ""  # an anonymous call names no one
+
+    guest = identify(anonymous_id="device1", email="new@example.com", first_name="Nina")
+
+    assert guest.pk == visitor.pk
+    assert (guest.email, guest.first_name) == ("new@example.com", "Nina")
+    assert identify(email="fresh@example.com", first_name="Fred").first_name == "Fred"
+
+
+def test_an_anonymous_device_cannot_carry_attributes_into_a_known_profile():
+    customer = identify(email="ann@example.com")
+    identify(anonymous_id="device2", first_name="Mallory", consents={"personalization": "v1"})
+
+    profile = identify(anonymous_id="device2", email="ann@example.com", first_name="Mallory")
+
+    assert profile.pk == customer.pk
+    assert profile.first_name == ""
+
+
+@pytest.mark.parametrize("trusted", ["yes", 1, None])
+def test_trusted_is_a_real_boolean(trusted):
+    with pytest.raises(InvalidInput) as err:
+        identify(email="ann@example.com", first_name="Ann", trusted=trusted)
+    assert err.value.field == "trusted"
+    assert not Profile.objects.exists()
