@@ -38,6 +38,7 @@ from .models import (
     OrderStatus,
     Profile,
 )
+from .money import money_convert
 from .validation import (
     aware_datetime,
     choice,
@@ -119,6 +120,8 @@ def order_record(
     existing = Order.objects.filter(external_id=order_id).first()
     if existing:
         return existing, False
+    # Converted before anything is written: an unconvertible order leaves no trace.
+    shop_total = money_convert(amount=total, currency=currency_code, at=placed_at)
     with transaction.atomic(), changes_collected():
         profile = profile_resolve(identity, attributes=attributes, trusted=trusted)
         try:
@@ -129,6 +132,7 @@ def order_record(
                     placed_at=placed_at,
                     total=total,
                     currency=currency_code,
+                    shop_total=shop_total,
                     source=source,
                 )
         except IntegrityError:
@@ -216,6 +220,13 @@ def cart_update(
             previous = merged[line.product_id]
             line = Line(line.product_id, previous.quantity + line.quantity, line.unit_price)
         merged[line.product_id] = line
+    total = sum((line.quantity * line.unit_price for line in merged.values()), Decimal(0))
+    # A cart with lines has a currency (checked above); an empty one is worth nothing.
+    shop_total = (
+        money_convert(amount=total, currency=currency_code, at=updated_at, field="lines")
+        if total
+        else Decimal(0)
+    )
 
     with transaction.atomic(), changes_collected():
         profile = profile_resolve(identity)
@@ -236,7 +247,7 @@ def cart_update(
             # The shop clearing the cart after checkout must not hide that it converted.
             cart.status = CartStatus.EMPTIED
         cart.currency = currency_code or cart.currency
-        cart.total = sum((line.quantity * line.unit_price for line in merged.values()), Decimal(0))
+        cart.total, cart.shop_total = total, shop_total
         cart.save()
         cart.lines.all().delete()
         CartLine.objects.bulk_create(
@@ -276,7 +287,8 @@ def _stats_expressions() -> dict[str, Any]:
         # No counted orders: the grouped subquery has no row and yields NULL.
         return Subquery(counted.annotate(value=expression).values("value")[:1])
 
-    spent, count = aggregate(Sum("total")), aggregate(Count("pk"))
+    # In the shop's one currency, whatever each customer paid in.
+    spent, count = aggregate(Sum("shop_total")), aggregate(Count("pk"))
     return {
         "orders_count": Coalesce(count, Value(0)),
         "total_spent": Coalesce(spent, Value(Decimal(0)), output_field=money_field),
@@ -320,7 +332,7 @@ def _stats_rebuild_postgresql(profiles) -> int:
             last_order_at = s.last_at
         FROM ({ids_sql}) AS t (id)
         LEFT JOIN (
-            SELECT profile_id, count(*) AS orders, sum(total) AS spent,
+            SELECT profile_id, count(*) AS orders, sum(shop_total) AS spent,
                 min(placed_at) AS first_at, max(placed_at) AS last_at
             FROM {order_table}
             WHERE status = %s AND profile_id IN ({ids_sql})

@@ -58,6 +58,15 @@ class UnknownProduct(InvalidInput, LookupError):
     """
 
 
+class UnconvertibleCurrency(InvalidInput):
+    """An amount is in another currency than the shop's and cannot be converted to it.
+
+    Raised (with ``field="currency"``) by the default adapter, which knows no exchange rates:
+    implement ``exchange_rate()`` on your adapter (``PERSONALIZATION["ADAPTER"]``), or send
+    amounts in ``PERSONALIZATION["CURRENCY"]``. Nothing was written.
+    """
+
+
 class UnknownOrder(InvalidInput, LookupError):
     """A status change names an order that was never recorded."""
 

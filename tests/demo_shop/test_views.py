@@ -625,3 +625,19 @@ def test_a_signed_in_customer_changes_their_own_name_at_checkout(shopper, beans)
 
     profile = pzn.Profile.objects.get(user__username="ann")
     assert (profile.first_name, profile.last_name) == ("Annie", "Smith")
+
+
+def test_a_checkout_in_a_currency_the_app_cannot_convert_still_sells(
+    shopper, beans, settings, caplog
+):
+    # A shop counting in kronor, with the default adapter that knows no exchange rates.
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "CURRENCY": "SEK"}
+    shopper.add(beans)
+
+    with caplog.at_level(logging.WARNING, logger="demo_shop.shop.integration"):
+        response = shopper.checkout(email="ann@example.com")
+
+    assert response.status_code == 302
+    assert ShopOrder.objects.count() == 1
+    assert not pzn.Order.objects.exists()
+    assert "PERSONALIZATION['CURRENCY']" in caplog.text
