@@ -207,8 +207,6 @@ def cart_update(
     """
     cart_id = external_id(cart_id, field="cart_id")
     instance_check(identity, Identity, field="identity")
-    if customers_only(identity).only_not_customer:
-        return None, False
     updated_at = aware_datetime(updated_at, field="updated_at")
     cleaned_lines = lines_clean(lines)
     if cleaned_lines or currency_code:
@@ -220,6 +218,8 @@ def cart_update(
             previous = merged[line.product_id]
             line = Line(line.product_id, previous.quantity + line.quantity, line.unit_price)
         merged[line.product_id] = line
+    if customers_only(identity).only_not_customer:
+        return None, False  # a staff member's cart is nobody's
     total = sum((line.quantity * line.unit_price for line in merged.values()), Decimal(0))
     # A cart with lines has a currency (checked above); an empty one is worth nothing.
     shop_total = (

@@ -15,7 +15,14 @@ from .changes import Change, changes_collected, profile_changed_note
 from .conf import app_settings
 from .consent import consent_grant_many, has_consent
 from .exceptions import InvalidInput
-from .identity import Identity, identity_from, profile_find, profile_resolve
+from .identity import (
+    Identity,
+    attributes_clean,
+    identity_from,
+    profile_find,
+    profile_resolve,
+    trusted_check,
+)
 from .models import ConsentSource, Event, Product, Profile, Purpose
 from .validation import aware_datetime, event_name, external_id, json_clean
 
@@ -39,8 +46,6 @@ def track(
     """
     name = event_name(name)
     identity = identity_from(email=email, user=user, anonymous_id=anonymous_id, request=request)
-    if identity.only_not_customer:
-        return None  # staff browsing the shop: nobody's behaviour
     occurred_at = (
         aware_datetime(occurred_at, field="occurred_at")
         if occurred_at is not None
@@ -54,6 +59,8 @@ def track(
         sensitive = Product.objects.filter(pk=product_pk).sensitive().exists()
         if sensitive and app_settings.SENSITIVE_EVENTS == "drop":
             return None
+    if identity.only_not_customer:
+        return None  # staff browsing the shop: nobody's behaviour
 
     # One transaction: a failure leaves neither a profile nor an event behind, and the
     # savepoint keeps the caller's own atomic block usable.
@@ -97,7 +104,9 @@ def identify(
     customer (staff; see ``DefaultAdapter.is_customer``).
     """
     identity = identity_from(email=email, user=user, anonymous_id=anonymous_id, request=request)
+    trusted = trusted_check(trusted)
     if identity.only_not_customer:
+        attributes_clean(attributes)  # bad input is refused all the same
         return None
     from .adapter import ip_address_for
 

@@ -390,3 +390,21 @@ def test_trusted_is_a_real_boolean(trusted):
         identify(email="ann@example.com", first_name="Ann", trusted=trusted)
     assert err.value.field == "trusted"
     assert not Profile.objects.exists()
+
+
+def test_bad_input_from_a_staff_user_is_still_refused(user_factory):
+    staff = user_factory(is_staff=True)
+    with pytest.raises(InvalidInput) as err:
+        identify(user=staff, birthday="next year")
+    assert err.value.field == "birthday"
+    with pytest.raises(InvalidInput) as err:
+        cart_update(
+            cart_id="c1",
+            identity=Identity(user=staff),
+            updated_at=T0,
+            lines=[{"product_id": "p", "quantity": 0, "unit_price": "1"}],
+        )
+    assert err.value.field == "lines[0].quantity"
+    with pytest.raises(InvalidInput) as err:
+        track("product_viewed", user=staff, occurred_at="soon")
+    assert err.value.field == "occurred_at"
