@@ -408,3 +408,30 @@ def test_bad_input_from_a_staff_user_is_still_refused(user_factory):
     with pytest.raises(InvalidInput) as err:
         track("product_viewed", user=staff, occurred_at="soon")
     assert err.value.field == "occurred_at"
+
+
+def test_another_address_beside_an_account_is_not_the_accounts(user_factory, product_factory):
+    product = product_factory()
+    ann = user_factory(email="ann@example.com")
+    account = identify(user=ann, first_name="Ann")
+    bob = identify(email="bob@example.com", first_name="Bob")  # a guest's profile
+
+    # Signed in as Ann, someone types Bob's address at checkout.
+    place_order("o-typed", product, user=ann, email="bob@example.com", first_name="Annie")
+
+    account.refresh_from_db()
+    assert (account.email, account.first_name) == ("ann@example.com", "Annie")
+    assert Order.objects.get(external_id="o-typed").profile == account
+    bob.refresh_from_db()  # not merged into Ann's account, nor renamed
+    assert (bob.email, bob.first_name, bob.orders_count) == ("bob@example.com", "Bob", 0)
+    assert not ProfileAlias.objects.filter(value="bob@example.com").exists()
+
+
+def test_server_code_vouching_for_an_address_beside_the_account_applies_it(user_factory):
+    ann = user_factory(email="ann@example.com")
+    identify(user=ann)
+
+    profile = identify(user=ann, email="ann.new@example.com", trusted=True)
+
+    assert profile.email == "ann.new@example.com"
+    assert identify(email="ann@example.com").pk == profile.pk  # the old address still finds her
