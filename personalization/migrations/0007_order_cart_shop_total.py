@@ -2,8 +2,8 @@
 
 Orders and carts recorded before this migration are taken to be in the shop's currency
 (their shop_total is their total): until now the app had no way to convert. A shop that
-recorded orders in other currencies corrects them by importing those orders again after
-deleting them, or with an UPDATE of its own (see docs/guide/integrate.md).
+recorded orders in other currencies corrects their shop_total and then runs
+profile_stats_rebuild() (see docs/guide/integrate.md, "Money: one shop currency").
 """
 
 from django.db import migrations, models
