@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 
 from .catalogue import products_by_external_id
 from .changes import Change, changes_collected, profile_changed_note
+from .concurrency import atomic_retried
 from .consent import consent_grant_many
 from .exceptions import InvalidInput, UnknownOrder
 from .identity import Identity, profile_resolve
@@ -81,6 +82,7 @@ def lines_clean(lines: Any, *, field: str = "lines") -> list[Line]:
     return cleaned
 
 
+@atomic_retried
 def order_record(
     *,
     order_id: Any,
@@ -181,6 +183,7 @@ def order_status_set(*, order_id: Any, status: str, at: Any = None) -> Order:
     return order
 
 
+@atomic_retried
 def cart_update(
     *,
     cart_id: Any,

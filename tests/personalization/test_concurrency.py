@@ -1,12 +1,21 @@
 """Concurrent deliveries against real PostgreSQL row locks and unique indexes."""
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 
 from personalization import signals
-from personalization.models import Cart, Order, Profile
-from personalization.tracking import identify
+from personalization.identity import Identity, profile_find, profile_merge
+from personalization.models import (
+    Cart,
+    Event,
+    Order,
+    OrderStatus,
+    Profile,
+    ProfileAlias,
+)
+from personalization.tracking import identify, track
 from tests.concurrency import run_concurrently
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -58,3 +67,149 @@ def test_cart_updates_racing_each_other_end_with_the_newest(product_factory):
     cart = Cart.objects.get()
     assert cart.lines.get().quantity == 5
     assert cart.source_updated_at == T0 + dt.timedelta(minutes=5)
+
+
+# --- One lock order, one retry helper: each write path racing the others --------------------
+
+
+def _cart(cart_id, *, minute=0, **identity):
+    return lambda: signals.cart_updated.send(
+        sender=None,
+        cart_id=cart_id,
+        currency="EUR",
+        updated_at=T0 + dt.timedelta(minutes=minute),
+        lines=[{"product_id": "mug", "quantity": 1, "unit_price": "4.00"}],
+        **identity,
+    )
+
+
+def _order(order_id, *, day=0, **identity):
+    return lambda: signals.order_placed.send(
+        sender=None,
+        order_id=order_id,
+        placed_at=T0 + dt.timedelta(days=day),
+        total="10.00",
+        currency="EUR",
+        lines=[{"product_id": "mug", "quantity": 1, "unit_price": "10.00"}],
+        **identity,
+    )
+
+
+def _alias_owner(anonymous_id):
+    return ProfileAlias.objects.get(kind=ProfileAlias.Kind.ANONYMOUS_ID, value=anonymous_id).profile
+
+
+def _assert_stats_match_a_recount():
+    for profile in Profile.objects.all():
+        placed = profile.orders.filter(status=OrderStatus.PLACED)
+        assert profile.orders_count == placed.count(), profile.email
+        assert profile.total_spent == sum((o.total for o in placed), Decimal(0)), profile.email
+
+
+def test_first_requests_with_one_new_anonymous_id_make_one_profile_holding_the_carts(
+    product_factory,
+):
+    product_factory(external_id="mug")
+
+    run_concurrently([_cart(f"cart-{n}", anonymous_id="anon-new") for n in range(6)])
+
+    profile = Profile.objects.get()
+    assert _alias_owner("anon-new") == profile
+    assert set(Cart.objects.values_list("profile", flat=True)) == {profile.pk}
+
+
+def test_first_tracked_events_of_a_new_visitor_land_on_one_profile(settings, product_factory):
+    settings.PERSONALIZATION = {"TRACK_WITHOUT_CONSENT": True}
+    product_factory(external_id="mug")
+
+    def view():
+        track("product_viewed", anonymous_id="anon-new", product_id="mug")
+
+    run_concurrently([view] * 6)
+
+    profile = Profile.objects.get()
+    assert _alias_owner("anon-new") == profile
+    assert Event.objects.filter(profile=profile).count() == 6
+
+
+def test_a_visitor_identifying_while_browsing_anonymously_keeps_one_profile(
+    settings, product_factory
+):
+    settings.PERSONALIZATION = {"TRACK_WITHOUT_CONSENT": True}
+    product_factory(external_id="mug")
+
+    def view():
+        track("product_viewed", anonymous_id="anon-ann", product_id="mug")
+
+    def log_in():
+        identify(email="ann@example.com", anonymous_id="anon-ann")
+
+    run_concurrently([view, log_in, _cart("cart-ann", anonymous_id="anon-ann"), view, log_in])
+
+    profile = Profile.objects.get()
+    assert profile.email == "ann@example.com"
+    assert _alias_owner("anon-ann") == profile
+    assert Event.objects.filter(profile=profile).count() == 2
+    assert Cart.objects.get().profile == profile
+
+
+def test_orders_of_a_new_customer_arriving_at_once_make_one_profile_with_right_stats(
+    product_factory,
+):
+    product_factory(external_id="mug")
+
+    run_concurrently([_order(f"o-{n}", day=n, email="ann@example.com") for n in range(6)])
+
+    profile = Profile.objects.get()
+    assert profile.orders_count == 6
+    _assert_stats_match_a_recount()
+
+
+def test_two_merges_of_one_pair_in_opposite_directions_end_in_one_profile(product_factory):
+    product_factory(external_id="mug")
+    pairs = []
+    for n in range(3):
+        _order(f"a-{n}", email=f"a{n}@example.com")()
+        _order(f"b-{n}", email=f"b{n}@example.com")()
+        pairs.append(
+            (
+                Profile.objects.get(email=f"a{n}@example.com"),
+                Profile.objects.get(email=f"b{n}@example.com"),
+            )
+        )
+
+    def merge(source, target):
+        return lambda: profile_merge(source=source, target=target)
+
+    run_concurrently([merge(a, b) for a, b in pairs] + [merge(b, a) for a, b in pairs])
+
+    assert Profile.objects.count() == 3
+    for n in range(3):
+        profile = Profile.objects.get(orders__external_id=f"a-{n}")
+        assert profile.orders.count() == 2
+        assert profile_find(Identity(email=f"a{n}@example.com")) == profile
+        assert profile_find(Identity(email=f"b{n}@example.com")) == profile
+    _assert_stats_match_a_recount()
+
+
+def test_a_merge_racing_an_order_of_the_source_profile_keeps_the_order_and_stats(
+    product_factory,
+):
+    product_factory(external_id="mug")
+    _order("a-1", email="a@example.com")()
+    _order("b-1", email="b@example.com")()
+    source = Profile.objects.get(email="a@example.com")
+    target = Profile.objects.get(email="b@example.com")
+
+    run_concurrently(
+        [
+            lambda: profile_merge(source=source, target=target),
+            _order("a-2", day=1, email="a@example.com"),
+            _order("a-3", day=2, email="a@example.com"),
+        ]
+    )
+
+    profile = Profile.objects.get()
+    assert profile.pk == target.pk
+    assert profile.orders.count() == 4
+    _assert_stats_match_a_recount()

@@ -5,11 +5,12 @@ them on purpose, so every case happens on every run."""
 import pytest
 from django.db import IntegrityError, OperationalError, connection, transaction
 
-from personalization import signals
+from personalization import signals, tracking
 from personalization.changes import Change, profile_changed_note
 from personalization.concurrency import ATTEMPTS, atomic_retried
 from personalization.exceptions import ConcurrentUpdate, PersonalizationError
-from personalization.models import Profile, ProfileAlias
+from personalization.models import ConsentRecord, Job, Profile, ProfileAlias
+from personalization.tracking import identify
 
 
 def _raise_sqlstate(sqlstate):
@@ -132,6 +133,34 @@ def test_calls_nested_in_a_retried_call_leave_the_retry_to_the_outermost():
     assert len(outer_calls) == len(inner_calls) == 2
     emails = set(Profile.objects.values_list("email", flat=True))
     assert emails == {"outer-2@example.com", "2-ann@example.com"}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_retried_sign_up_records_one_grant_and_one_confirmation_job(monkeypatch, settings):
+    settings.PERSONALIZATION = {
+        **settings.PERSONALIZATION,
+        "DOUBLE_OPT_IN_PURPOSES": ["email_marketing"],
+        "SITE_URL": "https://shop.example",
+    }
+    real = tracking.consent_grant_many
+    calls = []
+
+    def deadlocking_once(**kwargs):
+        records = real(**kwargs)
+        calls.append(1)
+        if len(calls) == 1:
+            _raise_sqlstate("40P01")
+        return records
+
+    monkeypatch.setattr(tracking, "consent_grant_many", deadlocking_once)
+
+    identify(email="ann@example.com", consents={"email_marketing": "v1"})
+
+    assert calls == [1, 1]
+    assert Profile.objects.count() == 1
+    assert ConsentRecord.objects.count() == 1
+    assert Job.objects.count() == 1
 
 
 @pytest.mark.django_db
