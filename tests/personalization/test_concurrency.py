@@ -1,11 +1,13 @@
 """Concurrent deliveries against real PostgreSQL row locks and unique indexes."""
 
 import datetime as dt
+import threading
 from decimal import Decimal
 
 import pytest
 
-from personalization import signals
+from personalization import commerce, signals
+from personalization.changes import Change
 from personalization.identity import Identity, profile_find, profile_merge
 from personalization.models import (
     Cart,
@@ -16,7 +18,7 @@ from personalization.models import (
     ProfileAlias,
 )
 from personalization.tracking import identify, track
-from tests.concurrency import run_concurrently
+from tests.concurrency import run_concurrently, until_another_session_waits_for_a_lock
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 T0 = dt.datetime(2026, 7, 1, 8, tzinfo=dt.UTC)
@@ -162,6 +164,40 @@ def test_orders_of_a_new_customer_arriving_at_once_make_one_profile_with_right_s
 
     profile = Profile.objects.get()
     assert profile.orders_count == 6
+    _assert_stats_match_a_recount()
+
+
+@pytest.mark.parametrize("signal", [signals.order_cancelled, signals.order_refunded])
+def test_a_cancellation_racing_a_new_order_of_the_customer_leaves_the_stats_right(
+    product_factory, monkeypatch, signal
+):
+    """The cancellation arrives while the new order's transaction has counted the customer's
+    orders and not yet committed: the moment that lost the new order from the stats."""
+    product_factory(external_id="mug")
+    _order("old", email="ann@example.com")()
+    counted = threading.Event()
+    recording = threading.local()
+    note = commerce.profile_changed_note
+
+    def note_then_hold(profile_ids, *what):
+        if getattr(recording, "active", False) and Change.ORDERS in what:
+            counted.set()
+            until_another_session_waits_for_a_lock()
+        return note(profile_ids, *what)
+
+    monkeypatch.setattr(commerce, "profile_changed_note", note_then_hold)
+
+    def record():
+        recording.active = True
+        _order("new", day=1, email="ann@example.com")()
+
+    def cancel():
+        counted.wait(timeout=10)
+        signal.send(sender=None, order_id="old")
+
+    run_concurrently([record, cancel])
+
+    assert Profile.objects.get().orders_count == 1
     _assert_stats_match_a_recount()
 
 
