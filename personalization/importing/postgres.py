@@ -7,7 +7,8 @@ statements do the rest: one finds or creates the customers' profiles, one insert
 and their lines. Two imports of overlapping files may run at once: ``ON CONFLICT DO NOTHING``
 makes one wait for the other's row, and a batch that finds some of its orders taken that way
 rolls back and goes again (so no profile is left without its order). Rows are inserted in
-key order, so both take their locks in the same order.
+key order, so both take their locks in the same order; the batch's profiles are locked first,
+in ascending key, as every live write does (:mod:`personalization.concurrency`).
 
 The rules are those of :mod:`.orm` (which product a SKU names, whose name a new profile
 gets), without a Python object per row written.
@@ -118,6 +119,12 @@ class PostgresWriter(BatchWriter):
         emails, profiles_created, resolved = cursor.fetchone()
         if resolved < emails:
             cursor.execute(sql.profiles_created_meanwhile)  # by a concurrent import
+        cursor.execute(sql.profiles_lock)
+        wanted, locked = cursor.fetchone()
+        if locked < wanted:
+            # A concurrent merge deleted a profile found above (its emails now lead to the
+            # profile it was merged into): start over, to find that one.
+            raise BatchCollision
         cursor.execute(sql.orders_insert, sql.orders_insert_params())
         imported, lines, touched = cursor.fetchone()
         if imported < len(new):
@@ -229,6 +236,16 @@ class _Statements:
                 (SELECT p.id FROM {profile} p WHERE p.email = n.email AND p.email <> '')
             FROM (SELECT DISTINCT email FROM pzn_import_order) n
             WHERE NOT EXISTS (SELECT FROM pzn_import_email e WHERE e.email = n.email)"""
+        # The one lock order (personalization.concurrency): the profiles, ascending, before
+        # their orders. A share lock: concurrent imports do not wait for each other, while a
+        # live request's stats update for one of these customers waits for this batch.
+        self.profiles_lock = f"""
+            SELECT (SELECT count(DISTINCT profile_id) FROM pzn_import_email),
+                (SELECT count(*) FROM (
+                    SELECT FROM {profile} p
+                    WHERE p.id IN (SELECT profile_id FROM pzn_import_email)
+                    ORDER BY p.id FOR KEY SHARE
+                ) AS locked)"""
         self._order_defaults = _Defaults(
             Order,
             ["external_id", "profile_id", "placed_at", "total", "currency", "status", "source"],

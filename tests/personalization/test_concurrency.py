@@ -6,9 +6,10 @@ from decimal import Decimal
 
 import pytest
 
-from personalization import commerce, signals
+from personalization import commerce, identity, signals
 from personalization.changes import Change
 from personalization.identity import Identity, profile_find, profile_merge
+from personalization.importing import orders_import_path
 from personalization.models import (
     Cart,
     Event,
@@ -16,6 +17,7 @@ from personalization.models import (
     OrderStatus,
     Profile,
     ProfileAlias,
+    TopicPreference,
 )
 from personalization.tracking import identify, track
 from tests.concurrency import run_concurrently, until_another_session_waits_for_a_lock
@@ -248,4 +250,85 @@ def test_a_merge_racing_an_order_of_the_source_profile_keeps_the_order_and_stats
     profile = Profile.objects.get()
     assert profile.pk == target.pk
     assert profile.orders.count() == 4
+    _assert_stats_match_a_recount()
+
+
+def _csv(tmp_path, rows):
+    path = tmp_path / "orders.csv"
+    header = "order_id,email,placed_at,total,currency,product_id,quantity,unit_price"
+    path.write_text("\n".join([header, *rows]) + "\n")
+    return str(path)
+
+
+def test_an_import_beside_live_orders_and_sign_ins_for_the_same_people(
+    settings, tmp_path, product_factory
+):
+    settings.PERSONALIZATION = {"DEFAULT_CURRENCY": None}
+    product_factory(external_id="mug")
+    emails = [f"p{n:02d}@example.com" for n in range(30)]
+    path = _csv(
+        tmp_path,
+        [
+            f"imp-{n}-{k},{email},2025-0{k + 1}-01T10:00:00+00:00,20.00,EUR,mug,2,10.00"
+            for n, email in enumerate(emails)
+            for k in range(2)
+        ],
+    )
+
+    def run_import():
+        orders_import_path(path=path, batch_size=7)
+
+    def live(offset):
+        def send():
+            for n, email in list(enumerate(emails))[offset::3]:
+                identify(email=email, anonymous_id=f"anon-{n}")
+                _order(f"live-{n}", email=email)()
+                _cart(f"cart-{n}", anonymous_id=f"anon-{n}")()
+
+        return send
+
+    run_concurrently([run_import, live(0), live(1), live(2)])
+
+    assert Profile.objects.count() == len(emails)
+    assert sorted(Profile.objects.values_list("email", flat=True)) == emails
+    for n, email in enumerate(emails):
+        profile = Profile.objects.get(email=email)
+        assert profile.orders_count == 3, email
+        assert _alias_owner(f"anon-{n}") == profile
+        assert Cart.objects.get(external_id=f"cart-{n}").profile == profile
+    _assert_stats_match_a_recount()
+
+
+def test_an_import_batch_racing_a_merge_of_its_customer_lands_on_the_merged_profile(
+    settings, tmp_path, product_factory, monkeypatch
+):
+    """The batch looks the customer up while a merge deletes that profile, and must not
+    record orders for a profile that is gone."""
+    settings.PERSONALIZATION = {"DEFAULT_CURRENCY": None}
+    product_factory(external_id="mug")
+    _order("a-1", email="a@example.com")()
+    _order("b-1", email="b@example.com")()
+    source = Profile.objects.get(email="a@example.com")
+    target = Profile.objects.get(email="b@example.com")
+    path = _csv(tmp_path, ["imp-1,a@example.com,2025-01-01T10:00:00+00:00,20.00,EUR,mug,2,10.00"])
+    locked = threading.Event()
+    merge_choices = identity._merge_choices
+
+    def hold_the_locks(model, key, **kwargs):
+        merge_choices(model, key, **kwargs)
+        if model is TopicPreference:
+            locked.set()
+            until_another_session_waits_for_a_lock()
+
+    monkeypatch.setattr(identity, "_merge_choices", hold_the_locks)
+
+    def run_import():
+        locked.wait(timeout=10)
+        orders_import_path(path=path)
+
+    run_concurrently([lambda: profile_merge(source=source, target=target), run_import])
+
+    profile = Profile.objects.get()
+    assert profile.pk == target.pk
+    assert sorted(profile.orders.values_list("external_id", flat=True)) == ["a-1", "b-1", "imp-1"]
     _assert_stats_match_a_recount()
