@@ -230,6 +230,44 @@ def test_two_merges_of_one_pair_in_opposite_directions_end_in_one_profile(produc
     _assert_stats_match_a_recount()
 
 
+def test_a_merge_whose_source_another_merge_took_meanwhile_merges_what_it_became(
+    product_factory, monkeypatch
+):
+    """a into c and, at the same moment, a into b: b ends up with all three."""
+    product_factory(external_id="mug")
+    for name in "abc":
+        _order(f"{name}-1", email=f"{name}@example.com")()
+    a, b, c = (Profile.objects.get(email=f"{name}@example.com") for name in "abc")
+    locked = threading.Event()
+    holding = threading.local()
+    merge_choices = identity._merge_choices
+
+    def hold_the_locks(model, key, **kwargs):
+        merge_choices(model, key, **kwargs)
+        if getattr(holding, "active", False) and model is TopicPreference:
+            locked.set()
+            until_another_session_waits_for_a_lock()
+
+    monkeypatch.setattr(identity, "_merge_choices", hold_the_locks)
+
+    def first():
+        holding.active = True
+        profile_merge(source=a, target=c)
+
+    def second():
+        locked.wait(timeout=10)
+        profile_merge(source=a, target=b)
+
+    run_concurrently([first, second])
+
+    profile = Profile.objects.get()
+    assert profile.pk == b.pk
+    assert sorted(profile.orders.values_list("external_id", flat=True)) == ["a-1", "b-1", "c-1"]
+    for name in "abc":
+        assert profile_find(Identity(email=f"{name}@example.com")) == profile
+    _assert_stats_match_a_recount()
+
+
 def test_a_merge_racing_an_order_of_the_source_profile_keeps_the_order_and_stats(
     product_factory,
 ):
