@@ -9,6 +9,7 @@ from personalization import signals, tracking
 from personalization.changes import Change, profile_changed_note
 from personalization.concurrency import ATTEMPTS, atomic_retried
 from personalization.exceptions import ConcurrentUpdate, PersonalizationError
+from personalization.jobs import enqueue, job_enqueue, job_handler_register, job_handler_unregister
 from personalization.models import ConsentRecord, Job, Profile, ProfileAlias
 from personalization.tracking import identify
 
@@ -161,6 +162,32 @@ def test_a_retried_sign_up_records_one_grant_and_one_confirmation_job(monkeypatc
     assert Profile.objects.count() == 1
     assert ConsentRecord.objects.count() == 1
     assert Job.objects.count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_job_recorded_by_a_retried_attempt_is_recorded_and_handed_over_once(monkeypatch):
+    handed_over = []
+    monkeypatch.setattr(enqueue, "jobs_dispatch", lambda job_ids: handed_over.extend(job_ids))
+    job_handler_register(name="tests.retried", function=lambda **kwargs: None)
+    calls = []
+
+    @atomic_retried
+    def write():
+        calls.append(1)
+        job = job_enqueue(task="tests.retried", args={"attempt": len(calls)})
+        if len(calls) == 1:
+            _raise_sqlstate("40P01")
+        return job
+
+    try:
+        job = write()
+    finally:
+        job_handler_unregister(name="tests.retried")
+
+    assert len(calls) == 2
+    assert list(Job.objects.values_list("args", flat=True)) == [{"attempt": 2}]
+    assert handed_over == [job.pk]
 
 
 @pytest.mark.django_db
