@@ -166,6 +166,32 @@ def test_a_retried_sign_up_records_one_grant_and_one_confirmation_job(monkeypatc
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
+def test_a_sign_up_deadlocking_inside_the_shops_transaction_leaves_the_shops_work_usable(
+    monkeypatch, user_factory
+):
+    """As in a checkout that sends its signals before it commits (or ATOMIC_REQUESTS)."""
+    real = tracking.consent_grant_many
+
+    def deadlocking(**kwargs):
+        real(**kwargs)
+        _raise_sqlstate("40P01")
+
+    monkeypatch.setattr(tracking, "consent_grant_many", deadlocking)
+
+    with transaction.atomic():
+        user = user_factory(username="ann")
+        with pytest.raises(ConcurrentUpdate):
+            identify(user=user, consents={"email_marketing": "v1"})
+        user.first_name = "Ann"
+        user.save()
+
+    user.refresh_from_db()
+    assert user.first_name == "Ann"
+    assert not Profile.objects.exists() and not ConsentRecord.objects.exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
 def test_a_job_recorded_by_a_retried_attempt_is_recorded_and_handed_over_once(monkeypatch):
     handed_over = []
     monkeypatch.setattr(enqueue, "jobs_dispatch", lambda job_ids: handed_over.extend(job_ids))
