@@ -42,7 +42,7 @@ from contextvars import ContextVar
 from typing import ParamSpec, TypeVar
 
 from django.db import DatabaseError, connection, transaction
-from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from .changes import changes_collected
 from .exceptions import ConcurrentUpdate
@@ -67,7 +67,7 @@ class TransactionRetry(Exception):
     concurrent change too late (a profile it looked up was merged away before it was locked)."""
 
 
-def race_kind(err: BaseException) -> str:
+def _race_kind(err: BaseException) -> str:
     """``"conflict"``, ``"lock"`` or ``""``: which race, if any, this error reports."""
     if isinstance(err, TransactionRetry):
         return _CONFLICT
@@ -110,14 +110,17 @@ def _attempts(function, args, kwargs):
             with changes_collected(), transaction.atomic():
                 return function(*args, **kwargs)
         except Exception as err:
-            kind = race_kind(err)
+            kind = _race_kind(err)
             if not kind:
                 raise
             if attempt == ATTEMPTS or (kind == _LOCK and not own_transaction):
                 raise ConcurrentUpdate(
-                    _(
-                        "Concurrent requests kept changing the same customer; gave up after "
-                        "%(attempts)d attempt(s). Retry the whole transaction."
+                    ngettext(
+                        "Concurrent requests kept changing the same rows; gave up after "
+                        "%(attempts)d attempt. Retry the whole transaction.",
+                        "Concurrent requests kept changing the same rows; gave up after "
+                        "%(attempts)d attempts. Retry the whole transaction.",
+                        attempt,
                     )
                     % {"attempts": attempt},
                     attempts=attempt,
