@@ -35,8 +35,8 @@ _STAGING = {
     "total numeric, currency text, status text, first_name text, last_name text",
     "pzn_import_line": "external_id text, line integer, product_id bigint, quantity integer, "
     "unit_price numeric",
-    # The profile of each email the batch names.
-    "pzn_import_email": "email text, profile_id bigint",
+    # The profile of each email the batch names, and whether the batch created it.
+    "pzn_import_email": "email text, profile_id bigint, created boolean NOT NULL DEFAULT false",
     # Profiles whose statistics wait to be recomputed (kept across batches).
     "pzn_import_touched": "profile_id bigint PRIMARY KEY",
 }
@@ -222,10 +222,10 @@ class _Statements:
                 ON CONFLICT (email) WHERE email <> '' DO NOTHING
                 RETURNING id, email
             ), stored AS (
-                INSERT INTO pzn_import_email (email, profile_id)
-                SELECT email, profile_id FROM known WHERE profile_id IS NOT NULL
+                INSERT INTO pzn_import_email (email, profile_id, created)
+                SELECT email, profile_id, false FROM known WHERE profile_id IS NOT NULL
                 UNION ALL
-                SELECT email, id FROM created
+                SELECT email, id, true FROM created
                 RETURNING 1
             )
             SELECT (SELECT count(*) FROM named), (SELECT count(*) FROM created),
@@ -238,12 +238,13 @@ class _Statements:
             WHERE NOT EXISTS (SELECT FROM pzn_import_email e WHERE e.email = n.email)"""
         # The one lock order (personalization.concurrency): the profiles, ascending, before
         # their orders. A share lock: concurrent imports do not wait for each other, while a
-        # live request's stats update for one of these customers waits for this batch.
+        # live request's stats update for one of these customers waits for this batch. The
+        # profiles the batch created are nobody else's to see until it commits.
         self.profiles_lock = f"""
-            SELECT (SELECT count(DISTINCT profile_id) FROM pzn_import_email),
+            SELECT (SELECT count(DISTINCT profile_id) FROM pzn_import_email WHERE NOT created),
                 (SELECT count(*) FROM (
                     SELECT FROM {profile} p
-                    WHERE p.id IN (SELECT profile_id FROM pzn_import_email)
+                    WHERE p.id IN (SELECT profile_id FROM pzn_import_email WHERE NOT created)
                     ORDER BY p.id FOR KEY SHARE
                 ) AS locked)"""
         self._order_defaults = _Defaults(
