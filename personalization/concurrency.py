@@ -131,7 +131,7 @@ def _attempts(function, args, kwargs):
                 kind,
                 attempt,
                 ATTEMPTS,
-                err,
+                str(err) or type(err).__name__,
             )
         # Jitter, so that the requests that collided do not collide again in step.
         time.sleep(random.uniform(0, 0.01 * attempt))

@@ -268,6 +268,39 @@ def test_a_merge_whose_source_another_merge_took_meanwhile_merges_what_it_became
     _assert_stats_match_a_recount()
 
 
+def test_a_cancellation_racing_a_merge_of_the_orders_profile_leaves_the_stats_right(
+    product_factory, monkeypatch
+):
+    """The cancellation looks the order's profile up just before a merge moves the order."""
+    product_factory(external_id="mug")
+    _order("a-1", email="a@example.com")()
+    _order("a-2", day=1, email="a@example.com")()
+    _order("b-1", email="b@example.com")()
+    source = Profile.objects.get(email="a@example.com")
+    target = Profile.objects.get(email="b@example.com")
+    locked = threading.Event()
+    merge_choices = identity._merge_choices
+
+    def hold_the_locks(model, key, **kwargs):
+        merge_choices(model, key, **kwargs)
+        if model is TopicPreference:
+            locked.set()
+            until_another_session_waits_for_a_lock()
+
+    monkeypatch.setattr(identity, "_merge_choices", hold_the_locks)
+
+    def cancel():
+        locked.wait(timeout=10)
+        signals.order_cancelled.send(sender=None, order_id="a-1")
+
+    run_concurrently([lambda: profile_merge(source=source, target=target), cancel])
+
+    profile = Profile.objects.get()
+    assert profile.pk == target.pk
+    assert profile.orders_count == 2
+    _assert_stats_match_a_recount()
+
+
 def test_a_merge_racing_an_order_of_the_source_profile_keeps_the_order_and_stats(
     product_factory,
 ):
