@@ -10,7 +10,8 @@ way round, so two transactions cannot wait for each other in a circle:
 3. then the cart;
 4. then the rest (consent records, events, aliases, preferences, jobs) by insert or update.
 
-An import batch takes the same order: the profiles of its orders, ascending, before the orders.
+An import batch takes the same order: the existing profiles of its orders, ascending, before
+the orders (a share lock; the profiles it created are invisible to others until it commits).
 
 Retries. :func:`atomic_retried` runs a function in a transaction and, when PostgreSQL (or
 SQLite) reports a race, rolls back and runs it again, at most :data:`ATTEMPTS` times, then
