@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 
 from .catalogue import products_by_external_id
 from .changes import Change, changes_collected, profile_changed_note
+from .concurrency import TransactionRetry, atomic_retried, profiles_lock
 from .consent import consent_grant_many
 from .exceptions import InvalidInput, UnknownOrder
 from .identity import Identity, customers_only, profile_resolve, trusted_check
@@ -82,6 +83,7 @@ def lines_clean(lines: Any, *, field: str = "lines") -> list[Line]:
     return cleaned
 
 
+@atomic_retried
 def order_record(
     *,
     order_id: Any,
@@ -171,16 +173,24 @@ def order_record(
     return order, True
 
 
-@transaction.atomic
+@atomic_retried
 def order_status_set(*, order_id: Any, status: str, at: Any = None) -> Order:
     """Mark an order cancelled or refunded (idempotent); its profile's stats drop it."""
     order_id = external_id(order_id, field="order_id")
     if status not in (OrderStatus.CANCELLED, OrderStatus.REFUNDED):
         raise InvalidInput(_("An order can only be cancelled or refunded."), field="status")
     at = aware_datetime(at, field="at") if at is not None else timezone.now()
-    order = Order.objects.select_for_update().filter(external_id=order_id).first()
-    if order is None:
+    profile_id = (
+        Order.objects.filter(external_id=order_id).values_list("profile_id", flat=True).first()
+    )
+    if profile_id is None:
         raise UnknownOrder(_("No order %(id)s was recorded.") % {"id": order_id}, field="order_id")
+    # The profile before the order (the one lock order): a new order of the same customer
+    # recorded meanwhile is then committed, and counted, when the stats are recomputed.
+    profiles_lock([profile_id])
+    order = Order.objects.select_for_update().get(external_id=order_id)
+    if order.profile_id != profile_id:
+        raise TransactionRetry  # a merge moved the order to another profile meanwhile
     if order.status != status:
         order.status = status
         order.status_changed_at = at
@@ -190,6 +200,7 @@ def order_status_set(*, order_id: Any, status: str, at: Any = None) -> Order:
     return order
 
 
+@atomic_retried
 def cart_update(
     *,
     cart_id: Any,
@@ -303,8 +314,14 @@ def _stats_expressions() -> dict[str, Any]:
     }
 
 
+@atomic_retried
 def profile_stats_refresh(*, profile_id: int) -> None:
-    """Recompute one profile's order statistics (one UPDATE on its own orders)."""
+    """Recompute one profile's order statistics (one UPDATE on its own orders).
+
+    The profile is locked first, in a statement of its own: whoever else writes its orders
+    holds that lock until they commit, so the UPDATE that follows sees their orders too.
+    """
+    profiles_lock([profile_id])
     profile_stats_rebuild(profiles=Profile.objects.filter(pk=profile_id))
 
 

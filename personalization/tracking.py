@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from .catalogue import products_by_external_id
 from .changes import Change, changes_collected, profile_changed_note
+from .concurrency import atomic_retried
 from .conf import app_settings
 from .consent import consent_grant_many, has_consent
 from .exceptions import InvalidInput
@@ -27,6 +28,7 @@ from .models import ConsentSource, Event, Product, Profile, Purpose
 from .validation import aware_datetime, event_name, external_id, json_clean
 
 
+@atomic_retried
 def track(
     name: str,
     *,
@@ -82,6 +84,7 @@ def track(
     return event
 
 
+@atomic_retried
 def identify(
     *,
     email: str | None = None,
