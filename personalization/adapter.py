@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from .conf import app_settings
 from .identity import Identity
+from .validation import request_ip_address
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -40,5 +41,11 @@ def get_adapter() -> DefaultAdapter:
 
 
 def ip_address_for(request: HttpRequest | None) -> str | None:
-    """The client's IP address (kept as consent evidence), or None without a request."""
-    return get_adapter().ip_address_for_request(request) if request is not None else None
+    """The client's IP address (kept as consent evidence), or None without a request.
+
+    None, with a logged warning, when what the adapter read is not an IP address: a proxy's
+    misconfiguration must not refuse the shopper's signup or checkout.
+    """
+    if request is None:
+        return None
+    return request_ip_address(get_adapter().ip_address_for_request(request))

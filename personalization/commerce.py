@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 
 from .catalogue import products_by_external_id
 from .changes import Change, changes_collected, profile_changed_note
-from .consent import consent_grant_many
+from .consent import consent_grant_many, consents_clean
 from .exceptions import InvalidInput, UnknownOrder
 from .identity import Identity, profile_resolve
 from .models import (
@@ -104,6 +104,7 @@ def order_record(
     instance_check(identity, Identity, field="identity")
     source = choice(source, IngestSource.values, field="source")
     ip_address = ip_address_clean(ip_address)
+    consents = consents_clean(consents)
     placed_at = aware_datetime(placed_at, field="placed_at", not_future=True)
     total = money(total, field="total")
     currency_code = currency(currency_code)

@@ -24,6 +24,7 @@ from .consent import (
 from .exceptions import ConfigurationError, InvalidInput
 from .jobs import job_enqueue, job_handler
 from .models import ConsentRecord, ConsentSource, ConsentStatus, Job, Profile, Purpose
+from .validation import ip_address as ip_address_clean
 
 _SALT = "personalization.consent-confirm"
 CONFIRMATION_SEND_JOB = "personalization.consent_confirmation_send"
@@ -97,6 +98,7 @@ def confirmation_read(token: str) -> ConfirmationRequest:
 
 def confirmation_accept(*, token: str, ip_address: str | None = None) -> ConsentRecord | None:
     """Confirm the grant a token names. None when it was already confirmed."""
+    ip_address = ip_address_clean(ip_address)
     request = confirmation_read(token)
     if request.status == GrantStatus.CONFIRMED:
         return None

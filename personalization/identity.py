@@ -16,7 +16,7 @@ from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext as _
 
 from .changes import Change, changes_collected, profile_changed_note, profile_merged_note
-from .exceptions import InvalidInput, MissingIdentity
+from .exceptions import MissingIdentity
 from .models import (
     Cart,
     ChannelPreference,
@@ -30,7 +30,8 @@ from .models import (
     TopicPreference,
 )
 from .signals import profiles_merged
-from .validation import email_normalize, identity_args_check, no_nul, profile_attributes_clean
+from .validation import anonymous_id as anonymous_id_clean
+from .validation import email_normalize, identity_args_check, profile_attributes_clean
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +67,7 @@ def identity_from(
         user = None
     if user is not None and not email:
         email = getattr(user, "email", "") or ""
-    anonymous_id = no_nul(str(anonymous_id or "").strip(), field="anonymous_id")
-    if len(anonymous_id) > 64:
-        raise InvalidInput(_("Anonymous ids are at most 64 characters."), field="anonymous_id")
+    anonymous_id = anonymous_id_clean(anonymous_id)
     return Identity(
         email=email_normalize(email) if email else "",
         user=user,

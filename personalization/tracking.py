@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from .catalogue import products_by_external_id
 from .changes import Change, changes_collected, profile_changed_note
 from .conf import app_settings
-from .consent import consent_grant_many, has_consent
+from .consent import consent_grant_many, consent_source_clean, consents_clean, has_consent
 from .exceptions import InvalidInput
 from .identity import Identity, identity_from, profile_find, profile_resolve
 from .models import ConsentSource, Event, Product, Profile, Purpose
@@ -85,8 +85,11 @@ def identify(
 ) -> Profile:
     """Tie what we know of a visitor to one profile, merging as needed, and return it."""
     identity = identity_from(email=email, user=user, anonymous_id=anonymous_id, request=request)
+    consents = consents_clean(consents)
+    consent_source_clean(consent_source, field="consent_source")
     from .adapter import ip_address_for
 
+    # A malformed client address is stored as None and logged (see ip_address_for).
     ip_address = ip_address_for(request)
     with transaction.atomic(), changes_collected():
         profile = profile_resolve(identity, attributes=attributes)

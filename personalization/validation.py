@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import logging
 import math
 import re
+import uuid
 import zoneinfo
 from decimal import Decimal, InvalidOperation
 from functools import cache
@@ -18,6 +20,7 @@ from django.utils.translation import gettext as _
 from .conf import app_settings
 from .exceptions import InvalidEmail, InvalidInput, NaiveDatetime
 
+logger = logging.getLogger(__name__)
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 # How far ahead of the clock an order or consent time may be (clocks differ a little).
 MAX_CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -195,14 +198,67 @@ def _countries() -> frozenset[str]:
 
 
 def ip_address(value: Any, *, field: str = "ip_address") -> str | None:
+    """An IPv4 or IPv6 address as text, normalised; None for None or ""."""
     if value in (None, ""):
         return None
     try:
-        return str(ipaddress.ip_address(value.strip() if isinstance(value, str) else value))
+        if not isinstance(value, str):
+            raise ValueError(value)
+        address = ipaddress.ip_address(value.strip())
+        if getattr(address, "scope_id", None):
+            raise ValueError(value)  # fe80::1%eth0: no database column takes a zone
     except ValueError as err:
         raise InvalidInput(
             _("%(value)r is not an IP address.") % {"value": value}, field=field
         ) from err
+    return str(address)
+
+
+def request_ip_address(value: Any) -> str | None:
+    """The address a request came from, as the adapter read it; None when it is not one.
+
+    A malformed ``REMOTE_ADDR`` (or proxy header) is the server's misconfiguration, not the
+    shopper's mistake: their signup or checkout goes on without the evidence, and it is
+    logged. An explicit ``ip_address=`` argument is refused instead (:func:`ip_address`).
+    """
+    try:
+        return ip_address(value)
+    except InvalidInput:
+        logger.warning(
+            "The request's client address %r is not an IP address; it is not stored. "
+            "Check the adapter's ip_address_for_request() and your proxy's headers.",
+            value,
+        )
+        return None
+
+
+def text(value: Any, *, field: str, max_length: int) -> str:
+    """Optional text: a string (None is empty) without NUL, of at most ``max_length``."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInput(_("This must be text."), field=field)
+    value = no_nul(value.strip(), field=field)
+    if len(value) > max_length:
+        raise InvalidInput(_("At most %(max)d characters.") % {"max": max_length}, field=field)
+    return value
+
+
+def anonymous_id(value: Any, *, field: str = "anonymous_id") -> str:
+    """A visitor's anonymous id: text (or a number or UUID) of at most 64 characters."""
+    if value is None:
+        return ""
+    if isinstance(value, (int, uuid.UUID)) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise InvalidInput(
+            _("An anonymous id is text, not %(type)s.") % {"type": type(value).__name__},
+            field=field,
+        )
+    value = no_nul(value.strip(), field=field)
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidInput(_("Anonymous ids are at most 64 characters."), field=field)
+    return value
 
 
 def positive_integer(value: Any, *, field: str) -> int:
@@ -246,6 +302,10 @@ _LOCALE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
 
 def profile_attributes_clean(attributes: dict[str, Any], *, fields: tuple[str, ...]) -> dict:
     """Check a profile's optional attributes (names in ``fields``); drop the empty ones."""
+    if not isinstance(attributes, dict):
+        raise InvalidInput(
+            _("Attributes are a mapping of attribute names to values."), field="attributes"
+        )
     unknown = set(attributes) - set(fields)
     if unknown:
         raise InvalidInput(
@@ -298,13 +358,24 @@ def identity_args_check(*, user: Any = None, request: Any = None) -> None:
     """A string where a user or a request belongs is a mistake, not an anonymous call."""
     if user is not None and not hasattr(user, "is_authenticated"):
         raise TypeError(f"user must be a user instance, not {type(user).__name__}.")
+    if user is not None and user.is_authenticated and getattr(user, "pk", None) is None:
+        raise TypeError("user must be a saved user instance (its pk is None).")
     if request is not None and not hasattr(request, "META"):
         raise TypeError(f"request must be an HttpRequest, not {type(request).__name__}.")
 
 
 def instance_check(value: Any, cls: type, *, field: str) -> Any:
     if not isinstance(value, cls):
-        raise TypeError(f"{field} must be a {cls.__name__}, not {type(value).__name__}.")
+        article = "an" if cls.__name__[0] in "AEIOU" else "a"
+        raise TypeError(f"{field} must be {article} {cls.__name__}, not {type(value).__name__}.")
+    return value
+
+
+def saved_instance_check(value: Any, cls: type, *, field: str) -> Any:
+    """A saved model instance of ``cls``: a string or an unsaved instance is a TypeError."""
+    instance_check(value, cls, field=field)
+    if value.pk is None:
+        raise TypeError(f"{field} must be a saved {cls.__name__} (its pk is None).")
     return value
 
 

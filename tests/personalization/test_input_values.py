@@ -8,7 +8,7 @@ import pytest
 from personalization import signals
 from personalization.catalogue import product_upsert
 from personalization.exceptions import InvalidInput
-from personalization.models import Event, Order, Product, Profile
+from personalization.models import ConsentRecord, Event, Order, Product, Profile
 from personalization.tracking import identify, track
 
 pytestmark = pytest.mark.django_db
@@ -224,3 +224,260 @@ def test_a_refused_track_leaves_the_callers_transaction_usable(settings):
             track("searched", anonymous_id="v1", properties={"x": math.nan})
         assert track("searched", anonymous_id="v1") is not None
     assert Event.objects.count() == 1
+
+
+# --- Consent, IP addresses and profile arguments ------------------------------------------------
+
+
+@pytest.fixture
+def ann(profile_factory):
+    return profile_factory(email="ann@example.com")
+
+
+@pytest.mark.parametrize(
+    "ip", ["300.1.1.1", "1.2.3.4:5678", "fe80::1%eth0", "not an ip", "1.2.3.4\x00", 16909060]
+)
+@pytest.mark.parametrize("call", ["consent_record", "consent_grant_many"])
+def test_a_malformed_ip_address_for_consent_is_refused_and_nothing_written(ann, call, ip):
+    from personalization import consent
+
+    kwargs = {"profile": ann, "source": "api", "ip_address": ip}
+    if call == "consent_record":
+        kwargs.update(purpose="email_marketing", granted=True)
+    else:
+        kwargs.update(consents={"email_marketing": "v1"})
+    with pytest.raises(InvalidInput) as err:
+        getattr(consent, call)(**kwargs)
+    assert err.value.field == "ip_address"
+    assert not ConsentRecord.objects.exists()
+
+
+def test_an_ip_address_is_stored_normalised(ann):
+    from personalization.consent import consent_record
+
+    record = consent_record(
+        profile=ann,
+        purpose="email_marketing",
+        granted=True,
+        source="api",
+        ip_address=" 2001:DB8::1 ",
+    )
+    assert ConsentRecord.objects.get(pk=record.pk).ip_address == "2001:db8::1"
+
+
+def test_a_malformed_client_address_of_a_request_is_logged_and_not_stored(rf, caplog):
+    # REMOTE_ADDR is the server's to get right: a proxy misconfiguration must not refuse the
+    # shopper's signup, so the consent is recorded without the evidence and it is logged.
+    request = rf.post("/signup", REMOTE_ADDR="unix:/run/gunicorn.sock")
+    with caplog.at_level("WARNING", logger="personalization.validation"):
+        profile = identify(
+            request=request, email="ann@example.com", consents={"email_marketing": "v1"}
+        )
+    record = ConsentRecord.objects.get(profile=profile)
+    assert record.ip_address is None
+    assert "unix:/run/gunicorn.sock" in caplog.text
+
+
+def test_a_request_client_address_is_stored_with_the_consent(rf):
+    request = rf.post("/signup", REMOTE_ADDR="203.0.113.7")
+    identify(request=request, email="ann@example.com", consents={"email_marketing": "v1"})
+    assert ConsentRecord.objects.get().ip_address == "203.0.113.7"
+
+
+def test_a_malformed_explicit_ip_address_for_a_confirmation_is_refused(ann, settings):
+    from personalization.confirmation import confirmation_accept, confirmation_token
+    from personalization.consent import consent_record
+
+    settings.PERSONALIZATION = {"DOUBLE_OPT_IN_PURPOSES": ["email_marketing"]}
+    grant = consent_record(profile=ann, purpose="email_marketing", granted=True, source="api")
+    with pytest.raises(InvalidInput) as err:
+        confirmation_accept(token=confirmation_token(grant=grant), ip_address="999.0.0.1")
+    assert err.value.field == "ip_address"
+    assert ConsentRecord.objects.count() == 1
+
+
+@pytest.mark.parametrize("profile", ["ann@example.com", 7, None, object()])
+@pytest.mark.parametrize(
+    "call",
+    [
+        "consent_record",
+        "consent_grant_many",
+        "consent_state",
+        "consent_states",
+        "consent_pending_grant",
+    ],
+)
+def test_a_profile_argument_of_the_wrong_type_is_a_type_error_naming_it(db, call, profile):
+    from personalization import consent
+
+    kwargs = {
+        "consent_record": {"purpose": "email_marketing", "granted": True, "source": "api"},
+        "consent_grant_many": {"consents": {"email_marketing": "v1"}, "source": "api"},
+        "consent_state": {"purpose": "email_marketing"},
+        "consent_states": {},
+        "consent_pending_grant": {"purpose": "email_marketing"},
+    }[call]
+    with pytest.raises(TypeError, match="profile"):
+        getattr(consent, call)(profile=profile, **kwargs)
+    assert not ConsentRecord.objects.exists()
+
+
+@pytest.mark.parametrize("call", ["consent_record", "consent_grant_many", "consent_state"])
+def test_an_unsaved_profile_is_a_type_error_naming_it(db, call):
+    from personalization import consent
+
+    kwargs = {
+        "consent_record": {"purpose": "email_marketing", "granted": True, "source": "api"},
+        "consent_grant_many": {"consents": {"email_marketing": "v1"}, "source": "api"},
+        "consent_state": {"purpose": "email_marketing"},
+    }[call]
+    with pytest.raises(TypeError, match="profile must be a saved Profile"):
+        getattr(consent, call)(profile=Profile(email="ann@example.com"), **kwargs)
+    assert not Profile.objects.exists() and not ConsentRecord.objects.exists()
+
+
+@pytest.mark.parametrize("profile", ["ann@example.com", 7])
+def test_has_consent_refuses_a_profile_of_the_wrong_type(db, profile):
+    from personalization.consent import has_consent
+
+    with pytest.raises(TypeError, match="profile"):
+        has_consent(profile=profile, purpose="email_marketing")
+
+
+def test_has_consent_answers_no_for_none_and_an_unsaved_profile(db):
+    from personalization.consent import has_consent
+
+    assert has_consent(profile=None, purpose="email_marketing") is False
+    assert has_consent(profile=Profile(), purpose="email_marketing") is False
+
+
+@pytest.mark.parametrize(
+    ("wording", "field"),
+    [("v\x001", "wording_version"), ("x" * 65, "wording_version"), (["v1"], "wording_version")],
+)
+def test_a_wording_version_the_ledger_cannot_hold_is_refused(ann, wording, field):
+    from personalization.consent import consent_record
+
+    with pytest.raises(InvalidInput) as err:
+        consent_record(
+            profile=ann,
+            purpose="email_marketing",
+            granted=True,
+            source="api",
+            wording_version=wording,
+        )
+    assert err.value.field == field
+    assert not ConsentRecord.objects.exists()
+
+
+def test_consent_grant_many_writes_all_grants_or_none(ann):
+    from personalization.consent import consent_grant_many
+
+    # The second grant is bad: the first must not be written on its own.
+    consents = {"email_marketing": "v1", "personalization": "v\x00"}
+    with pytest.raises(InvalidInput) as err:
+        consent_grant_many(profile=ann, consents=consents, source="api")
+    assert err.value.field == "consents[personalization]"
+    assert not ConsentRecord.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"at": dt.datetime(2999, 1, 1, tzinfo=dt.UTC)}, "at"),
+        ({"at": dt.datetime(9999, 12, 31, 23, tzinfo=FAR_WEST)}, "at"),
+        ({"at": "0001-01-01T00:00:00+14:00"}, "at"),
+        ({"source": "webhook"}, "source"),
+        ({"source": None}, "source"),
+        ({"consents": ["email_marketing"]}, "consents"),
+        ({"consents": {"email_marketing": {"v": 1}}}, "consents[email_marketing]"),
+    ],
+)
+def test_consent_grant_many_refuses_what_the_ledger_cannot_hold(ann, kwargs, field):
+    from personalization.consent import consent_grant_many
+
+    arguments = {"consents": {"email_marketing": "v1"}, "source": "import", **kwargs}
+    with pytest.raises(InvalidInput) as err:
+        consent_grant_many(profile=ann, **arguments)
+    assert err.value.field == field
+    assert not ConsentRecord.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"consent_source": "webhook"}, "consent_source"),
+        ({"consents": {"email_marketing": "v\x00"}}, "consents[email_marketing]"),
+        ({"consents": {"newsletter": "v1"}}, "purpose"),
+        ({"consents": "email_marketing"}, "consents"),
+    ],
+)
+def test_identify_checks_its_consents_before_it_writes_anything(kwargs, field):
+    arguments = {"consents": {"email_marketing": "v1"}, **kwargs}
+    with pytest.raises(InvalidInput) as err:
+        identify(email="ann@example.com", **arguments)
+    assert err.value.field == field
+    assert not Profile.objects.exists() and not ConsentRecord.objects.exists()
+
+
+def test_an_imported_order_placed_in_the_future_records_no_consent(mug):
+    from personalization.commerce import order_record
+    from personalization.identity import Identity
+
+    with pytest.raises(InvalidInput) as err:
+        order_record(
+            order_id="O1",
+            identity=Identity(email="ann@example.com"),
+            placed_at=dt.datetime(2999, 1, 1, tzinfo=dt.UTC),
+            total="1.00",
+            currency_code="EUR",
+            consents={"email_marketing": "v1"},
+            source="import",
+        )
+    assert err.value.field == "placed_at"
+    assert not ConsentRecord.objects.exists() and not Profile.objects.exists()
+
+
+def test_order_record_checks_its_consents_before_it_writes_anything(mug):
+    with pytest.raises(InvalidInput) as err:
+        signals.order_placed.send(**_order(consents={"email_marketing": "x" * 65}))
+    assert err.value.field == "consents[email_marketing]"
+    assert not Order.objects.exists() and not Profile.objects.exists()
+
+
+# --- Identity arguments -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("anonymous_id", [{"id": 1}, ["v1"], b"v1", 1.5])
+def test_an_anonymous_id_that_is_not_text_is_refused(settings, anonymous_id):
+    settings.PERSONALIZATION = {"TRACK_WITHOUT_CONSENT": True}
+    with pytest.raises(InvalidInput) as err:
+        track("searched", anonymous_id=anonymous_id)
+    assert err.value.field == "anonymous_id"
+    assert not Profile.objects.exists()
+
+
+def test_an_unsaved_user_is_a_type_error_naming_it(db):
+    from django.contrib.auth import get_user_model
+
+    with pytest.raises(TypeError, match="user"):
+        identify(user=get_user_model()(username="ann", email="ann@example.com"))
+    assert not Profile.objects.exists()
+
+
+@pytest.mark.parametrize("attributes", ["first_name", ["first_name"], 3])
+def test_attributes_that_are_not_a_mapping_are_refused(mug, attributes):
+    from personalization.commerce import order_record
+    from personalization.identity import Identity
+
+    with pytest.raises(InvalidInput) as err:
+        order_record(
+            order_id="O1",
+            identity=Identity(email="ann@example.com"),
+            placed_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+            total="1.00",
+            currency_code="EUR",
+            attributes=attributes,
+        )
+    assert err.value.field == "attributes"
+    assert not Order.objects.exists() and not Profile.objects.exists()
