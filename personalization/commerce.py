@@ -46,6 +46,7 @@ from .validation import (
     instance_check,
     money,
     quantity,
+    required,
 )
 from .validation import ip_address as ip_address_clean
 
@@ -169,7 +170,7 @@ def order_status_set(*, order_id: Any, status: str, at: Any = None) -> Order:
     order_id = external_id(order_id, field="order_id")
     if status not in (OrderStatus.CANCELLED, OrderStatus.REFUNDED):
         raise InvalidInput(_("An order can only be cancelled or refunded."), field="status")
-    at = aware_datetime(at, field="at") if at is not None else timezone.now()
+    at = aware_datetime(at, field="at", not_future=True) if at is not None else timezone.now()
     order = Order.objects.select_for_update().filter(external_id=order_id).first()
     if order is None:
         raise UnknownOrder(_("No order %(id)s was recorded.") % {"id": order_id}, field="order_id")
@@ -198,8 +199,9 @@ def cart_update(
     """
     cart_id = external_id(cart_id, field="cart_id")
     instance_check(identity, Identity, field="identity")
-    updated_at = aware_datetime(updated_at, field="updated_at")
-    cleaned_lines = lines_clean(lines)
+    updated_at = aware_datetime(updated_at, field="updated_at", not_future=True)
+    # None is not an empty cart: a shop that forgot the lines must not empty it.
+    cleaned_lines = lines_clean(required(lines, field="lines"))
     if cleaned_lines or currency_code:
         currency_code = currency(currency_code)
     product_pks = products_by_external_id([line.product_id for line in cleaned_lines])

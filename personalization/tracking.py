@@ -40,7 +40,7 @@ def track(
     name = event_name(name)
     identity = identity_from(email=email, user=user, anonymous_id=anonymous_id, request=request)
     occurred_at = (
-        aware_datetime(occurred_at, field="occurred_at")
+        aware_datetime(occurred_at, field="occurred_at", not_future=True)
         if occurred_at is not None
         else timezone.now()
     )

@@ -102,7 +102,11 @@ def aware_datetime(value: Any, *, field: str, not_future: bool = False) -> dt.da
         from django.utils import timezone
 
         if value > timezone.now() + MAX_CLOCK_SKEW:
-            raise InvalidInput(_("The date and time is in the future."), field=field)
+            raise InvalidInput(
+                _("The date and time is more than %(skew)d minutes ahead of the server's clock.")
+                % {"skew": MAX_CLOCK_SKEW.seconds // 60},
+                field=field,
+            )
     return value
 
 

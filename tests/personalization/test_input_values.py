@@ -8,7 +8,7 @@ import pytest
 from personalization import signals
 from personalization.catalogue import product_upsert
 from personalization.exceptions import InvalidInput
-from personalization.models import ConsentRecord, Event, Order, Product, Profile
+from personalization.models import Cart, ConsentRecord, Event, Order, Product, Profile
 from personalization.tracking import identify, track
 
 pytestmark = pytest.mark.django_db
@@ -481,3 +481,92 @@ def test_attributes_that_are_not_a_mapping_are_refused(mug, attributes):
         )
     assert err.value.field == "attributes"
     assert not Order.objects.exists() and not Profile.objects.exists()
+
+
+# --- Times ahead of the clock that would freeze a mirror --------------------------------------
+
+AHEAD = dt.timedelta(minutes=6)  # past the 5 minutes of clock skew allowed
+
+
+def test_a_cart_update_dated_in_the_future_is_refused(mug):
+    # Accepted, it would make every real update after it look older, and be ignored.
+    from django.utils import timezone
+
+    with pytest.raises(InvalidInput) as err:
+        signals.cart_updated.send(
+            sender=None,
+            cart_id="C1",
+            anonymous_id="v1",
+            updated_at=timezone.now() + AHEAD,
+            lines=[{"product_id": "MUG", "quantity": 1, "unit_price": "1.00"}],
+            currency="EUR",
+        )
+    assert err.value.field == "updated_at"
+    assert not Cart.objects.exists() and not Profile.objects.exists()
+
+
+def test_a_cart_update_a_little_ahead_of_the_clock_is_accepted(mug):
+    from django.utils import timezone
+
+    signals.cart_updated.send(
+        sender=None,
+        cart_id="C1",
+        anonymous_id="v1",
+        updated_at=timezone.now() + dt.timedelta(minutes=4),
+        lines=[],
+    )
+    assert Cart.objects.exists()
+
+
+def test_a_cart_update_without_lines_is_refused_rather_than_emptying_the_cart(mug):
+    with pytest.raises(InvalidInput) as err:
+        signals.cart_updated.send(
+            sender=None,
+            cart_id="C1",
+            anonymous_id="v1",
+            updated_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        )
+    assert err.value.field == "lines"
+    assert not Cart.objects.exists() and not Profile.objects.exists()
+
+
+def test_a_product_change_dated_in_the_future_is_refused():
+    from django.utils import timezone
+
+    with pytest.raises(InvalidInput) as err:
+        product_upsert(product_id="P1", title="Mug", updated_at=timezone.now() + AHEAD)
+    assert err.value.field == "updated_at"
+    assert not Product.objects.exists()
+
+
+def test_a_cancellation_dated_in_the_future_is_refused(mug):
+    from django.utils import timezone
+
+    signals.order_placed.send(**_order())
+    with pytest.raises(InvalidInput) as err:
+        signals.order_cancelled.send(sender=None, order_id="O-1", at=timezone.now() + AHEAD)
+    assert err.value.field == "at"
+    order = Order.objects.get()
+    assert order.status == "placed" and order.status_changed_at is None
+
+
+def test_an_event_dated_in_the_future_is_refused(settings):
+    from django.utils import timezone
+
+    settings.PERSONALIZATION = {"TRACK_WITHOUT_CONSENT": True}
+    with pytest.raises(InvalidInput) as err:
+        track("searched", anonymous_id="v1", occurred_at=timezone.now() + AHEAD)
+    assert err.value.field == "occurred_at"
+    assert not Event.objects.exists() and not Profile.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [dt.datetime(1, 1, 1, tzinfo=FAR_EAST), "9999-12-31T23:00:00-12:00", dt.datetime(2026, 1, 1)],
+)
+def test_a_cancellation_time_the_database_cannot_hold_is_refused(mug, value):
+    signals.order_placed.send(**_order())
+    with pytest.raises(InvalidInput) as err:
+        signals.order_cancelled.send(sender=None, order_id="O-1", at=value)
+    assert err.value.field == "at"
+    assert Order.objects.get().status == "placed"
