@@ -25,7 +25,14 @@ from django.utils.translation import gettext as _
 from ..catalogue import category_path_normalize
 from ..exceptions import ImportFileError, InvalidInput
 from ..models import OrderStatus
-from ..validation import MAX_ID_LENGTH, currency, email_normalize, money, quantity
+from ..validation import (
+    MAX_ID_LENGTH,
+    aware_datetime,
+    currency,
+    email_normalize,
+    money,
+    quantity,
+)
 from .results import BadRow
 
 REQUIRED_COLUMNS = ("order_id", "email", "placed_at", "total", "currency")
@@ -299,7 +306,8 @@ class Reader:
                     % {"value": value}
                 )
             parsed = parsed.replace(tzinfo=self.timezone)
-        return parsed
+        # As order_record: a moment in years 1..9999 in UTC, not ahead of the clock.
+        return aware_datetime(parsed, field="placed_at", not_future=True)
 
     def _line_parse(self, order: ParsedOrder, row: list[str], line: int, fields, errors) -> None:
         i_pid, i_sku, i_title, i_category, i_qty, i_price = fields

@@ -396,6 +396,46 @@ def test_values_the_database_cannot_hold_are_bad_rows_not_a_crash(csv_file, run_
     assert list(Order.objects.values_list("external_id", flat=True)) == ["5"]
 
 
+def test_times_the_database_cannot_hold_or_in_the_future_are_bad_rows(
+    csv_file, run_import, time_machine
+):
+    time_machine.move_to(dt.datetime(2026, 5, 1, 12, tzinfo=dt.UTC), tick=False)
+    path = csv_file(
+        LINE_HEADER,
+        line("1", placed="0001-01-01T00:00:00+14:00"),
+        line("2", placed="9999-12-31T23:00:00-12:00"),
+        line("3", placed="2026-05-01T12:06:00+00:00"),  # past the 5 minutes of clock skew
+        line("4", placed="2999-01-01T00:00:00+00:00"),
+        line("5", placed="2026-05-01T12:04:00+00:00"),
+        line("6"),
+    )
+
+    run = run_import(path)
+
+    assert run.status == BAD_ROWS
+    for number in (2, 3):
+        assert (
+            f"line {number} (order {number - 1}): placed_at: The date and time is outside the "
+            "years 1 to 9999 in UTC" in run.stderr
+        )
+    for number in (4, 5):
+        assert (
+            f"line {number} (order {number - 1}): placed_at: The date and time is more than "
+            "5 minutes ahead of the server's clock" in run.stderr
+        )
+    assert sorted(Order.objects.values_list("external_id", flat=True)) == ["5", "6"]
+
+
+def test_times_without_offset_outside_the_years_in_utc_are_bad_rows(csv_file, run_import):
+    path = csv_file(ORDER_HEADER, "1,ann@example.com,9999-12-31T23:30:00,1.00,EUR")
+
+    run = run_import(path, timezone="America/Los_Angeles")
+
+    assert run.status == BAD_ROWS
+    assert "line 2 (order 1): placed_at: The date and time is outside the years" in run.stderr
+    assert not Order.objects.exists()
+
+
 def test_unknown_product_without_a_title_is_a_bad_row(csv_file, run_import):
     path = csv_file(LINE_HEADER, line("1", product="P404", title=""), line("2"))
 
