@@ -39,6 +39,8 @@ from .models import (
     Profile,
 )
 from .validation import (
+    MAX_AMOUNT,
+    MAX_QUANTITY,
     aware_datetime,
     choice,
     currency,
@@ -211,6 +213,7 @@ def cart_update(
             previous = merged[line.product_id]
             line = Line(line.product_id, previous.quantity + line.quantity, line.unit_price)
         merged[line.product_id] = line
+    _cart_totals_check(merged.values())
 
     with transaction.atomic(), changes_collected():
         profile = profile_resolve(identity)
@@ -244,6 +247,21 @@ def cart_update(
             for line in merged.values()
         )
     return cart, True
+
+
+def _cart_totals_check(lines) -> None:
+    """The merged quantities and the total must fit their columns too."""
+    total = Decimal(0)
+    for line in lines:
+        if line.quantity > MAX_QUANTITY:
+            raise InvalidInput(
+                _("The quantities of product %(id)s add up to more than %(max)d.")
+                % {"id": line.product_id, "max": MAX_QUANTITY},
+                field="lines",
+            )
+        total += line.quantity * line.unit_price
+    if total >= MAX_AMOUNT:
+        raise InvalidInput(_("The cart's total is too large."), field="lines")
 
 
 class _NonInteger(Func):

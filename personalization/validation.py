@@ -22,6 +22,7 @@ from .exceptions import InvalidEmail, InvalidInput, NaiveDatetime
 
 logger = logging.getLogger(__name__)
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # How far ahead of the clock an order or consent time may be (clocks differ a little).
 MAX_CLOCK_SKEW = dt.timedelta(minutes=5)
 MAX_POSITIVE_INTEGER = 2_147_483_647  # PositiveIntegerField on PostgreSQL
@@ -36,6 +37,7 @@ MAX_EMAIL_LENGTH = 254  # Profile.email, as Django's EmailField (validate_email 
 MAX_QUANTITY = 2_147_483_647  # the largest integer every supported database stores
 MAX_ID_LENGTH = 64
 TWO_PLACES = Decimal("0.01")
+MAX_AMOUNT = Decimal("1e10")  # DecimalField(max_digits=12, decimal_places=2)
 
 
 def email_normalize(value: Any, *, field: str = "email") -> str:
@@ -74,9 +76,15 @@ def external_id(value: Any, *, field: str) -> str:
 
 
 def no_nul(value: str, *, field: str) -> str:
-    """Refuse a NUL character: PostgreSQL cannot store one in text."""
+    """Refuse what no database stores as text: a NUL character (PostgreSQL refuses it) and a
+    lone surrogate (not Unicode: neither driver can encode it as UTF-8)."""
     if "\x00" in value:
         raise InvalidInput(_("Contains a NUL character."), field=field)
+    if not value.isascii() and _SURROGATE.search(value):
+        raise InvalidInput(
+            _("Contains a lone surrogate, which is not valid Unicode."),
+            field=field,
+        )
     return value
 
 
@@ -145,7 +153,7 @@ def money(value: Any, *, field: str) -> Decimal:
         raise InvalidInput(_("The amount cannot be negative."), field=field)
     if amount != amount.quantize(TWO_PLACES):
         raise InvalidInput(_("Amounts have at most two decimal places."), field=field)
-    if amount >= Decimal("1e10"):
+    if amount >= MAX_AMOUNT:
         raise InvalidInput(_("The amount is too large."), field=field)
     return amount.quantize(TWO_PLACES)
 

@@ -570,3 +570,73 @@ def test_a_cancellation_time_the_database_cannot_hold_is_refused(mug, value):
         signals.order_cancelled.send(sender=None, order_id="O-1", at=value)
     assert err.value.field == "at"
     assert Order.objects.get().status == "placed"
+
+
+# --- Text no driver can encode; sums past their column ------------------------------------------
+
+LONE_SURROGATE = "a\ud800b"
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda: identify(email="ann@example.com", first_name=LONE_SURROGATE), "first_name"),
+        (lambda: track("searched", anonymous_id=LONE_SURROGATE), "anonymous_id"),
+        (
+            lambda: track("searched", anonymous_id="v1", properties={"q": LONE_SURROGATE}),
+            "properties",
+        ),
+        (
+            lambda: track("searched", anonymous_id="v1", properties={LONE_SURROGATE: 1}),
+            "properties",
+        ),
+        (lambda: product_upsert(product_id="P1", title=LONE_SURROGATE), "title"),
+        (lambda: product_upsert(product_id="P1", title="M", category=[LONE_SURROGATE]), "category"),
+        (lambda: signals.order_placed.send(**_order(order_id=LONE_SURROGATE)), "order_id"),
+    ],
+)
+def test_a_lone_surrogate_in_any_string_is_refused(mug, settings, call, field):
+    settings.PERSONALIZATION = {"TRACK_WITHOUT_CONSENT": True}
+    with pytest.raises(InvalidInput) as err:
+        call()
+    assert err.value.field == field
+    assert not Profile.objects.exists() and not Event.objects.exists()
+    assert not Order.objects.exists() and list(Product.objects.all()) == [mug]
+
+
+def test_a_lone_surrogate_in_a_wording_version_is_refused(ann):
+    from personalization.consent import consent_record
+
+    with pytest.raises(InvalidInput) as err:
+        consent_record(
+            profile=ann,
+            purpose="email_marketing",
+            granted=True,
+            source="api",
+            wording_version=LONE_SURROGATE,
+        )
+    assert err.value.field == "wording_version"
+    assert not ConsentRecord.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        # Each quantity fits the column; added up, they do not.
+        [{"product_id": "MUG", "quantity": 2**31 - 1, "unit_price": "0.00"}] * 2,
+        # The quantity fits, the cart's total (quantity × price) does not.
+        [{"product_id": "MUG", "quantity": 2**31 - 1, "unit_price": "9.99"}],
+    ],
+)
+def test_a_cart_whose_sums_do_not_fit_their_column_is_refused(mug, lines):
+    with pytest.raises(InvalidInput) as err:
+        signals.cart_updated.send(
+            sender=None,
+            cart_id="C1",
+            anonymous_id="v1",
+            updated_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+            lines=lines,
+            currency="EUR",
+        )
+    assert err.value.field == "lines"
+    assert not Cart.objects.exists() and not Profile.objects.exists()
