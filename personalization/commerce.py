@@ -45,6 +45,7 @@ from .validation import (
     choice,
     currency,
     external_id,
+    identity_clean,
     instance_check,
     money,
     quantity,
@@ -104,7 +105,7 @@ def order_record(
     cart (if given) becomes converted, and the consents ticked at checkout are recorded.
     """
     order_id = external_id(order_id, field="order_id")
-    instance_check(identity, Identity, field="identity")
+    identity = identity_clean(instance_check(identity, Identity, field="identity"))
     source = choice(source, IngestSource.values, field="source")
     ip_address = ip_address_clean(ip_address)
     consents = consents_clean(consents)
@@ -200,7 +201,7 @@ def cart_update(
     is open.
     """
     cart_id = external_id(cart_id, field="cart_id")
-    instance_check(identity, Identity, field="identity")
+    identity = identity_clean(instance_check(identity, Identity, field="identity"))
     updated_at = aware_datetime(updated_at, field="updated_at", not_future=True)
     # None is not an empty cart: a shop that forgot the lines must not empty it.
     cleaned_lines = lines_clean(required(lines, field="lines"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import ipaddress
 import logging
@@ -374,6 +375,17 @@ def identity_args_check(*, user: Any = None, request: Any = None) -> None:
         raise TypeError("user must be a saved user instance (its pk is None).")
     if request is not None and not hasattr(request, "META"):
         raise TypeError(f"request must be an HttpRequest, not {type(request).__name__}.")
+
+
+def identity_clean(identity: Any) -> Any:
+    """An ``Identity`` built by hand gets the checks ``identity_from()`` gives its parts: a
+    normalised email, an anonymous id that is text, a user instance that is saved."""
+    identity_args_check(user=identity.user)
+    return dataclasses.replace(
+        identity,
+        email=email_normalize(identity.email) if identity.email else "",
+        anonymous_id=anonymous_id(identity.anonymous_id),
+    )
 
 
 def instance_check(value: Any, cls: type, *, field: str) -> Any:

@@ -640,3 +640,41 @@ def test_a_cart_whose_sums_do_not_fit_their_column_is_refused(mug, lines):
         )
     assert err.value.field == "lines"
     assert not Cart.objects.exists() and not Profile.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("identity", "field"),
+    [
+        ({"email": "ann\x00@example.com"}, "email"),
+        ({"email": "not an address"}, "email"),
+        ({"anonymous_id": "v\x001"}, "anonymous_id"),
+        ({"anonymous_id": "v" * 65}, "anonymous_id"),
+    ],
+)
+def test_an_identity_built_by_hand_gets_the_same_checks(mug, identity, field):
+    from personalization.commerce import order_record
+    from personalization.identity import Identity
+
+    with pytest.raises(InvalidInput) as err:
+        order_record(
+            order_id="O1",
+            identity=Identity(**identity),
+            placed_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+            total="1.00",
+            currency_code="EUR",
+        )
+    assert err.value.field == field
+    assert not Order.objects.exists() and not Profile.objects.exists()
+
+
+def test_an_identity_built_by_hand_has_its_email_normalised(mug):
+    from personalization.commerce import cart_update
+    from personalization.identity import Identity
+
+    cart, _applied = cart_update(
+        cart_id="C1",
+        identity=Identity(email=" Ann@Example.COM "),
+        updated_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        lines=[],
+    )
+    assert Profile.objects.get(pk=cart.profile_id).email == "ann@example.com"
