@@ -152,10 +152,11 @@ def money(value: Any, *, field: str) -> Decimal:
         raise InvalidInput(_("%(value)r is not an amount.") % {"value": value}, field=field)
     if amount < 0:
         raise InvalidInput(_("The amount cannot be negative."), field=field)
-    if amount != amount.quantize(TWO_PLACES):
-        raise InvalidInput(_("Amounts have at most two decimal places."), field=field)
+    # Before quantize(), which raises InvalidOperation for 1E+1000.
     if amount >= MAX_AMOUNT:
         raise InvalidInput(_("The amount is too large."), field=field)
+    if amount != amount.quantize(TWO_PLACES):
+        raise InvalidInput(_("Amounts have at most two decimal places."), field=field)
     return amount.quantize(TWO_PLACES)
 
 

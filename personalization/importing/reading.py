@@ -31,6 +31,7 @@ from ..validation import (
     currency,
     email_normalize,
     money,
+    no_nul,
     quantity,
 )
 from .results import BadRow
@@ -349,10 +350,13 @@ class Reader:
 
 
 def _no_nul_check(errors: list[str], **values: str) -> None:
-    # Python and SQLite take a NUL character in text; PostgreSQL refuses the whole batch.
+    # Python and SQLite take a NUL character in text; PostgreSQL refuses the whole batch. A
+    # lone surrogate (a stream read with errors="surrogateescape") no driver can encode.
     for name, value in values.items():
-        if "\x00" in value:
-            errors.append(_("%(name)s: Contains a NUL character.") % {"name": name})
+        try:
+            no_nul(value, field=name)
+        except InvalidInput as err:
+            errors.append(f"{name}: {err.message}")
 
 
 def _money(value: str) -> Decimal:

@@ -767,3 +767,22 @@ def test_an_unknown_timezone_is_a_command_error(csv_file, run_import):
 
     with pytest.raises(CommandError, match="not an IANA timezone"):
         run_import(path, timezone="Mars/Olympus")
+
+
+def test_a_stream_with_a_lone_surrogate_reports_a_bad_row(db):
+    # A text stream read with errors="surrogateescape" holds what no driver can encode.
+    from personalization.importing import orders_import
+
+    stream = StringIO(
+        f"{ORDER_HEADER}\n1,ann@example.com,2024-03-01T10:00:00+00:00,1.00,EUR\n"
+        "2\udcff,ann@example.com,2024-03-01T10:00:00+00:00,1.00,EUR\n"
+    )
+    bad = []
+
+    result = orders_import(stream=stream, on_bad_row=bad.append)
+
+    assert [(row.line, row.reason) for row in bad] == [
+        (3, "order_id: Contains a lone surrogate, which is not valid Unicode")
+    ]
+    assert result.orders_imported == 1
+    assert list(Order.objects.values_list("external_id", flat=True)) == ["1"]

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import math
+from decimal import Decimal
 
 import pytest
 
@@ -678,3 +679,11 @@ def test_an_identity_built_by_hand_has_its_email_normalised(mug):
         lines=[],
     )
     assert Profile.objects.get(pk=cart.profile_id).email == "ann@example.com"
+
+
+@pytest.mark.parametrize("amount", ["1E+1000", Decimal("1E+1000"), 1e300])
+def test_a_huge_amount_is_refused_as_too_large(mug, amount):
+    with pytest.raises(InvalidInput) as err:
+        signals.order_placed.send(**_order(total=amount))
+    assert err.value.field == "total"
+    assert not Order.objects.exists() and not Profile.objects.exists()
