@@ -687,3 +687,108 @@ def test_a_huge_amount_is_refused_as_too_large(mug, amount):
         signals.order_placed.send(**_order(total=amount))
     assert err.value.field == "total"
     assert not Order.objects.exists() and not Profile.objects.exists()
+
+
+# --- A refused call leaves the caller's transaction usable ------------------------------------
+#
+# Each bad value below used to reach the database (a DataError or UnicodeEncodeError on
+# PostgreSQL aborts the whole transaction); refused up front, the caller's block goes on.
+
+
+def _hand_built(**identity):
+    from personalization.identity import Identity
+
+    return Identity(**identity)
+
+
+def _refused_calls(ann):
+    from personalization.commerce import cart_update, order_record, order_status_set
+    from personalization.consent import consent_grant_many, consent_record
+
+    in_a_year = dt.datetime.now(dt.UTC) + dt.timedelta(days=365)
+    return {
+        "signal order_placed": lambda: signals.order_placed.send(
+            **_order(order_id="O-2", first_name=LONE_SURROGATE)
+        ),
+        "order_record": lambda: order_record(
+            order_id="O2",
+            identity=_hand_built(email="Ann@Example.com\x00"),
+            placed_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+            total="1.00",
+            currency_code="EUR",
+        ),
+        "order_status_set": lambda: order_status_set(
+            order_id="O-1", status="cancelled", at=in_a_year
+        ),
+        "cart_update": lambda: cart_update(
+            cart_id="C1",
+            identity=_hand_built(anonymous_id="v1"),
+            updated_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+            lines=[{"product_id": "MUG", "quantity": 2**31 - 1, "unit_price": "0"}] * 2,
+            currency_code="EUR",
+        ),
+        "track": lambda: track("searched", anonymous_id="v1", properties={"q": LONE_SURROGATE}),
+        "identify": lambda: identify(email="bob@example.com", last_name=LONE_SURROGATE),
+        "product_upsert": lambda: product_upsert(product_id="P9", title=LONE_SURROGATE),
+        "consent_record": lambda: consent_record(
+            profile=ann, purpose="email_marketing", granted=True, source="api", ip_address="1.2.3"
+        ),
+        "consent_grant_many": lambda: consent_grant_many(
+            profile=ann,
+            consents={"email_marketing": "v1", "personalization": "v\x00"},
+            source="api",
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        ("signal order_placed", "first_name"),
+        ("order_record", "email"),
+        ("order_status_set", "at"),
+        ("cart_update", "lines"),
+        ("track", "properties"),
+        ("identify", "last_name"),
+        ("product_upsert", "title"),
+        ("consent_record", "ip_address"),
+        ("consent_grant_many", "consents[personalization]"),
+    ],
+)
+def test_a_refused_call_leaves_the_callers_transaction_usable(mug, settings, call, field):
+    from django.db import transaction
+
+    from personalization.consent import consent_record
+
+    settings.PERSONALIZATION = {"TRACK_WITHOUT_CONSENT": True}
+    signals.order_placed.send(**_order())
+    ann = Profile.objects.get(email="ann@example.com")
+    with transaction.atomic():
+        with pytest.raises(InvalidInput) as err:
+            _refused_calls(ann)[call]()
+        assert err.value.field == field
+        # The same block goes on writing.
+        consent_record(profile=ann, purpose="email_marketing", granted=True, source="api")
+    assert ConsentRecord.objects.filter(profile=ann).count() == 1
+    assert Order.objects.get().status == "placed"
+    assert Profile.objects.count() == 1
+
+
+def test_a_refused_import_row_leaves_the_callers_transaction_usable(mug):
+    from io import StringIO
+
+    from django.db import transaction
+
+    from personalization.importing import orders_import
+
+    stream = StringIO(
+        "order_id,email,placed_at,total,currency\n"
+        "1,ann@example.com,2024-03-01T10:00:00+00:00,1.00,EUR\n"
+        "2\udcff,bob@example.com,9999-12-31T23:00:00-12:00,1.00,EUR\n"
+    )
+    with transaction.atomic():
+        result = orders_import(stream=stream)
+        assert (result.orders_imported, result.orders_bad) == (1, 1)
+        Profile.objects.create(email="cem@example.com")
+    assert list(Order.objects.values_list("external_id", flat=True)) == ["1"]
+    assert Profile.objects.filter(email="cem@example.com").exists()
