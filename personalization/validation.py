@@ -38,6 +38,7 @@ MAX_EMAIL_LENGTH = 254  # Profile.email, as Django's EmailField (validate_email 
 MAX_QUANTITY = 2_147_483_647  # the largest integer every supported database stores
 MAX_ID_LENGTH = 64
 TWO_PLACES = Decimal("0.01")
+MAX_JSON_FLOAT = 1e16  # from here on, JSON writes a float with an exponent
 MAX_AMOUNT = Decimal("1e10")  # DecimalField(max_digits=12, decimal_places=2)
 
 
@@ -296,6 +297,12 @@ def json_clean(value: Any, *, field: str) -> Any:
             json_clean(item, field=field)
     elif isinstance(value, float) and not math.isfinite(value):
         raise InvalidInput(_("Numbers must be finite (no NaN or Infinity)."), field=field)
+    elif isinstance(value, float) and abs(value) >= MAX_JSON_FLOAT:
+        # JSON writes 1e23 as "1e+23"; PostgreSQL's jsonb reads it back as the integer
+        # 100000000000000000000000, which is not the float 1e23.
+        raise InvalidInput(
+            _("Numbers of 10^16 or more must be whole numbers (int), not floats."), field=field
+        )
     elif isinstance(value, str):
         no_nul(value, field=field)
     return value

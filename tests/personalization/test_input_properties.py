@@ -35,7 +35,8 @@ pytestmark = pytest.mark.django_db(transaction=False)
 json_values = st.recursive(
     st.none()
     | st.booleans()
-    | st.integers(min_value=-(2**53), max_value=2**53)
+    | st.integers()
+    | st.sampled_from([2**31, 2**63, -(2**63) - 1, 2**64, 10**30])
     | st.floats()
     | st.text(max_size=20),
     lambda children: (

@@ -107,6 +107,8 @@ def test_a_nul_character_in_an_anonymous_id_is_refused(settings):
     [
         {"score": math.nan},
         {"score": math.inf},
+        {"score": 1e23},  # reads back from PostgreSQL's jsonb as the integer 10**23
+        {"nested": [-1e308]},
         {"nested": [1, -math.inf]},
         {1: "one"},
         {"nested": {2: "two"}},
