@@ -26,7 +26,7 @@ from .catalogue import products_by_external_id
 from .changes import Change, changes_collected, profile_changed_note
 from .consent import consent_grant_many, consents_clean
 from .exceptions import InvalidInput, UnknownOrder
-from .identity import Identity, profile_resolve
+from .identity import Identity, attributes_clean, profile_resolve
 from .models import (
     Cart,
     CartLine,
@@ -109,6 +109,7 @@ def order_record(
     source = choice(source, IngestSource.values, field="source")
     ip_address = ip_address_clean(ip_address)
     consents = consents_clean(consents)
+    attributes_clean(attributes or {})  # also for a repeat delivery, which writes nothing
     placed_at = aware_datetime(placed_at, field="placed_at", not_future=True)
     total = money(total, field="total")
     currency_code = currency(currency_code)

@@ -794,3 +794,12 @@ def test_a_refused_import_row_leaves_the_callers_transaction_usable(mug):
         Profile.objects.create(email="cem@example.com")
     assert list(Order.objects.values_list("external_id", flat=True)) == ["1"]
     assert Profile.objects.filter(email="cem@example.com").exists()
+
+
+def test_a_repeated_order_with_a_bad_attribute_is_refused_too(mug):
+    # signals.md: "The payload is still validated first, so a repeat with bad data raises."
+    signals.order_placed.send(**_order())
+    with pytest.raises(InvalidInput) as err:
+        signals.order_placed.send(**_order(first_name="A\x00nn"))
+    assert err.value.field == "first_name"
+    assert Profile.objects.get().first_name == ""
