@@ -31,7 +31,13 @@ from .models import (
 )
 from .signals import profiles_merged
 from .validation import anonymous_id as anonymous_id_clean
-from .validation import email_normalize, identity_args_check, profile_attributes_clean
+from .validation import (
+    email_normalize,
+    identity_args_check,
+    instance_check,
+    profile_attributes_clean,
+    saved_instance_check,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +88,7 @@ def attributes_clean(attributes: dict[str, Any]) -> dict[str, Any]:
 
 def profile_find(identity: Identity) -> Profile | None:
     """The profile this identity already resolves to, without creating or changing anything."""
+    instance_check(identity, Identity, field="identity")
     if identity.user is not None and identity.user.pk is not None:
         profile = Profile.objects.filter(user=identity.user).first()
         if profile:
@@ -105,6 +112,7 @@ def profile_resolve(
     - An anonymous id last used by another known person (a shared computer) moves to this
       profile; the other person's history stays theirs.
     """
+    instance_check(identity, Identity, field="identity")
     if not identity:
         raise MissingIdentity(
             _("Give at least one of email, user, anonymous_id or request."), field="email"
@@ -237,6 +245,8 @@ def profile_merge(*, source: Profile, target: Profile) -> Profile:
     Orders, carts, events, consent records and aliases move over unchanged. Where both chose
     a topic or channel, the later choice wins; for pace and pause the more protective one does.
     """
+    saved_instance_check(source, Profile, field="source")
+    saved_instance_check(target, Profile, field="target")
     from .commerce import profile_stats_refresh
 
     if source.pk == target.pk:

@@ -405,7 +405,8 @@ def instance_check(value: Any, cls: type, *, field: str) -> Any:
 
 def saved_instance_check(value: Any, cls: type, *, field: str) -> Any:
     """A saved model instance of ``cls``: a string or an unsaved instance is a TypeError."""
-    instance_check(value, cls, field=field)
+    if not isinstance(value, cls):
+        raise TypeError(f"{field} must be a saved {cls.__name__}, not {type(value).__name__}.")
     if value.pk is None:
         raise TypeError(f"{field} must be a saved {cls.__name__} (its pk is None).")
     return value

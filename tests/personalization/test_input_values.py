@@ -803,3 +803,25 @@ def test_a_repeated_order_with_a_bad_attribute_is_refused_too(mug):
         signals.order_placed.send(**_order(first_name="A\x00nn"))
     assert err.value.field == "first_name"
     assert Profile.objects.get().first_name == ""
+
+
+@pytest.mark.parametrize("call", ["profile_find", "profile_resolve"])
+@pytest.mark.parametrize("identity", ["ann@example.com", None, {"email": "ann@example.com"}])
+def test_an_identity_argument_of_the_wrong_type_is_a_type_error_naming_it(db, call, identity):
+    from personalization import identity as identity_module
+
+    with pytest.raises(TypeError, match="identity must be an Identity"):
+        getattr(identity_module, call)(identity)
+    assert not Profile.objects.exists()
+
+
+@pytest.mark.parametrize("which", ["source", "target"])
+@pytest.mark.parametrize("wrong", ["ann@example.com", 7, None, "unsaved"])
+def test_profile_merge_refuses_a_profile_argument_of_the_wrong_type(ann, which, wrong):
+    from personalization.identity import profile_merge
+
+    other = Profile(email="bob@example.com") if wrong == "unsaved" else wrong
+    arguments = {"source": ann, "target": ann, which: other}
+    with pytest.raises(TypeError, match=f"{which} must be a saved Profile"):
+        profile_merge(**arguments)
+    assert list(Profile.objects.all()) == [ann]
