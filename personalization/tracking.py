@@ -119,6 +119,8 @@ def _properties_clean(properties: Any) -> dict[str, Any]:
         return {}
     if not isinstance(properties, dict):
         raise InvalidInput(_("Properties are a mapping of names to values."), field="properties")
+    # First: it bounds the nesting, so json.dumps() cannot run out of stack.
+    json_clean(properties, field="properties")
     try:
         encoded = json.dumps(properties)
     except (TypeError, ValueError) as err:
@@ -126,7 +128,6 @@ def _properties_clean(properties: Any) -> dict[str, Any]:
             _("Properties must be JSON-serialisable: %(error)s") % {"error": err},
             field="properties",
         ) from err
-    json_clean(properties, field="properties")
     if len(encoded) > 16_384:
         raise InvalidInput(_("Properties are at most 16 KB of JSON."), field="properties")
     return properties

@@ -39,6 +39,8 @@ MAX_QUANTITY = 2_147_483_647  # the largest integer every supported database sto
 MAX_ID_LENGTH = 64
 TWO_PLACES = Decimal("0.01")
 MAX_JSON_FLOAT = 1e16  # from here on, JSON writes a float with an exponent
+# Far below Python's recursion limit, which json.dumps() would otherwise hit (RecursionError).
+MAX_JSON_DEPTH = 32
 MAX_AMOUNT = Decimal("1e10")  # DecimalField(max_digits=12, decimal_places=2)
 
 
@@ -284,17 +286,23 @@ def positive_integer(value: Any, *, field: str) -> int:
     return value
 
 
-def json_clean(value: Any, *, field: str) -> Any:
-    """Refuse what JSON cannot hold or read back equal: NaN, infinities, non-string keys, NUL."""
+def json_clean(value: Any, *, field: str, _depth: int = 0) -> Any:
+    """Refuse what JSON cannot hold or read back equal: NaN, infinities, non-string keys, NUL,
+    nesting deeper than ``MAX_JSON_DEPTH`` (or a structure that contains itself)."""
+    if isinstance(value, (dict, list, tuple)) and _depth >= MAX_JSON_DEPTH:
+        raise InvalidInput(
+            _("Properties nest at most %(max)d levels deep.") % {"max": MAX_JSON_DEPTH},
+            field=field,
+        )
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
                 raise InvalidInput(_("Property names must be text."), field=field)
             no_nul(key, field=field)
-            json_clean(item, field=field)
+            json_clean(item, field=field, _depth=_depth + 1)
     elif isinstance(value, (list, tuple)):
         for item in value:
-            json_clean(item, field=field)
+            json_clean(item, field=field, _depth=_depth + 1)
     elif isinstance(value, float) and not math.isfinite(value):
         raise InvalidInput(_("Numbers must be finite (no NaN or Infinity)."), field=field)
     elif isinstance(value, float) and abs(value) >= MAX_JSON_FLOAT:

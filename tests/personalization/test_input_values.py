@@ -825,3 +825,34 @@ def test_profile_merge_refuses_a_profile_argument_of_the_wrong_type(ann, which, 
     with pytest.raises(TypeError, match=f"{which} must be a saved Profile"):
         profile_merge(**arguments)
     assert list(Profile.objects.all()) == [ann]
+
+
+def _nested(depth):
+    value = "leaf"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("depth", [33, 5000])
+def test_properties_nested_too_deep_are_refused_not_a_recursion_error(settings, depth):
+    settings.PERSONALIZATION = {"TRACK_WITHOUT_CONSENT": True}
+    with pytest.raises(InvalidInput) as err:
+        track("searched", anonymous_id="v1", properties={"deep": _nested(depth)})
+    assert err.value.field == "properties"
+    assert not Event.objects.exists() and not Profile.objects.exists()
+
+
+def test_properties_that_contain_themselves_are_refused(settings):
+    settings.PERSONALIZATION = {"TRACK_WITHOUT_CONSENT": True}
+    loop: dict = {}
+    loop["self"] = loop
+    with pytest.raises(InvalidInput) as err:
+        track("searched", anonymous_id="v1", properties=loop)
+    assert err.value.field == "properties"
+
+
+def test_properties_nested_32_levels_are_stored(settings):
+    settings.PERSONALIZATION = {"TRACK_WITHOUT_CONSENT": True}
+    event = track("searched", anonymous_id="v1", properties={"deep": _nested(31)})
+    assert Event.objects.get(pk=event.pk).properties == {"deep": _nested(31)}
