@@ -16,6 +16,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.utils.ipv6 import clean_ipv6_address
 from django.utils.translation import gettext as _
 
 from .conf import app_settings
@@ -228,6 +229,10 @@ def ip_address(value: Any, *, field: str = "ip_address") -> str | None:
         raise InvalidInput(
             _("%(value)r is not an IP address.") % {"value": value}, field=field
         ) from err
+    if address.version == 6:
+        # As GenericIPAddressField stores it (::ffff:1.2.3.4, not ::ffff:102:304), so the
+        # record in hand and the one read back agree.
+        return clean_ipv6_address(str(address))
     return str(address)
 
 

@@ -856,3 +856,21 @@ def test_properties_nested_32_levels_are_stored(settings):
     settings.PERSONALIZATION = {"TRACK_WITHOUT_CONSENT": True}
     event = track("searched", anonymous_id="v1", properties={"deep": _nested(31)})
     assert Event.objects.get(pk=event.pk).properties == {"deep": _nested(31)}
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("::ffff:1.2.3.4", "::ffff:1.2.3.4"),
+        ("2001:0DB8::0001", "2001:db8::1"),
+        ("10.0.0.1", "10.0.0.1"),
+    ],
+)
+def test_the_ip_address_in_hand_is_the_one_read_back(ann, given, stored):
+    from personalization.consent import consent_record
+
+    record = consent_record(
+        profile=ann, purpose="email_marketing", granted=True, source="api", ip_address=given
+    )
+    assert record.ip_address == stored
+    assert ConsentRecord.objects.get(pk=record.pk).ip_address == stored
