@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from .conf import app_settings
 from .exceptions import UnconvertibleCurrency
 from .identity import Identity
+from .validation import request_ip_address
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -85,5 +86,11 @@ def get_adapter() -> DefaultAdapter:
 
 
 def ip_address_for(request: HttpRequest | None) -> str | None:
-    """The client's IP address (kept as consent evidence), or None without a request."""
-    return get_adapter().ip_address_for_request(request) if request is not None else None
+    """The client's IP address (kept as consent evidence), or None without a request.
+
+    None, with a logged warning, when what the adapter read is not an IP address: a proxy's
+    misconfiguration must not refuse the shopper's signup or checkout.
+    """
+    if request is None:
+        return None
+    return request_ip_address(get_adapter().ip_address_for_request(request))

@@ -113,7 +113,7 @@ def product_upsert(
             field=sorted(unknown)[0],
         )
     if updated_at is not None:
-        updated_at = aware_datetime(updated_at, field="updated_at")
+        updated_at = aware_datetime(updated_at, field="updated_at", not_future=True)
     fields = product_fields_clean(data)
     product = Product.objects.select_for_update().filter(external_id=product_id).first()
     if product is None:

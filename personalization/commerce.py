@@ -25,9 +25,9 @@ from django.utils.translation import gettext as _
 from .catalogue import products_by_external_id
 from .changes import Change, changes_collected, profile_changed_note
 from .concurrency import TransactionRetry, atomic_retried, profiles_lock
-from .consent import consent_grant_many
+from .consent import consent_grant_many, consents_clean
 from .exceptions import InvalidInput, UnknownOrder
-from .identity import Identity, customers_only, profile_resolve, trusted_check
+from .identity import Identity, attributes_clean, customers_only, profile_resolve, trusted_check
 from .models import (
     Cart,
     CartLine,
@@ -41,13 +41,17 @@ from .models import (
 )
 from .money import money_convert
 from .validation import (
+    MAX_AMOUNT,
+    MAX_QUANTITY,
     aware_datetime,
     choice,
     currency,
     external_id,
+    identity_clean,
     instance_check,
     money,
     quantity,
+    required,
 )
 from .validation import ip_address as ip_address_clean
 
@@ -108,10 +112,12 @@ def order_record(
     known customer's email adds the order to their profile and leaves their name alone.
     """
     order_id = external_id(order_id, field="order_id")
-    instance_check(identity, Identity, field="identity")
+    identity = identity_clean(instance_check(identity, Identity, field="identity"))
     trusted = trusted_check(trusted)
     source = choice(source, IngestSource.values, field="source")
     ip_address = ip_address_clean(ip_address)
+    consents = consents_clean(consents)
+    attributes_clean(attributes or {})  # also for a repeat delivery, which writes nothing
     placed_at = aware_datetime(placed_at, field="placed_at", not_future=True)
     total = money(total, field="total")
     currency_code = currency(currency_code)
@@ -179,7 +185,7 @@ def order_status_set(*, order_id: Any, status: str, at: Any = None) -> Order:
     order_id = external_id(order_id, field="order_id")
     if status not in (OrderStatus.CANCELLED, OrderStatus.REFUNDED):
         raise InvalidInput(_("An order can only be cancelled or refunded."), field="status")
-    at = aware_datetime(at, field="at") if at is not None else timezone.now()
+    at = aware_datetime(at, field="at", not_future=True) if at is not None else timezone.now()
     profile_id = (
         Order.objects.filter(external_id=order_id).values_list("profile_id", flat=True).first()
     )
@@ -217,9 +223,10 @@ def cart_update(
     ``(None, False)``.
     """
     cart_id = external_id(cart_id, field="cart_id")
-    instance_check(identity, Identity, field="identity")
-    updated_at = aware_datetime(updated_at, field="updated_at")
-    cleaned_lines = lines_clean(lines)
+    identity = identity_clean(instance_check(identity, Identity, field="identity"))
+    updated_at = aware_datetime(updated_at, field="updated_at", not_future=True)
+    # None is not an empty cart: a shop that forgot the lines must not empty it.
+    cleaned_lines = lines_clean(required(lines, field="lines"))
     if cleaned_lines or currency_code:
         currency_code = currency(currency_code)
     product_pks = products_by_external_id([line.product_id for line in cleaned_lines])
@@ -229,6 +236,7 @@ def cart_update(
             previous = merged[line.product_id]
             line = Line(line.product_id, previous.quantity + line.quantity, line.unit_price)
         merged[line.product_id] = line
+    _cart_totals_check(merged.values())
     if customers_only(identity).only_not_customer:
         return None, False  # a staff member's cart is nobody's
     total = sum((line.quantity * line.unit_price for line in merged.values()), Decimal(0))
@@ -271,6 +279,21 @@ def cart_update(
             for line in merged.values()
         )
     return cart, True
+
+
+def _cart_totals_check(lines) -> None:
+    """The merged quantities and the total must fit their columns too."""
+    total = Decimal(0)
+    for line in lines:
+        if line.quantity > MAX_QUANTITY:
+            raise InvalidInput(
+                _("The quantities of product %(id)s add up to more than %(max)d.")
+                % {"id": line.product_id, "max": MAX_QUANTITY},
+                field="lines",
+            )
+        total += line.quantity * line.unit_price
+    if total >= MAX_AMOUNT:
+        raise InvalidInput(_("The cart's total is too large."), field="lines")
 
 
 class _NonInteger(Func):

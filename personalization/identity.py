@@ -31,7 +31,14 @@ from .models import (
     TopicPreference,
 )
 from .signals import profiles_merged
-from .validation import email_normalize, identity_args_check, no_nul, profile_attributes_clean
+from .validation import anonymous_id as anonymous_id_clean
+from .validation import (
+    email_normalize,
+    identity_args_check,
+    instance_check,
+    profile_attributes_clean,
+    saved_instance_check,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -83,9 +90,7 @@ def identity_from(
         user, not_customer = None, True
     if user is not None and not email:
         email = getattr(user, "email", "") or ""
-    anonymous_id = no_nul(str(anonymous_id or "").strip(), field="anonymous_id")
-    if len(anonymous_id) > 64:
-        raise InvalidInput(_("Anonymous ids are at most 64 characters."), field="anonymous_id")
+    anonymous_id = anonymous_id_clean(anonymous_id)
     return Identity(
         email=email_normalize(email) if email else "",
         user=user,
@@ -115,6 +120,7 @@ def attributes_clean(attributes: dict[str, Any]) -> dict[str, Any]:
 
 def profile_find(identity: Identity) -> Profile | None:
     """The profile this identity already resolves to, without creating or changing anything."""
+    instance_check(identity, Identity, field="identity")
     identity = customers_only(identity)
     if identity.user is not None and identity.user.pk is not None:
         profile = Profile.objects.filter(user=identity.user).first()
@@ -149,6 +155,7 @@ def profile_resolve(
     first email or user, whoever gave it. Otherwise, as for a guest checkout with a known
     customer's email, they are left out: typing someone's address must not rename them.
     """
+    instance_check(identity, Identity, field="identity")
     trusted = trusted_check(trusted)
     identity = customers_only(identity)
     if identity.only_not_customer:
@@ -359,6 +366,8 @@ def profile_merge(*, source: Profile, target: Profile) -> Profile:
     Orders, carts, events, consent records and aliases move over unchanged. Where both chose
     a topic or channel, the later choice wins; for pace and pause the more protective one does.
     """
+    saved_instance_check(source, Profile, field="source")
+    saved_instance_check(target, Profile, field="target")
     from .commerce import profile_stats_refresh
 
     if source.pk == target.pk:

@@ -14,7 +14,7 @@ from .catalogue import products_by_external_id
 from .changes import Change, changes_collected, profile_changed_note
 from .concurrency import atomic_retried
 from .conf import app_settings
-from .consent import consent_grant_many, has_consent
+from .consent import consent_grant_many, consent_source_clean, consents_clean, has_consent
 from .exceptions import InvalidInput
 from .identity import (
     Identity,
@@ -49,7 +49,7 @@ def track(
     name = event_name(name)
     identity = identity_from(email=email, user=user, anonymous_id=anonymous_id, request=request)
     occurred_at = (
-        aware_datetime(occurred_at, field="occurred_at")
+        aware_datetime(occurred_at, field="occurred_at", not_future=True)
         if occurred_at is not None
         else timezone.now()
     )
@@ -107,12 +107,15 @@ def identify(
     customer (staff; see ``DefaultAdapter.is_customer``).
     """
     identity = identity_from(email=email, user=user, anonymous_id=anonymous_id, request=request)
+    consents = consents_clean(consents)
+    consent_source_clean(consent_source, field="consent_source")
     trusted = trusted_check(trusted)
     if identity.only_not_customer:
         attributes_clean(attributes)  # bad input is refused all the same
         return None
     from .adapter import ip_address_for
 
+    # A malformed client address is stored as None and logged (see ip_address_for).
     ip_address = ip_address_for(request)
     with transaction.atomic(), changes_collected():
         profile = profile_resolve(identity, attributes=attributes, trusted=trusted)
@@ -142,6 +145,8 @@ def _properties_clean(properties: Any) -> dict[str, Any]:
         return {}
     if not isinstance(properties, dict):
         raise InvalidInput(_("Properties are a mapping of names to values."), field="properties")
+    # First: it bounds the nesting, so json.dumps() cannot run out of stack.
+    json_clean(properties, field="properties")
     try:
         encoded = json.dumps(properties)
     except (TypeError, ValueError) as err:
@@ -149,7 +154,6 @@ def _properties_clean(properties: Any) -> dict[str, Any]:
             _("Properties must be JSON-serialisable: %(error)s") % {"error": err},
             field="properties",
         ) from err
-    json_clean(properties, field="properties")
     if len(encoded) > 16_384:
         raise InvalidInput(_("Properties are at most 16 KB of JSON."), field="properties")
     return properties
