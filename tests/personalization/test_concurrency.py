@@ -123,7 +123,7 @@ def test_first_requests_with_one_new_anonymous_id_make_one_profile_holding_the_c
 
 
 def test_first_tracked_events_of_a_new_visitor_land_on_one_profile(settings, product_factory):
-    settings.PERSONALIZATION = {"TRACK_WITHOUT_CONSENT": True}
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "TRACK_WITHOUT_CONSENT": True}
     product_factory(external_id="mug")
 
     def view():
@@ -139,7 +139,7 @@ def test_first_tracked_events_of_a_new_visitor_land_on_one_profile(settings, pro
 def test_a_visitor_identifying_while_browsing_anonymously_keeps_one_profile(
     settings, product_factory
 ):
-    settings.PERSONALIZATION = {"TRACK_WITHOUT_CONSENT": True}
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "TRACK_WITHOUT_CONSENT": True}
     product_factory(external_id="mug")
 
     def view():
@@ -334,7 +334,7 @@ def _csv(tmp_path, rows):
 def test_an_import_beside_live_orders_and_sign_ins_for_the_same_people(
     settings, tmp_path, product_factory
 ):
-    settings.PERSONALIZATION = {"DEFAULT_CURRENCY": None}
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "DEFAULT_CURRENCY": None}
     product_factory(external_id="mug")
     emails = [f"p{n:02d}@example.com" for n in range(30)]
     path = _csv(
@@ -375,7 +375,7 @@ def test_an_import_batch_racing_a_merge_of_its_customer_lands_on_the_merged_prof
 ):
     """The batch looks the customer up while a merge deletes that profile, and must not
     record orders for a profile that is gone."""
-    settings.PERSONALIZATION = {"DEFAULT_CURRENCY": None}
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "DEFAULT_CURRENCY": None}
     product_factory(external_id="mug")
     _order("a-1", email="a@example.com")()
     _order("b-1", email="b@example.com")()
