@@ -762,7 +762,7 @@ def test_a_refused_call_leaves_the_callers_transaction_usable(mug, settings, cal
 
     from personalization.consent import consent_record
 
-    settings.PERSONALIZATION = {"TRACK_WITHOUT_CONSENT": True}
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "TRACK_WITHOUT_CONSENT": True}
     signals.order_placed.send(**_order())
     ann = Profile.objects.get(email="ann@example.com")
     with transaction.atomic():
