@@ -6,13 +6,13 @@ Subclass :class:`DefaultAdapter`, override what differs in your shop, and name y
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from django.utils.translation import gettext as _
 
 from .conf import app_settings
 from .exceptions import UnconvertibleCurrency
-from .identity import Identity
 from .validation import request_ip_address
 
 if TYPE_CHECKING:
@@ -20,6 +20,27 @@ if TYPE_CHECKING:
     from decimal import Decimal
 
     from django.http import HttpRequest
+
+
+# What the adapter tells about who is behind a request; identity resolution
+# (personalization.identity, which re-exports it) turns it into a profile.
+@dataclass(frozen=True)
+class Identity:
+    """Whatever is known about who did something. At least one part must be set."""
+
+    email: str = ""
+    user: Any = None
+    anonymous_id: str = ""
+    # A shop user was named who is not a customer (DefaultAdapter.is_customer), and left out.
+    not_customer: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.email or self.user is not None or self.anonymous_id)
+
+    @property
+    def only_not_customer(self) -> bool:
+        """Nothing but a user who is not a customer: there is no one to record anything for."""
+        return self.not_customer and not self
 
 
 class DefaultAdapter:

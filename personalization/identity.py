@@ -8,13 +8,13 @@ losing orders, carts, events, consent records or preferences.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext as _
 
+from .adapter import Identity, get_adapter
 from .changes import Change, profile_changed_note, profile_merged_note
 from .concurrency import TransactionRetry, atomic_retried, profiles_lock
 from .exceptions import ConcurrentUpdate, InvalidInput, MissingIdentity, NotACustomer
@@ -31,6 +31,7 @@ from .models import (
     TopicPreference,
 )
 from .signals import profiles_merged
+from .stats import profile_stats_refresh
 from .validation import anonymous_id as anonymous_id_clean
 from .validation import (
     email_normalize,
@@ -46,25 +47,6 @@ logger = logging.getLogger(__name__)
 ATTRIBUTE_FIELDS = ("first_name", "last_name", "locale", "timezone", "country", "birthday")
 
 
-@dataclass(frozen=True)
-class Identity:
-    """Whatever is known about who did something. At least one part must be set."""
-
-    email: str = ""
-    user: Any = None
-    anonymous_id: str = ""
-    # A shop user was named who is not a customer (DefaultAdapter.is_customer), and left out.
-    not_customer: bool = False
-
-    def __bool__(self) -> bool:
-        return bool(self.email or self.user is not None or self.anonymous_id)
-
-    @property
-    def only_not_customer(self) -> bool:
-        """Nothing but a user who is not a customer: there is no one to record anything for."""
-        return self.not_customer and not self
-
-
 def identity_from(
     *, email: Any = None, user: Any = None, anonymous_id: Any = None, request: Any = None
 ) -> Identity:
@@ -72,8 +54,6 @@ def identity_from(
     identity_args_check(user=user, request=request)
     not_customer = False
     if request is not None:
-        from .adapter import get_adapter
-
         from_request = get_adapter().identity_for_request(request)
         if from_request.not_customer or (
             from_request.user is not None and not user_is_customer(from_request.user)
@@ -101,8 +81,6 @@ def identity_from(
 
 def user_is_customer(user: Any) -> bool:
     """Whether this shop user's account may have a profile (``DefaultAdapter.is_customer``)."""
-    from .adapter import get_adapter
-
     return bool(get_adapter().is_customer(user))
 
 
@@ -368,8 +346,6 @@ def profile_merge(*, source: Profile, target: Profile) -> Profile:
     """
     saved_instance_check(source, Profile, field="source")
     saved_instance_check(target, Profile, field="target")
-    from .commerce import profile_stats_refresh
-
     if source.pk == target.pk:
         return target
     # Both locked in ascending pk: two merges of the same pair in opposite directions wait for

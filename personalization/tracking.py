@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from .adapter import ip_address_for
 from .catalogue import products_by_external_id
 from .changes import Change, changes_collected, profile_changed_note
 from .concurrency import atomic_retried
@@ -113,8 +114,6 @@ def identify(
     if identity.only_not_customer:
         attributes_clean(attributes)  # bad input is refused all the same
         return None
-    from .adapter import ip_address_for
-
     # A malformed client address is stored as None and logged (see ip_address_for).
     ip_address = ip_address_for(request)
     with transaction.atomic(), changes_collected():

@@ -6,9 +6,9 @@ from django.db import connection
 from django.db.models.expressions import RawSQL
 
 from ..changes import Change, profile_changed_note
-from ..commerce import profile_stats_rebuild
 from ..concurrency import atomic_retried
 from ..models import Profile
+from ..stats import profile_stats_rebuild
 
 STATS_PENDING = 200_000  # profiles waiting to be recomputed, at most (memory stays flat)
 STATS_CHUNK = 10_000  # profiles recomputed per transaction

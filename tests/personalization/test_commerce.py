@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 
 from personalization import signals
-from personalization.commerce import profile_stats_rebuild, profile_stats_refresh
+from personalization.stats import profile_stats_rebuild, profile_stats_refresh
 from personalization.exceptions import (
     InvalidEmail,
     InvalidInput,

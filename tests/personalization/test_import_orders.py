@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from personalization.adapter import DefaultAdapter
-from personalization.commerce import profile_stats_refresh
+from personalization.stats import profile_stats_refresh
 from personalization.importing import orm as importing_orm
 from personalization.importing import postgres as importing_postgres
 from personalization.importing import stats as importing_stats
