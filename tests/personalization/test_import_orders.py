@@ -11,7 +11,6 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from personalization.adapter import DefaultAdapter
-from personalization.stats import profile_stats_refresh
 from personalization.importing import orm as importing_orm
 from personalization.importing import postgres as importing_postgres
 from personalization.importing import stats as importing_stats
@@ -26,6 +25,7 @@ from personalization.models import (
     Profile,
     ProfileAlias,
 )
+from personalization.stats import profile_stats_refresh
 
 LINE_HEADER = (
     "order_id,email,placed_at,total,currency,status,first_name,last_name,"
