@@ -19,6 +19,7 @@ from .profiles import (
     Topic,
     TopicPreference,
 )
+from .segments import Segment, SegmentDailyCount, SegmentKind, SegmentMembership
 
 __all__ = [
     "Cart",
@@ -44,6 +45,10 @@ __all__ = [
     "Profile",
     "ProfileAlias",
     "Purpose",
+    "Segment",
+    "SegmentDailyCount",
+    "SegmentKind",
+    "SegmentMembership",
     "Topic",
     "TopicPreference",
 ]
