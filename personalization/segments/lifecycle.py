@@ -15,6 +15,7 @@ from enum import StrEnum
 from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.utils.translation import gettext_lazy as _
 
+from ..changes import Change
 from ..conf import app_settings
 from ..consent import profiles_consented
 from ..models import Cart, CartLine, Order, Profile, Purpose
@@ -108,6 +109,10 @@ def _cart_abandoner(profiles: QuerySet[Profile], now: dt.datetime) -> QuerySet[P
     return profiles.filter(pk__in=abandoned.values("profile"))
 
 
+# What the lifecycle definitions read: a change of anything else (a browse event, a name)
+# cannot move a profile in or out of one.
+LIFECYCLE_DEPENDS_ON = frozenset({Change.ORDERS, Change.CART, Change.CONSENT, Change.MERGE})
+
 DEFINITIONS: dict[str, Callable[[QuerySet[Profile], dt.datetime], QuerySet[Profile]]] = {
     Lifecycle.LEAD: _lead,
     Lifecycle.NEW_CUSTOMER: _new_customer,
@@ -125,4 +130,10 @@ def lifecycle_members(
     return DEFINITIONS[slug](profiles, now)
 
 
-__all__ = ["DEFINITIONS", "LIFECYCLE_TEXTS", "Lifecycle", "lifecycle_members"]
+__all__ = [
+    "DEFINITIONS",
+    "LIFECYCLE_DEPENDS_ON",
+    "LIFECYCLE_TEXTS",
+    "Lifecycle",
+    "lifecycle_members",
+]

@@ -293,3 +293,72 @@ def test_realtime_and_full_refresh_agree(profile_factory):
     assert set(SegmentMembership.objects.current().values_list("segment_id", "profile_id")) == (
         realtime
     )
+
+
+def test_refresh_segments_command_reports_progress_and_a_summary(capsys):
+    from django.core.management import call_command
+
+    order("ann@example.com", NOW - DAY)
+    call_command("refresh_segments", "--segment", "new_customer", "--segment", "lapsed")
+    out, err = capsys.readouterr()
+    assert "[1/2] new_customer: 1 members (+1, -0)" in err
+    assert "[2/2] lapsed: 0 members (+0, -0)" in err
+    assert "Refreshed 2 segment(s)" in out and "1 entered, 0 left." in out
+
+
+def test_refresh_segments_names_an_unknown_segment():
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="No segment nope. Known segments: cart_abandoner"):
+        call_command("refresh_segments", "--segment", "nope")
+
+
+def test_segment_counts_json_maps_every_slug_to_its_count(capsys):
+    import json
+
+    from django.core.management import call_command
+
+    order("ann@example.com", NOW - DAY)
+    call_command("refresh_segments")
+    capsys.readouterr()
+    call_command("segment_counts", "--json")
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {
+        "cart_abandoner": 0,
+        "lapsed": 0,
+        "lead": 0,
+        "loyal": 0,
+        "new_customer": 1,
+    }
+    call_command("segment_counts")
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in lines][-1] == ["new_customer", "1"]
+    assert "refreshed 2026-06-01T12:00:00+00:00" in lines[-1]
+
+
+def test_beat_refreshes_cart_abandoners_every_5_minutes_and_the_rest_every_15():
+    import json
+
+    from django_celery_beat.models import PeriodicTask
+
+    tasks = {
+        task.name: task
+        for task in PeriodicTask.objects.filter(task="personalization.segments_refresh")
+    }
+    abandoners = tasks["personalization: refresh cart abandoners"]
+    rest = tasks["personalization: refresh segments"]
+    assert (abandoners.crontab.minute, rest.crontab.minute) == ("*/5", "*/15")
+    assert json.loads(abandoners.kwargs) == {"slugs": ["cart_abandoner"]}
+    assert json.loads(rest.kwargs) == {"exclude": ["cart_abandoner"]}
+
+
+def test_the_scheduled_task_refreshes_what_its_schedule_names(profile_factory):
+    from personalization.tasks import segments_refresh_task
+
+    order("ann@example.com", NOW - DAY)
+    cart("bob@example.com", "c1", NOW - 2 * dt.timedelta(hours=1))
+    segments_refresh_task(slugs=["cart_abandoner"])
+    refreshed = set(Segment.objects.filter(refreshed_at=NOW).values_list("slug", flat=True))
+    assert refreshed == {"cart_abandoner"}
+    segments_refresh_task(exclude=["cart_abandoner"])
+    assert Segment.objects.filter(refreshed_at=NOW).count() == 5

@@ -1,0 +1,44 @@
+"""The jobs of segments: the realtime update and the scheduled refreshes run as jobs of the
+outbox, so a broker outage delays them and never loses them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from django.db import OperationalError, transaction
+
+from ..jobs import job_enqueue, job_handler
+from ..models import Job, Profile
+from .lifecycle import LIFECYCLE_DEPENDS_ON
+from .membership import segments_update_for_profiles
+
+SEGMENTS_UPDATE_JOB = "personalization.segments_update"
+
+
+def segments_update_enqueue(
+    *, profile_ids: Iterable[int], changes: Mapping[int, Iterable[str]] | None = None
+) -> Job | None:
+    """Record the job that re-evaluates these profiles' segments (after their data changed).
+
+    With ``changes`` (what changed per profile, as ``profile_changed`` says), only profiles
+    with a change a segment depends on are re-evaluated: a product view moves nobody in or out
+    of a lifecycle segment.
+    """
+    ids = set(profile_ids)
+    if changes is not None:
+        ids = {pid for pid in ids if LIFECYCLE_DEPENDS_ON.intersection(changes.get(pid, ()))}
+    ids = sorted(ids)
+    if not ids:
+        return None
+    with transaction.atomic():
+        return job_enqueue(task=SEGMENTS_UPDATE_JOB, args={"profile_ids": ids})
+
+
+# A lock wait that timed out or a deadlock victim is worth another try; the update reads the
+# current data every time, so a repeated run is harmless.
+@job_handler(SEGMENTS_UPDATE_JOB, retry_for=(OperationalError,))
+def segments_update_run(*, profile_ids: list[int]) -> int:
+    """Re-evaluate every segment for these profiles; how many memberships changed."""
+    existing = Profile.objects.filter(pk__in=profile_ids).values_list("pk", flat=True)
+    changes = segments_update_for_profiles(profile_ids=list(existing))
+    return sum(len(entered) + len(exited) for entered, exited in changes.values())
