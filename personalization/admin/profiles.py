@@ -38,6 +38,7 @@ from ..models import (
     TopicPreference,
 )
 from .base import PresentValuesFilter, ReadOnlyTabularInline, changelist_url
+from .segments import SegmentMembershipInline
 
 # --- Consent, derived from the ledger ---------------------------------------------------------
 
@@ -353,6 +354,7 @@ class ProfileAdmin(admin.ModelAdmin):
         TopicChoiceInline,
         ChannelChoiceInline,
         RecentOrderInline,
+        SegmentMembershipInline,
         ProfileAliasInline,
     ]
 

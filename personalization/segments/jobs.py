@@ -10,9 +10,11 @@ from django.db import OperationalError, transaction
 from ..jobs import job_enqueue, job_handler
 from ..models import Job, Profile
 from .lifecycle import LIFECYCLE_DEPENDS_ON
-from .membership import segments_update_for_profiles
+from .membership import segments_refresh, segments_update_for_profiles
+from .selection import segments_select
 
 SEGMENTS_UPDATE_JOB = "personalization.segments_update"
+SEGMENTS_REFRESH_JOB = "personalization.segments_refresh"
 
 
 def segments_update_enqueue(
@@ -42,3 +44,17 @@ def segments_update_run(*, profile_ids: list[int]) -> int:
     existing = Profile.objects.filter(pk__in=profile_ids).values_list("pk", flat=True)
     changes = segments_update_for_profiles(profile_ids=list(existing))
     return sum(len(entered) + len(exited) for entered, exited in changes.values())
+
+
+def segments_refresh_enqueue(*, slugs: list[str]) -> Job:
+    """Record the job that refreshes these segments for everyone (the admin's action)."""
+    with transaction.atomic():
+        return job_enqueue(task=SEGMENTS_REFRESH_JOB, args={"slugs": sorted(slugs)})
+
+
+@job_handler(SEGMENTS_REFRESH_JOB, retry_for=(OperationalError,))
+def segments_refresh_run(*, slugs: list[str]) -> int:
+    """Refresh the segments still there of these; how many memberships changed."""
+    existing = segments_select().filter(slug__in=slugs)
+    results = segments_refresh(segments=existing)
+    return sum(result.entered + result.exited for result in results)

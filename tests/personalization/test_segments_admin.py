@@ -1,0 +1,100 @@
+"""The segment admin as a marketer uses it: sizes, trend, refresh, members and history."""
+
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+
+from personalization.commerce import order_record
+from personalization.identity import Identity
+from personalization.models import Profile, Segment, SegmentDailyCount
+from personalization.segments import segment_refresh
+
+pytestmark = pytest.mark.django_db
+NOW = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
+
+
+def url(model: str, view: str = "changelist", *args) -> str:
+    return reverse(f"admin:personalization_{model}_{view}", args=args)
+
+
+@pytest.fixture
+def new_customers(time_machine, product_factory, django_capture_on_commit_callbacks):
+    time_machine.move_to(NOW, tick=False)
+    product_factory(external_id="mug")
+    with django_capture_on_commit_callbacks(execute=True):
+        for index in range(3):
+            order_record(
+                order_id=f"O{index}",
+                identity=Identity(email=f"c{index}@example.com"),
+                placed_at=NOW - dt.timedelta(days=index),
+                total="12.50",
+                currency_code="EUR",
+                lines=[{"product_id": "mug", "quantity": 1, "unit_price": "12.50"}],
+            )
+    return Segment.objects.get(slug="new_customer")
+
+
+def test_the_list_shows_sizes_trend_and_last_refresh(admin_client, new_customers):
+    SegmentDailyCount.objects.create(
+        segment=new_customers, day=(NOW - dt.timedelta(days=8)).date(), members=1
+    )
+    segment_refresh(segment=new_customers, now=NOW)
+    page = admin_client.get(url("segment"))
+    assert page.status_code == 200
+    row = next(r for r in page.context["cl"].result_list if r.slug == "new_customer")
+    assert (row.member_count, row.members_then) == (3, 1)
+    assert b"+2" in page.content
+    assert b"Cart abandoners" in page.content
+
+
+def test_the_refresh_action_recomputes_the_selected_segments(
+    admin_client, new_customers, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):  # the job runs after the commit
+        response = admin_client.post(
+            url("segment"),
+            {"action": "refresh", "_selected_action": [new_customers.pk]},
+            follow=True,
+        )
+    assert response.status_code == 200
+    assert b"A refresh of 1 segment was started" in response.content
+    new_customers.refresh_from_db()
+    assert new_customers.member_count == 3 and new_customers.refreshed_at == NOW
+    assert not Segment.objects.exclude(pk=new_customers.pk).filter(refreshed_at=NOW).exists()
+
+
+def test_a_segment_page_links_to_its_members_and_shows_its_size_by_day(admin_client, new_customers):
+    segment_refresh(segment=new_customers, now=NOW)
+    page = admin_client.get(url("segment", "change", new_customers.pk))
+    assert page.status_code == 200
+    assert b"current members" in page.content
+    assert NOW.date().isoformat().encode() in page.content or b"June 1, 2026" in page.content
+
+    members = admin_client.get(
+        url("segmentmembership"), {"segment__id__exact": new_customers.pk, "current": "yes"}
+    )
+    assert members.status_code == 200
+    emails = {m.profile.email for m in members.context["cl"].result_list}
+    assert emails == {"c0@example.com", "c1@example.com", "c2@example.com"}
+
+
+def test_a_profile_page_lists_its_segments(admin_client, new_customers):
+    segment_refresh(segment=new_customers, now=NOW)
+    profile = Profile.objects.get(email="c0@example.com")
+    page = admin_client.get(url("profile", "change", profile.pk))
+    assert page.status_code == 200
+    assert b"Segments (current and past)" in page.content
+    assert b"New customers" in page.content
+
+
+def test_lifecycle_segments_can_be_renamed_but_not_added_or_deleted(admin_client, new_customers):
+    assert admin_client.get(url("segment", "add")).status_code == 403
+    assert admin_client.get(url("segment", "delete", new_customers.pk)).status_code == 403
+    response = admin_client.post(
+        url("segment", "change", new_customers.pk),
+        {"name": "Just joined", "description": "First order this month."},
+    )
+    assert response.status_code == 302
+    new_customers.refresh_from_db()
+    assert (new_customers.name, new_customers.slug) == ("Just joined", "new_customer")
