@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("personalization", "0006_event_is_sensitive"),
+        ("personalization", "0007_order_cart_shop_total"),
     ]
 
     operations = [
