@@ -120,6 +120,8 @@ CELERY_TASK_ALWAYS_EAGER = os.environ.get("CELERY_TASK_ALWAYS_EAGER") == "1"
 # --- The app ---------------------------------------------------------------------------------
 PERSONALIZATION = {
     "SENSITIVE_CATEGORIES": ["Health"],
+    # The shop sells in euros: the app counts every order in them.
+    "CURRENCY": "EUR",
     "DEFAULT_CURRENCY": "EUR",
     # The demo asks for a confirmation click before marketing email counts (see /outbox/).
     "DOUBLE_OPT_IN_PURPOSES": ["email_marketing"],

@@ -8,19 +8,41 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.utils.translation import gettext as _
+
 from .conf import app_settings
+from .exceptions import UnconvertibleCurrency
 from .identity import Identity
 
 if TYPE_CHECKING:
+    import datetime as dt
+    from decimal import Decimal
+
     from django.http import HttpRequest
 
 
 class DefaultAdapter:
+    def is_customer(self, user) -> bool:
+        """Whether this shop user is a customer, whose account gets a profile.
+
+        Staff and superusers are not: signing in to the admin, or browsing the shop while
+        signed in as staff, makes no profile and joins no history (their requests count as
+        a visitor nobody knows, see ``docs/guide/integrate.md``). Override this to decide
+        otherwise, e.g. ``return True`` in a shop whose staff also buy as customers.
+        """
+        return not (getattr(user, "is_staff", False) or getattr(user, "is_superuser", False))
+
     def identity_for_request(self, request: HttpRequest) -> Identity:
-        """Who is behind this request: the logged-in user and the anonymous-id cookie."""
+        """Who is behind this request: the logged-in user and the anonymous-id cookie.
+
+        Nobody, for a user who is not a customer (:meth:`is_customer`): their browser is not
+        given an anonymous id either.
+        """
         user = getattr(request, "user", None)
         if user is not None and not user.is_authenticated:
             user = None
+        if user is not None and not self.is_customer(user):
+            return Identity(not_customer=True)
         return Identity(
             user=user,
             email=getattr(user, "email", "") or "",
@@ -33,6 +55,29 @@ class DefaultAdapter:
         Behind a proxy, override this to read the header your proxy sets.
         """
         return request.META.get("REMOTE_ADDR") or None
+
+    def exchange_rate(self, *, from_currency: str, to_currency: str, at: dt.datetime) -> Decimal:
+        """How many units of ``to_currency`` one unit of ``from_currency`` was worth at ``at``.
+
+        Asked for whenever an order or a cart arrives in another currency than the shop's
+        (``to_currency`` is ``PERSONALIZATION["CURRENCY"]``; ``at`` is when the order was
+        placed or the cart changed; an import asks once per currency and UTC day, at 00:00
+        UTC). Return a positive ``Decimal``; raise
+        :class:`~personalization.exceptions.UnconvertibleCurrency` for a pair or a date you
+        have no rate for. The app multiplies and rounds to cents.
+
+        The default knows no rates and refuses, so amounts in different currencies are never
+        added up as if they were one.
+        """
+        raise UnconvertibleCurrency(
+            _(
+                "%(from)s is not the shop's currency (PERSONALIZATION['CURRENCY'] = %(to)s) and "
+                "the adapter cannot convert it: implement exchange_rate() on the class named "
+                "in PERSONALIZATION['ADAPTER']."
+            )
+            % {"from": from_currency, "to": to_currency},
+            field="currency",
+        )
 
 
 def get_adapter() -> DefaultAdapter:

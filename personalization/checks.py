@@ -64,6 +64,7 @@ SETTING_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "CONFIRMATION_LINK_MAX_AGE_DAYS": (_is_positive_int, "a positive whole number of days"),
     "ANONYMOUS_ID_COOKIE": (_is_cookie_name, "a cookie name"),
     "ANONYMOUS_ID_COOKIE_AGE": (_is_positive_int, "a positive whole number of seconds"),
+    "CURRENCY": (_is_currency_or_none, "an ISO 4217 code such as 'EUR'"),
     "DEFAULT_CURRENCY": (_is_currency_or_none, "None or an ISO 4217 code such as 'EUR'"),
     "BATCH_SIZE": (_is_positive_int, "a positive whole number"),
     "JOB_MAX_ATTEMPTS": (_is_positive_int, "a positive whole number"),
@@ -116,6 +117,16 @@ def check_settings(app_configs, **kwargs):
     except ConfigurationError as err:
         errors.append(Error(str(err), id="personalization.E001"))
         return errors
+    if app_settings.CURRENCY is None:
+        errors.append(
+            Error(
+                "PERSONALIZATION['CURRENCY'] is not set: the app needs the shop's currency to "
+                "count orders in, rather than add up amounts in different currencies.",
+                hint="Set PERSONALIZATION['CURRENCY'] = 'EUR' (your shop's ISO 4217 code); "
+                f"see {docs_url('reference/settings.md#currency')}.",
+                id="personalization.E007",
+            )
+        )
     from .models import Purpose
 
     unknown = set(app_settings.DOUBLE_OPT_IN_PURPOSES) - set(Purpose.values)

@@ -26,7 +26,7 @@ from .catalogue import products_by_external_id
 from .changes import Change, changes_collected, profile_changed_note
 from .consent import consent_grant_many
 from .exceptions import InvalidInput, UnknownOrder
-from .identity import Identity, profile_resolve
+from .identity import Identity, customers_only, profile_resolve, trusted_check
 from .models import (
     Cart,
     CartLine,
@@ -38,6 +38,7 @@ from .models import (
     OrderStatus,
     Profile,
 )
+from .money import money_convert
 from .validation import (
     aware_datetime,
     choice,
@@ -94,14 +95,19 @@ def order_record(
     attributes: dict[str, Any] | None = None,
     ip_address: str | None = None,
     source: str = IngestSource.SIGNAL,
+    trusted: bool = False,
 ) -> tuple[Order, bool]:
     """Record a placed order once. Returns (order, created); a repeat delivery changes nothing.
 
     Everything is checked before anything is written. The profile's stats are refreshed, the
     cart (if given) becomes converted, and the consents ticked at checkout are recorded.
+    ``attributes`` change an existing customer's profile only when the identity names their
+    own account or with ``trusted=True`` (see ``profile_resolve``): a guest checkout with a
+    known customer's email adds the order to their profile and leaves their name alone.
     """
     order_id = external_id(order_id, field="order_id")
     instance_check(identity, Identity, field="identity")
+    trusted = trusted_check(trusted)
     source = choice(source, IngestSource.values, field="source")
     ip_address = ip_address_clean(ip_address)
     placed_at = aware_datetime(placed_at, field="placed_at", not_future=True)
@@ -114,8 +120,10 @@ def order_record(
     existing = Order.objects.filter(external_id=order_id).first()
     if existing:
         return existing, False
+    # Converted before anything is written: an unconvertible order leaves no trace.
+    shop_total = money_convert(amount=total, currency=currency_code, at=placed_at)
     with transaction.atomic(), changes_collected():
-        profile = profile_resolve(identity, attributes=attributes)
+        profile = profile_resolve(identity, attributes=attributes, trusted=trusted)
         try:
             with transaction.atomic():
                 order = Order.objects.create(
@@ -124,6 +132,7 @@ def order_record(
                     placed_at=placed_at,
                     total=total,
                     currency=currency_code,
+                    shop_total=shop_total,
                     source=source,
                 )
         except IntegrityError:
@@ -188,12 +197,13 @@ def cart_update(
     updated_at: Any,
     lines: Any,
     currency_code: Any = None,
-) -> tuple[Cart, bool]:
+) -> tuple[Cart | None, bool]:
     """Mirror the cart's contents as of ``updated_at``. Returns (cart, applied).
 
     A late update older than the newest one recorded is ignored, so carts never go back in
     time. An empty cart is marked emptied (a converted one stays converted); a non-empty one
-    is open.
+    is open. The cart of a shop user who is not a customer (staff) is not mirrored:
+    ``(None, False)``.
     """
     cart_id = external_id(cart_id, field="cart_id")
     instance_check(identity, Identity, field="identity")
@@ -208,6 +218,15 @@ def cart_update(
             previous = merged[line.product_id]
             line = Line(line.product_id, previous.quantity + line.quantity, line.unit_price)
         merged[line.product_id] = line
+    if customers_only(identity).only_not_customer:
+        return None, False  # a staff member's cart is nobody's
+    total = sum((line.quantity * line.unit_price for line in merged.values()), Decimal(0))
+    # A cart with lines has a currency (checked above); an empty one is worth nothing.
+    shop_total = (
+        money_convert(amount=total, currency=currency_code, at=updated_at, field="lines")
+        if total
+        else Decimal(0)
+    )
 
     with transaction.atomic(), changes_collected():
         profile = profile_resolve(identity)
@@ -228,7 +247,7 @@ def cart_update(
             # The shop clearing the cart after checkout must not hide that it converted.
             cart.status = CartStatus.EMPTIED
         cart.currency = currency_code or cart.currency
-        cart.total = sum((line.quantity * line.unit_price for line in merged.values()), Decimal(0))
+        cart.total, cart.shop_total = total, shop_total
         cart.save()
         cart.lines.all().delete()
         CartLine.objects.bulk_create(
@@ -268,7 +287,8 @@ def _stats_expressions() -> dict[str, Any]:
         # No counted orders: the grouped subquery has no row and yields NULL.
         return Subquery(counted.annotate(value=expression).values("value")[:1])
 
-    spent, count = aggregate(Sum("total")), aggregate(Count("pk"))
+    # In the shop's one currency, whatever each customer paid in.
+    spent, count = aggregate(Sum("shop_total")), aggregate(Count("pk"))
     return {
         "orders_count": Coalesce(count, Value(0)),
         "total_spent": Coalesce(spent, Value(Decimal(0)), output_field=money_field),
@@ -312,7 +332,7 @@ def _stats_rebuild_postgresql(profiles) -> int:
             last_order_at = s.last_at
         FROM ({ids_sql}) AS t (id)
         LEFT JOIN (
-            SELECT profile_id, count(*) AS orders, sum(total) AS spent,
+            SELECT profile_id, count(*) AS orders, sum(shop_total) AS spent,
                 min(placed_at) AS first_at, max(placed_at) AS last_at
             FROM {order_table}
             WHERE status = %s AND profile_id IN ({ids_sql})

@@ -41,6 +41,10 @@ DEFAULTS: dict[str, Any] = {
     # Cookie that carries the anonymous visitor id set by AnonymousIdMiddleware.
     "ANONYMOUS_ID_COOKIE": "pzn_aid",
     "ANONYMOUS_ID_COOKIE_AGE": 60 * 60 * 24 * 365,
+    # The shop's one currency (ISO 4217, e.g. "EUR"): statistics and every money rule count in
+    # it, and an order or cart in another currency is converted through the adapter's
+    # exchange_rate(). Required: the system check personalization.E007 names it when unset.
+    "CURRENCY": None,
     # Currency assumed when an import row or signal leaves it out. None: currency is required.
     "DEFAULT_CURRENCY": None,
     # Rows per database round trip in import_orders and the data generator.

@@ -43,10 +43,27 @@ class MissingIdentity(InvalidInput):
     """A call needs a customer identity (email, user or anonymous id) and got none."""
 
 
+class NotACustomer(MissingIdentity):
+    """The only identity given was a shop user who is not a customer (staff, by default).
+
+    See ``DefaultAdapter.is_customer``. ``track()``, ``identify()`` and ``cart_update`` record
+    nothing for such a user instead of raising; an order needs the customer's email.
+    """
+
+
 class UnknownProduct(InvalidInput, LookupError):
     """A product id was given that the catalogue mirror does not know.
 
     Send ``product_saved`` for the product first (or import it).
+    """
+
+
+class UnconvertibleCurrency(InvalidInput):
+    """An amount is in another currency than the shop's and cannot be converted to it.
+
+    Raised (with ``field="currency"``) by the default adapter, which knows no exchange rates:
+    implement ``exchange_rate()`` on your adapter (``PERSONALIZATION["ADAPTER"]``), or send
+    amounts in ``PERSONALIZATION["CURRENCY"]``. Nothing was written.
     """
 
 

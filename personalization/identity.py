@@ -16,7 +16,7 @@ from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext as _
 
 from .changes import Change, changes_collected, profile_changed_note, profile_merged_note
-from .exceptions import InvalidInput, MissingIdentity
+from .exceptions import InvalidInput, MissingIdentity, NotACustomer
 from .models import (
     Cart,
     ChannelPreference,
@@ -45,9 +45,16 @@ class Identity:
     email: str = ""
     user: Any = None
     anonymous_id: str = ""
+    # A shop user was named who is not a customer (DefaultAdapter.is_customer), and left out.
+    not_customer: bool = False
 
     def __bool__(self) -> bool:
         return bool(self.email or self.user is not None or self.anonymous_id)
+
+    @property
+    def only_not_customer(self) -> bool:
+        """Nothing but a user who is not a customer: there is no one to record anything for."""
+        return self.not_customer and not self
 
 
 def identity_from(
@@ -55,15 +62,24 @@ def identity_from(
 ) -> Identity:
     """Build an Identity from the identity arguments the signals and track() accept."""
     identity_args_check(user=user, request=request)
+    not_customer = False
     if request is not None:
         from .adapter import get_adapter
 
         from_request = get_adapter().identity_for_request(request)
+        if from_request.not_customer or (
+            from_request.user is not None and not user_is_customer(from_request.user)
+        ):
+            # Staff at work in the shop or the admin: neither their account nor the browser
+            # they use is a customer's history.
+            from_request, not_customer = Identity(), True
         email = email or from_request.email
         user = user if user is not None else from_request.user
         anonymous_id = anonymous_id or from_request.anonymous_id
     if user is not None and not getattr(user, "is_authenticated", True):
         user = None
+    if user is not None and not user_is_customer(user):
+        user, not_customer = None, True
     if user is not None and not email:
         email = getattr(user, "email", "") or ""
     anonymous_id = no_nul(str(anonymous_id or "").strip(), field="anonymous_id")
@@ -73,7 +89,22 @@ def identity_from(
         email=email_normalize(email) if email else "",
         user=user,
         anonymous_id=anonymous_id,
+        not_customer=not_customer,
     )
+
+
+def user_is_customer(user: Any) -> bool:
+    """Whether this shop user's account may have a profile (``DefaultAdapter.is_customer``)."""
+    from .adapter import get_adapter
+
+    return bool(get_adapter().is_customer(user))
+
+
+def customers_only(identity: Identity) -> Identity:
+    """The identity without its user when that user is not a customer (staff)."""
+    if identity.user is None or user_is_customer(identity.user):
+        return identity
+    return Identity(email=identity.email, anonymous_id=identity.anonymous_id, not_customer=True)
 
 
 def attributes_clean(attributes: dict[str, Any]) -> dict[str, Any]:
@@ -83,6 +114,7 @@ def attributes_clean(attributes: dict[str, Any]) -> dict[str, Any]:
 
 def profile_find(identity: Identity) -> Profile | None:
     """The profile this identity already resolves to, without creating or changing anything."""
+    identity = customers_only(identity)
     if identity.user is not None and identity.user.pk is not None:
         profile = Profile.objects.filter(user=identity.user).first()
         if profile:
@@ -97,7 +129,11 @@ def profile_find(identity: Identity) -> Profile | None:
 
 
 def profile_resolve(
-    identity: Identity, *, attributes: dict[str, Any] | None = None, lock: bool = True
+    identity: Identity,
+    *,
+    attributes: dict[str, Any] | None = None,
+    lock: bool = True,
+    trusted: bool = False,
 ) -> Profile:
     """The one profile for this identity, created, joined or merged as needed.
 
@@ -105,16 +141,34 @@ def profile_resolve(
     - An anonymous id whose profile is still anonymous joins the identified profile.
     - An anonymous id last used by another known person (a shared computer) moves to this
       profile; the other person's history stays theirs.
+
+    ``attributes`` (``ATTRIBUTE_FIELDS``) are written only on the word of someone entitled
+    to: the customer's own account (the identity names the profile's user), the shop's
+    server code vouching for them (``trusted=True``), or, for a profile this call gives its
+    first email or user, whoever gave it. Otherwise, as for a guest checkout with a known
+    customer's email, they are left out: typing someone's address must not rename them.
     """
+    trusted = trusted_check(trusted)
+    identity = customers_only(identity)
+    if identity.only_not_customer:
+        raise NotACustomer(
+            _(
+                "This user is not a customer (staff and superusers are not, unless the "
+                "adapter's is_customer() says so): give the customer's email instead."
+            ),
+            field="user",
+        )
     if not identity:
         raise MissingIdentity(
             _("Give at least one of email, user, anonymous_id or request."), field="email"
         )
+    if not trusted:
+        identity = _account_address(identity)
     cleaned = attributes_clean(attributes or {})
     for attempt in range(3):
         try:
             with transaction.atomic(), changes_collected():
-                return _resolve(identity, cleaned, lock=lock)
+                return _resolve(identity, cleaned, lock=lock, trusted=trusted)
         except IntegrityError:
             # Another request created the same profile or alias at the same moment.
             if attempt == 2:
@@ -122,7 +176,38 @@ def profile_resolve(
     raise AssertionError("unreachable")
 
 
-def _resolve(identity: Identity, attributes: dict[str, Any], *, lock: bool) -> Profile:
+def _account_address(identity: Identity) -> Identity:
+    """With a shop user, the account's own address is the one that counts.
+
+    Another address given beside it (a contact address typed at a signed-in checkout) was
+    checked by nobody: it neither becomes the account's address nor merges the profile of
+    whoever uses it into the account. Server code that vouches for it passes trusted=True.
+    """
+    if identity.user is None or not identity.email:
+        return identity
+    try:
+        account_email = email_normalize(getattr(identity.user, "email", "") or "")
+    except InvalidInput:
+        return identity  # an account without a usable address: the one given stands
+    if not account_email or account_email == identity.email:
+        return identity
+    logger.info(
+        "Not applying %s to the account of user %s, whose address is another.",
+        identity.email,
+        identity.user.pk,
+    )
+    return Identity(email=account_email, user=identity.user, anonymous_id=identity.anonymous_id)
+
+
+def trusted_check(trusted: Any) -> bool:
+    if not isinstance(trusted, bool):
+        raise InvalidInput(_("trusted is True or False."), field="trusted")
+    return trusted
+
+
+def _resolve(
+    identity: Identity, attributes: dict[str, Any], *, lock: bool, trusted: bool
+) -> Profile:
     by_user = None
     if identity.user is not None and identity.user.pk is not None:
         by_user = _locked(Profile.objects.filter(user=identity.user), lock)
@@ -169,6 +254,8 @@ def _resolve(identity: Identity, attributes: dict[str, Any], *, lock: bool) -> P
                 kind=ProfileAlias.Kind.ANONYMOUS_ID, value=identity.anonymous_id
             ).update(profile=target)
 
+    # A profile nobody could be told apart by yet (new, or an anonymous visitor's).
+    unclaimed = not target.email and target.user_id is None
     changed: set[str] = set()
     if identity.user is not None and target.user_id != identity.user.pk:
         if target.user_id is None:
@@ -190,6 +277,17 @@ def _resolve(identity: Identity, attributes: dict[str, Any], *, lock: bool) -> P
         ProfileAlias.objects.filter(kind=ProfileAlias.Kind.EMAIL, value=identity.email).delete()
         target.email = identity.email
         changed.add("email")
+    own_account = identity.user is not None and target.user_id == identity.user.pk
+    first_claim = unclaimed and names_someone
+    if attributes and not (trusted or own_account or first_claim):
+        # An unauthenticated source (a guest checkout, a newsletter form) may add to this
+        # profile but not rewrite who it is, nor fill in what its owner left empty.
+        logger.info(
+            "Left %s of profile %s unchanged: the caller is neither its owner nor trusted.",
+            ", ".join(sorted(attributes)),
+            target.pk,
+        )
+        attributes = {}
     for name, value in attributes.items():
         if getattr(target, name) != value:
             setattr(target, name, value)

@@ -44,6 +44,7 @@ def on_order_placed(sender, **kwargs):
         consents=kwargs.get("consents"),
         attributes=_attributes(kwargs),
         ip_address=ip_address_for(kwargs.get("request")),
+        trusted=kwargs.get("trusted", False),
     )
     return order
 
@@ -84,6 +85,7 @@ def on_customer_signed_up(sender, **kwargs):
     return identify(
         consents=kwargs.get("consents"),
         consent_source=ConsentSource.SIGNUP,
+        trusted=kwargs.get("trusted", False),
         **_identity_kwargs(kwargs),
         **_attributes(kwargs),
     )
@@ -91,6 +93,7 @@ def on_customer_signed_up(sender, **kwargs):
 
 def on_customer_identified(sender, **kwargs):
     return identify(
+        trusted=kwargs.get("trusted", False),
         **_identity_kwargs(kwargs),
         **_attributes(kwargs),
     )

@@ -21,7 +21,12 @@ must never interrupt your view. Every receiver runs in its own transaction savep
 anonymous id) or ``request`` (the current request: its logged-in user and its anonymous-id
 cookie are used, see ``ADAPTER``). ``order_placed``, ``customer_signed_up`` and
 ``customer_identified`` also take profile attributes: ``first_name``, ``last_name``,
-``locale``, ``timezone``, ``country``, ``birthday`` (a date).
+``locale``, ``timezone``, ``country``, ``birthday`` (a date), and ``trusted`` (bool, default
+False). Attributes change an existing customer's profile only when the identity names their
+own account (``user``, or the request's signed-in user) or the sender passes ``trusted=True``
+(the shop's own server code vouching for them, e.g. after verifying the address); a guest
+checkout with a known customer's email adds the order to their profile and leaves their name,
+birthday, … as they are. A profile identified for the first time takes them from anyone.
 
 Datetimes must be timezone-aware. Money is a ``Decimal`` (or a string/int that parses as one).
 """

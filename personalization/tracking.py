@@ -15,7 +15,14 @@ from .changes import Change, changes_collected, profile_changed_note
 from .conf import app_settings
 from .consent import consent_grant_many, has_consent
 from .exceptions import InvalidInput
-from .identity import Identity, identity_from, profile_find, profile_resolve
+from .identity import (
+    Identity,
+    attributes_clean,
+    identity_from,
+    profile_find,
+    profile_resolve,
+    trusted_check,
+)
 from .models import ConsentSource, Event, Product, Profile, Purpose
 from .validation import aware_datetime, event_name, external_id, json_clean
 
@@ -52,6 +59,8 @@ def track(
         sensitive = Product.objects.filter(pk=product_pk).sensitive().exists()
         if sensitive and app_settings.SENSITIVE_EVENTS == "drop":
             return None
+    if identity.only_not_customer:
+        return None  # staff browsing the shop: nobody's behaviour
 
     # One transaction: a failure leaves neither a profile nor an event behind, and the
     # savepoint keeps the caller's own atomic block usable.
@@ -81,15 +90,29 @@ def identify(
     request: Any = None,
     consents: dict[str, str] | None = None,
     consent_source: str = ConsentSource.SIGNUP,
+    trusted: bool = False,
     **attributes: Any,
-) -> Profile:
-    """Tie what we know of a visitor to one profile, merging as needed, and return it."""
+) -> Profile | None:
+    """Tie what we know of a visitor to one profile, merging as needed, and return it.
+
+    ``attributes`` (first_name, last_name, locale, timezone, country, birthday) change a
+    profile only for its own signed-in customer (``user``, or the request's user), for a
+    profile this call identifies for the first time, or with ``trusted=True``: the shop's own
+    server code vouching for them. See ``profile_resolve``.
+
+    Returns ``None``, recording nothing, when the only identity is a shop user who is not a
+    customer (staff; see ``DefaultAdapter.is_customer``).
+    """
     identity = identity_from(email=email, user=user, anonymous_id=anonymous_id, request=request)
+    trusted = trusted_check(trusted)
+    if identity.only_not_customer:
+        attributes_clean(attributes)  # bad input is refused all the same
+        return None
     from .adapter import ip_address_for
 
     ip_address = ip_address_for(request)
     with transaction.atomic(), changes_collected():
-        profile = profile_resolve(identity, attributes=attributes)
+        profile = profile_resolve(identity, attributes=attributes, trusted=trusted)
         consent_grant_many(
             profile=profile, consents=consents, source=consent_source, ip_address=ip_address
         )

@@ -51,6 +51,7 @@ class OrderFactory(factory.django.DjangoModelFactory):
     placed_at = factory.LazyFunction(lambda: dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC))
     total = Decimal("39.80")
     currency = "EUR"
+    shop_total = factory.SelfAttribute("total")
     source = models.IngestSource.SIGNAL
 
 

@@ -206,7 +206,7 @@ def visitor_consents(request: HttpRequest) -> dict[str, str] | None:
 def personalisation_accept(request: HttpRequest) -> bool:
     """An anonymous visitor said yes to the personalisation banner."""
     try:
-        identify(
+        profile = identify(
             request=request,
             consents={Purpose.PERSONALIZATION: wording_version()},
             consent_source=ConsentSource.BANNER,
@@ -214,7 +214,7 @@ def personalisation_accept(request: HttpRequest) -> bool:
     except InvalidInput as err:
         logger.warning("Could not record the visitor's personalisation consent: %s", err)
         return False
-    return True
+    return profile is not None  # None: a staff member, who is not a customer
 
 
 class ConsentChange(enum.Enum):
@@ -239,6 +239,8 @@ def consent_change(*, request: HttpRequest, purpose: str, granted: bool) -> Cons
                 consents={purpose: wording_version()},
                 consent_source=ConsentSource.PREFERENCE_CENTRE,
             )
+            if profile is None:
+                return ConsentChange.FAILED  # a staff account is not a customer's
             if consent_state(profile=profile, purpose=purpose) == ConsentState.PENDING:
                 return ConsentChange.CONFIRMATION_SENT
             return ConsentChange.SAVED

@@ -55,6 +55,7 @@ class OrderAdmin(_MirrorAdmin):
         "placed_at",
         "total",
         "currency",
+        "shop_total",
         "status",
         "status_changed_at",
         "source",
@@ -74,6 +75,7 @@ class CartAdmin(_MirrorAdmin):
         "status",
         "total",
         "currency",
+        "shop_total",
         "source_updated_at",
         "created_at",
     )

@@ -267,7 +267,7 @@ class LatestOnlyFormSet(BaseInlineFormSet):
 class RecentOrderInline(ReadOnlyTabularInline):
     model = Order
     formset = LatestOnlyFormSet
-    fields = ("external_id", "placed_at", "total", "currency", "status", "source")
+    fields = ("external_id", "placed_at", "total", "currency", "shop_total", "status", "source")
     readonly_fields = fields
     ordering = ("-placed_at", "-pk")
     show_change_link = True

@@ -52,6 +52,7 @@ class OrmWriter(BatchWriter):
                 placed_at=order.placed_at,
                 total=order.total,
                 currency=order.currency,
+                shop_total=order.shop_total,
                 status=order.status,
                 source=IngestSource.IMPORT,
             )

@@ -31,7 +31,8 @@ from .writing import BatchCollision, BatchWriter, Written
 # The batch's tables empty themselves when its transaction commits.
 _STAGING = {
     "pzn_import_order": "external_id text, line integer, email text, placed_at timestamptz, "
-    "total numeric, currency text, status text, first_name text, last_name text",
+    "total numeric, currency text, shop_total numeric, status text, first_name text, "
+    "last_name text",
     "pzn_import_line": "external_id text, line integer, product_id bigint, quantity integer, "
     "unit_price numeric",
     # The profile of each email the batch names.
@@ -137,8 +138,8 @@ class PostgresWriter(BatchWriter):
 
 def _orders_copy(cursor, orders: list[ParsedOrder]) -> None:
     with cursor.copy(
-        "COPY pzn_import_order (external_id, line, email, placed_at, total, currency, status, "
-        "first_name, last_name) FROM STDIN"
+        "COPY pzn_import_order (external_id, line, email, placed_at, total, currency, "
+        "shop_total, status, first_name, last_name) FROM STDIN"
     ) as copy:
         write = copy.write_row
         for order in orders:
@@ -150,6 +151,7 @@ def _orders_copy(cursor, orders: list[ParsedOrder]) -> None:
                     order.placed_at,
                     order.total,
                     order.currency,
+                    order.shop_total,
                     order.status,
                     order.first_name,
                     order.last_name,
@@ -231,12 +233,22 @@ class _Statements:
             WHERE NOT EXISTS (SELECT FROM pzn_import_email e WHERE e.email = n.email)"""
         self._order_defaults = _Defaults(
             Order,
-            ["external_id", "profile_id", "placed_at", "total", "currency", "status", "source"],
+            [
+                "external_id",
+                "profile_id",
+                "placed_at",
+                "total",
+                "currency",
+                "shop_total",
+                "status",
+                "source",
+            ],
         )
         self.orders_insert = f"""
             WITH new AS (
                 INSERT INTO {order} ({self._order_defaults.columns})
-                SELECT o.external_id, e.profile_id, o.placed_at, o.total, o.currency, o.status,
+                SELECT o.external_id, e.profile_id, o.placed_at, o.total, o.currency,
+                    o.shop_total, o.status,
                     %s, {self._order_defaults.placeholders}
                 FROM pzn_import_order o JOIN pzn_import_email e USING (email)
                 ORDER BY o.external_id

@@ -81,8 +81,8 @@ class ParsedOrder:
     """One order as read from the file: its checked fields, lines and bad rows."""
 
     __slots__ = tuple(
-        "order_id line rows raw email placed_at total currency status first_name last_name "
-        "lines errors".split()
+        "order_id line rows raw email placed_at total currency shop_total status first_name "
+        "last_name lines errors".split()
     )
 
     def __init__(self, order_id: str, line: int, raw: tuple):

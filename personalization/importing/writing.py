@@ -10,6 +10,8 @@ from typing import Any
 
 from django.db import IntegrityError, OperationalError, connection, transaction
 
+from ..exceptions import InvalidInput
+from ..money import RateCache
 from .products import ProductKeys, Rejected
 from .reading import ParsedOrder, ProductKey
 from .results import BadRow, ImportResult
@@ -31,8 +33,10 @@ class BatchWriter(ABC):
     def __init__(self, *, report: Callable[[BadRow], None]):
         self.report = report
         self.products = ProductKeys()
+        self.rates = RateCache()
 
     def write(self, orders: list[ParsedOrder], result: ImportResult) -> None:
+        orders = self._converted(orders, result)
         if not orders:
             return
         orders.sort(key=lambda order: order.order_id)  # one lock order for concurrent imports
@@ -61,6 +65,28 @@ class BatchWriter(ABC):
             setattr(result, name, getattr(result, name) + value)
         if self._touched_add(touched) >= STATS_PENDING:
             self.stats_flush()
+
+    def _converted(self, orders: list[ParsedOrder], result: ImportResult) -> list[ParsedOrder]:
+        """Give each order its total in the shop's currency, before anything is staged.
+
+        The rate comes from the adapter, once per currency and day; an order it cannot
+        convert is left out and each of its rows reported.
+        """
+        kept = []
+        for order in orders:
+            try:
+                order.shop_total = self.rates.convert(
+                    amount=order.total, currency=order.currency, at=order.placed_at
+                )
+            except InvalidInput as err:
+                result.orders_bad += 1
+                result.rows_bad += len(order.rows)
+                reason = f"{err.field or 'currency'}: {err.message}"
+                for line in order.rows:
+                    self.report(BadRow(line=line, order_id=order.order_id, reason=reason))
+                continue
+            kept.append(order)
+        return kept
 
     def close(self) -> None:
         self.products.forget()

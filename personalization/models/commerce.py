@@ -41,8 +41,24 @@ class Order(models.Model):
         db_index=False,
     )
     placed_at = models.DateTimeField(_("placed at"))
-    total = models.DecimalField(_("total"), max_digits=12, decimal_places=2)
-    currency = models.CharField(_("currency"), max_length=3)
+    total = models.DecimalField(
+        _("total paid"),
+        max_digits=12,
+        decimal_places=2,
+        help_text=_("What the customer paid, in the currency they paid in."),
+    )
+    currency = models.CharField(
+        _("currency paid"), max_length=3, help_text=_("ISO 4217 code of the total paid.")
+    )
+    shop_total = models.DecimalField(
+        _("total in shop currency"),
+        max_digits=12,
+        decimal_places=2,
+        help_text=_(
+            "The total in the shop's currency (PERSONALIZATION['CURRENCY']), converted at the "
+            "time of the order. Statistics and money rules count this one."
+        ),
+    )
     status = models.CharField(
         _("status"), max_length=16, choices=OrderStatus.choices, default=OrderStatus.PLACED
     )
@@ -75,6 +91,9 @@ class Order(models.Model):
             # on PostgreSQL that nothing uses.
             models.UniqueConstraint(fields=["external_id"], name="pzn_order_external_id_unique"),
             models.CheckConstraint(condition=Q(total__gte=0), name="pzn_order_total_gte_0"),
+            models.CheckConstraint(
+                condition=Q(shop_total__gte=0), name="pzn_order_shop_total_gte_0"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -126,8 +145,26 @@ class Cart(models.Model):
     status = models.CharField(
         _("status"), max_length=16, choices=CartStatus.choices, default=CartStatus.OPEN
     )
-    currency = models.CharField(_("currency"), max_length=3, blank=True)
-    total = models.DecimalField(_("total"), max_digits=12, decimal_places=2, default=0)
+    currency = models.CharField(
+        _("currency"), max_length=3, blank=True, help_text=_("ISO 4217 code of the total.")
+    )
+    total = models.DecimalField(
+        _("total"),
+        max_digits=12,
+        decimal_places=2,
+        default=0,
+        help_text=_("The cart's value in its own currency."),
+    )
+    shop_total = models.DecimalField(
+        _("total in shop currency"),
+        max_digits=12,
+        decimal_places=2,
+        default=0,
+        help_text=_(
+            "The cart's value in the shop's currency (PERSONALIZATION['CURRENCY']), converted "
+            "when it last changed."
+        ),
+    )
     source_updated_at = models.DateTimeField(
         _("changed in shop at"),
         help_text=_("Time of the shop's latest update; older updates arriving late are ignored."),

@@ -46,6 +46,8 @@ class Catalogue:
             raise InvalidInput(_("The catalogue has no products with a price."), field="products")
         self.items = items
         self.currency = currency
+        # What one unit of ``currency`` is worth in the shop's currency (set by the generator).
+        self.shop_rate = Decimal(1)
         weights = [
             (SENSITIVE_DAMPING if item.sensitive else 1.0) / (rank + 1) ** ZIPF_EXPONENT
             for rank, item in enumerate(items)

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP
 from typing import Any
 
 from django.db import connection, connections, reset_queries, transaction
@@ -32,6 +33,7 @@ from ..models import (
     Topic,
     TopicPreference,
 )
+from ..money import CENT, exchange_rate, shop_currency
 from ..validation import aware_datetime
 from .catalogue import Catalogue, catalogue_generate, catalogue_load
 from .planner import (
@@ -170,7 +172,7 @@ def shop_data_generate(
         "workers",
     )
     until = aware_datetime(until, field="until") if until is not None else default_until()
-    currency = currency or app_settings.DEFAULT_CURRENCY or "EUR"
+    currency = currency or shop_currency()
     report = GenerationReport(seed=seed, until=until)
     report.counts = {model._meta.model_name: 0 for model in TABLES}
     started = time.monotonic()
@@ -191,6 +193,8 @@ def shop_data_generate(
                 seed=seed, count=products, currency=currency, until=until, batch_size=batch_size
             )
             report.counts["product"] = created
+        # Orders and carts in another currency than the shop's count converted, as live ones do.
+        catalogue.shop_rate = exchange_rate(currency=catalogue.currency, at=until)
         topics = _topics_ensure(report)
     settings = PlanSettings(
         seed=seed,
@@ -375,6 +379,7 @@ _cart = _maker(
         "status",
         "currency",
         "total",
+        "shop_total",
         "source_updated_at",
     ),
 )
@@ -387,6 +392,7 @@ _order = _maker(
         "placed_at",
         "total",
         "currency",
+        "shop_total",
         "status",
         "status_changed_at",
         "cart_id",
@@ -401,7 +407,11 @@ def _write_chunk(
     plans: list[ProfilePlan], *, catalogue: Catalogue, batch_size: int, counts: dict[str, int]
 ) -> list[int]:
     """Insert the chunk's rows, parents first; return the new profiles' pks."""
-    currency = catalogue.currency
+    currency, rate = catalogue.currency, catalogue.shop_rate
+
+    def in_shop_currency(amount):
+        return amount if rate == 1 else (amount * rate).quantize(CENT, rounding=ROUND_HALF_UP)
+
     profiles = []
     for plan in plans:
         fields = plan.fields
@@ -439,7 +449,15 @@ def _write_chunk(
             _choice(pid, topic, subscribed, _at(at)) for topic, subscribed, at in plan.topic_choices
         ]
         carts += [
-            _cart(cart.external_id, pid, cart.status, currency, cart.total, _at(cart.at))
+            _cart(
+                cart.external_id,
+                pid,
+                cart.status,
+                currency,
+                cart.total,
+                in_shop_currency(cart.total),
+                _at(cart.at),
+            )
             for cart in plan.carts
         ]
     _insert(ProfileAlias, aliases, batch_size, counts)
@@ -465,6 +483,7 @@ def _write_chunk(
                 _at(order.at),
                 order.total,
                 currency,
+                in_shop_currency(order.total),
                 order.status,
                 _at(order.status_at) if order.status_at else None,
                 carts[cart_offset + order.cart].pk if order.cart is not None else None,

@@ -593,3 +593,51 @@ def test_a_bad_confirmation_link_is_shown_in_the_shops_layout_too(client, db):
     assert page.status_code == 400
     html = page.content.decode()
     assert _shop_layout(html) == dict.fromkeys(_shop_layout(html), True)
+
+
+# --- Whose word changes a customer's name ------------------------------------------------------
+
+
+def test_a_guest_checkout_with_a_customers_email_records_the_order_but_keeps_their_name(
+    make_shopper, beans
+):
+    ann = make_shopper()
+    ann.signup(email="ann@example.com")
+    profile = pzn.Profile.objects.get(user__username="ann")
+    assert profile.first_name == "Ann"
+
+    stranger = make_shopper()
+    stranger.add(beans)
+    response = stranger.checkout(email="ann@example.com", first_name="Mallory", last_name="X")
+
+    assert response.status_code == 302
+    profile.refresh_from_db()
+    assert (profile.first_name, profile.last_name) == ("Ann", "")
+    assert profile.orders_count == 1
+    assert pzn.Profile.objects.count() == 1
+
+
+def test_a_signed_in_customer_changes_their_own_name_at_checkout(shopper, beans):
+    shopper.signup(email="ann@example.com")
+    shopper.add(beans)
+
+    shopper.checkout(email="ann@example.com", first_name="Annie", last_name="Smith")
+
+    profile = pzn.Profile.objects.get(user__username="ann")
+    assert (profile.first_name, profile.last_name) == ("Annie", "Smith")
+
+
+def test_a_checkout_in_a_currency_the_app_cannot_convert_still_sells(
+    shopper, beans, settings, caplog
+):
+    # A shop counting in kronor, with the default adapter that knows no exchange rates.
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "CURRENCY": "SEK"}
+    shopper.add(beans)
+
+    with caplog.at_level(logging.WARNING, logger="demo_shop.shop.integration"):
+        response = shopper.checkout(email="ann@example.com")
+
+    assert response.status_code == 302
+    assert ShopOrder.objects.count() == 1
+    assert not pzn.Order.objects.exists()
+    assert "PERSONALIZATION['CURRENCY']" in caplog.text

@@ -124,7 +124,7 @@ def test_stats_rebuild_is_set_based_and_matches_the_live_stats(mug, profile_fact
     ],
 )
 def test_bad_orders_raise_a_clear_error_and_write_nothing(settings, mug, overrides, error, field):
-    settings.PERSONALIZATION = {}
+    settings.PERSONALIZATION = {"CURRENCY": "EUR"}
     with pytest.raises(error) as err:
         signals.order_placed.send(**order_kwargs(**overrides))
     assert err.value.field == field

@@ -3,9 +3,16 @@ import datetime as dt
 import pytest
 
 from personalization import signals
+from personalization.commerce import cart_update
 from personalization.consent import consent_record, consent_states
-from personalization.exceptions import InvalidEmail, InvalidInput, MissingIdentity
-from personalization.identity import Identity, identity_from, profile_merge, profile_resolve
+from personalization.exceptions import InvalidEmail, InvalidInput, MissingIdentity, NotACustomer
+from personalization.identity import (
+    Identity,
+    identity_from,
+    profile_find,
+    profile_merge,
+    profile_resolve,
+)
 from personalization.models import (
     Cart,
     ConsentRecord,
@@ -248,3 +255,183 @@ def test_a_former_address_finds_the_customer_without_undoing_their_change_of_add
     assert set(member.aliases.filter(kind="email").values_list("value", flat=True)) == {
         "old@example.com"
     }
+
+
+# --- Staff accounts are not customers ---------------------------------------------------------
+
+
+def test_a_staff_user_alone_is_nobody_to_record_anything_for(user_factory, product_factory):
+    staff = user_factory(is_staff=True)
+    product = product_factory()
+
+    assert identify(user=staff, first_name="Clara") is None
+    assert track("product_viewed", user=staff, product_id=product.external_id) is None
+    assert cart_update(cart_id="c1", identity=Identity(user=staff), updated_at=T0, lines=[]) == (
+        None,
+        False,
+    )
+    with pytest.raises(NotACustomer) as err:
+        profile_resolve(Identity(user=staff))
+    assert err.value.field == "user"
+    assert not Profile.objects.exists()
+
+
+def test_a_superuser_is_not_a_customer_either(user_factory):
+    boss = user_factory(is_superuser=True)
+    assert identity_from(user=boss) == Identity(not_customer=True)
+    assert identify(user=boss) is None
+
+
+def test_an_order_naming_staff_and_an_email_goes_to_the_email_only(user_factory, product_factory):
+    staff = user_factory(email="clerk@example.com", is_staff=True)
+    place_order("o-staff", product_factory(), user=staff, email="clerk.home@example.com")
+
+    profile = Profile.objects.get()
+    assert (profile.email, profile.user) == ("clerk.home@example.com", None)
+
+
+def test_an_existing_profile_of_a_staff_user_is_not_found_through_the_account(user_factory):
+    staff = user_factory(is_staff=True)
+    Profile.objects.create(email="old@example.com", user=staff)  # from before the rule
+    assert profile_find(Identity(user=staff)) is None
+    assert identify(user=staff) is None
+
+
+def test_is_customer_on_the_adapter_decides(user_factory, settings):
+    from personalization.adapter import DefaultAdapter
+
+    class StaffBuys(DefaultAdapter):
+        def is_customer(self, user):
+            return True
+
+    class NobodyWithAnAccount(DefaultAdapter):
+        def is_customer(self, user):
+            return False
+
+    staff, customer = user_factory(is_staff=True), user_factory()
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "ADAPTER": StaffBuys}
+    assert identify(user=staff).user == staff
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "ADAPTER": NobodyWithAnAccount}
+    assert identify(user=customer) is None
+
+
+# --- Who may change a profile's identity attributes -------------------------------------------
+
+
+def test_a_guest_order_with_a_known_email_keeps_the_customers_name_and_counts_the_order(
+    product_factory,
+):
+    customer = identify(email="ann@example.com", first_name="Ann", last_name="Smith")
+    product = product_factory()
+
+    place_order(
+        "o-guest",
+        product,
+        email="ANN@example.com",
+        first_name="Mallory",
+        last_name="",
+        birthday=dt.date(1990, 1, 1),
+        locale="de",
+    )
+
+    customer.refresh_from_db()
+    assert (customer.first_name, customer.last_name) == ("Ann", "Smith")
+    # Nor are blanks filled in: a stranger must not be able to set someone's birthday.
+    assert (customer.birthday, customer.locale) == (None, "")
+    assert customer.orders_count == 1
+    assert Order.objects.get(external_id="o-guest").profile == customer
+
+
+def test_a_trusted_call_changes_the_attributes(product_factory):
+    customer = identify(email="ann@example.com", first_name="Ann")
+
+    place_order("o-1", product_factory(), email="ann@example.com", first_name="Anna", trusted=True)
+    customer.refresh_from_db()
+    assert customer.first_name == "Anna"
+
+    identify(email="ann@example.com", locale="sv", trusted=True)
+    customer.refresh_from_db()
+    assert customer.locale == "sv"
+
+
+def test_the_signed_in_customer_changes_their_own_attributes(user_factory):
+    user = user_factory(email="ann@example.com")
+    identify(user=user, first_name="Ann")
+
+    profile = identify(user=user, first_name="Annie", birthday=dt.date(1990, 5, 1))
+
+    assert (profile.first_name, profile.birthday) == ("Annie", dt.date(1990, 5, 1))
+
+
+def test_the_first_email_a_profile_gets_brings_its_attributes():
+    visitor = identify(anonymous_id="device1", first_name="Nobody")
+    assert visitor.first_name == ""  # an anonymous call names no one
+
+    guest = identify(anonymous_id="device1", email="new@example.com", first_name="Nina")
+
+    assert guest.pk == visitor.pk
+    assert (guest.email, guest.first_name) == ("new@example.com", "Nina")
+    assert identify(email="fresh@example.com", first_name="Fred").first_name == "Fred"
+
+
+def test_an_anonymous_device_cannot_carry_attributes_into_a_known_profile():
+    customer = identify(email="ann@example.com")
+    identify(anonymous_id="device2", first_name="Mallory", consents={"personalization": "v1"})
+
+    profile = identify(anonymous_id="device2", email="ann@example.com", first_name="Mallory")
+
+    assert profile.pk == customer.pk
+    assert profile.first_name == ""
+
+
+@pytest.mark.parametrize("trusted", ["yes", 1, None])
+def test_trusted_is_a_real_boolean(trusted):
+    with pytest.raises(InvalidInput) as err:
+        identify(email="ann@example.com", first_name="Ann", trusted=trusted)
+    assert err.value.field == "trusted"
+    assert not Profile.objects.exists()
+
+
+def test_bad_input_from_a_staff_user_is_still_refused(user_factory):
+    staff = user_factory(is_staff=True)
+    with pytest.raises(InvalidInput) as err:
+        identify(user=staff, birthday="next year")
+    assert err.value.field == "birthday"
+    with pytest.raises(InvalidInput) as err:
+        cart_update(
+            cart_id="c1",
+            identity=Identity(user=staff),
+            updated_at=T0,
+            lines=[{"product_id": "p", "quantity": 0, "unit_price": "1"}],
+        )
+    assert err.value.field == "lines[0].quantity"
+    with pytest.raises(InvalidInput) as err:
+        track("product_viewed", user=staff, occurred_at="soon")
+    assert err.value.field == "occurred_at"
+
+
+def test_another_address_beside_an_account_is_not_the_accounts(user_factory, product_factory):
+    product = product_factory()
+    ann = user_factory(email="ann@example.com")
+    account = identify(user=ann, first_name="Ann")
+    bob = identify(email="bob@example.com", first_name="Bob")  # a guest's profile
+
+    # Signed in as Ann, someone types Bob's address at checkout.
+    place_order("o-typed", product, user=ann, email="bob@example.com", first_name="Annie")
+
+    account.refresh_from_db()
+    assert (account.email, account.first_name) == ("ann@example.com", "Annie")
+    assert Order.objects.get(external_id="o-typed").profile == account
+    bob.refresh_from_db()  # not merged into Ann's account, nor renamed
+    assert (bob.email, bob.first_name, bob.orders_count) == ("bob@example.com", "Bob", 0)
+    assert not ProfileAlias.objects.filter(value="bob@example.com").exists()
+
+
+def test_server_code_vouching_for_an_address_beside_the_account_applies_it(user_factory):
+    ann = user_factory(email="ann@example.com")
+    identify(user=ann)
+
+    profile = identify(user=ann, email="ann.new@example.com", trusted=True)
+
+    assert profile.email == "ann.new@example.com"
+    assert identify(email="ann@example.com").pk == profile.pk  # the old address still finds her

@@ -10,6 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection
 
+from personalization.adapter import DefaultAdapter
 from personalization.commerce import profile_stats_refresh
 from personalization.importing import orm as importing_orm
 from personalization.importing import postgres as importing_postgres
@@ -36,7 +37,7 @@ BAD_ROWS = 3  # the documented exit status when some rows were bad
 
 @pytest.fixture(autouse=True)
 def _app_settings(settings):
-    settings.PERSONALIZATION = {"DEFAULT_CURRENCY": None}
+    settings.PERSONALIZATION = {"CURRENCY": "EUR", "DEFAULT_CURRENCY": None}
 
 
 @pytest.fixture
@@ -170,7 +171,8 @@ def test_per_line_file_creates_orders_lines_profiles_and_products(csv_file, run_
     assert OrderLine.objects.count() == 3
 
 
-def test_per_order_file_imports_orders_without_lines(csv_file, run_import):
+def test_per_order_file_imports_orders_without_lines(csv_file, run_import, settings):
+    settings.PERSONALIZATION = {"CURRENCY": "SEK"}
     path = csv_file(
         ORDER_HEADER,
         "A-1,ann@example.com,2024-01-05T12:00:00+00:00,99.90,SEK",
@@ -242,7 +244,7 @@ def test_a_product_named_by_id_and_by_sku_alone_in_one_file_is_created_once(csv_
 
 
 def test_default_currency_fills_an_empty_currency(settings, csv_file, run_import):
-    settings.PERSONALIZATION = {"DEFAULT_CURRENCY": "EUR"}
+    settings.PERSONALIZATION = {"CURRENCY": "EUR", "DEFAULT_CURRENCY": "EUR"}
     path = csv_file(ORDER_HEADER, "1,ann@example.com,2024-01-05T12:00:00+00:00,10,")
 
     assert run_import(path).status == 0
@@ -647,6 +649,7 @@ def _order_commit(order_id: str, profile_id: int) -> None:
             placed_at=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
             total=Decimal("1.00"),
             currency="EUR",
+            shop_total=Decimal("1.00"),
             source=IngestSource.IMPORT,
         )
     finally:
@@ -727,3 +730,70 @@ def test_an_unknown_timezone_is_a_command_error(csv_file, run_import):
 
     with pytest.raises(CommandError, match="not an IANA timezone"):
         run_import(path, timezone="Mars/Olympus")
+
+
+# --- One shop currency -------------------------------------------------------------------------
+
+
+class _Rates(DefaultAdapter):
+    asked: list = []
+
+    def exchange_rate(self, *, from_currency, to_currency, at):
+        self.asked.append((from_currency, at))
+        if from_currency != "USD":
+            return super().exchange_rate(
+                from_currency=from_currency, to_currency=to_currency, at=at
+            )
+        return Decimal("0.5")
+
+
+def test_rows_in_another_currency_are_bad_rows_naming_the_setting(csv_file, run_import):
+    path = csv_file(
+        LINE_HEADER,
+        line("eur-1"),  # line 2
+        line("usd-1", currency="USD", product="P1"),  # 3
+        line("usd-1", currency="USD", product="P2"),  # 4
+        line("eur-2"),  # 5
+    )
+
+    run = run_import(path)
+
+    assert run.status == BAD_ROWS
+    assert set(Order.objects.values_list("external_id", flat=True)) == {"eur-1", "eur-2"}
+    assert run.summary("orders skipped as bad") == 1
+    errors = run.stderr.splitlines()
+    for number in (3, 4):
+        assert any(
+            re.match(rf"line {number}\b", e) and "PERSONALIZATION['CURRENCY']" in e for e in errors
+        ), errors
+    assert Profile.objects.get().total_spent == Decimal("60.00")
+
+
+def test_rows_in_another_currency_are_converted_by_the_adapter_once_per_day(
+    csv_file, run_import, settings
+):
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "ADAPTER": _Rates}
+    _Rates.asked = []
+    path = csv_file(
+        LINE_HEADER,
+        line("usd-1", currency="USD", total="30.00", placed="2024-03-01T10:00:00+00:00"),
+        line("usd-2", currency="USD", total="9.99", placed="2024-03-01T23:00:00+00:00"),
+        line("usd-3", currency="USD", total="10.00", placed="2024-03-02T08:00:00+00:00"),
+        line("eur-1", total="5.00"),
+    )
+
+    run = run_import(path)
+
+    assert run.status == 0
+    orders = Order.objects.order_by("external_id")
+    assert [(o.external_id, o.total, o.currency, o.shop_total) for o in orders] == [
+        ("eur-1", Decimal("5.00"), "EUR", Decimal("5.00")),
+        ("usd-1", Decimal("30.00"), "USD", Decimal("15.00")),
+        ("usd-2", Decimal("9.99"), "USD", Decimal("5.00")),  # 4.995, half away from zero
+        ("usd-3", Decimal("10.00"), "USD", Decimal("5.00")),
+    ]
+    assert _Rates.asked == [
+        ("USD", dt.datetime(2024, 3, 1, tzinfo=dt.UTC)),
+        ("USD", dt.datetime(2024, 3, 2, tzinfo=dt.UTC)),
+    ]
+    assert Profile.objects.get().total_spent == Decimal("30.00")

@@ -221,7 +221,7 @@ def test_identifying_again_with_nothing_new_announces_nothing(db, announced, com
 def test_an_import_announces_its_profiles_in_bulk(
     db, tmp_path, announced, settings, django_capture_on_commit_callbacks
 ):
-    settings.PERSONALIZATION = {"DEFAULT_CURRENCY": "EUR"}
+    settings.PERSONALIZATION = {"CURRENCY": "EUR", "DEFAULT_CURRENCY": "EUR"}
     rows = [
         f"O{n},c{n % 3}@example.com,2024-03-0{n % 9 + 1}T10:00:00+00:00,10.00,EUR"
         for n in range(12)

@@ -6,9 +6,11 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db.models import Count
+from django.db.models import Count, F
 
+from personalization.adapter import DefaultAdapter
 from personalization.consent import profiles_with_consent
+from personalization.exceptions import UnconvertibleCurrency
 from personalization.models import (
     Cart,
     CartLine,
@@ -416,3 +418,36 @@ def test_several_workers_need_postgresql(on_postgres):
         pytest.skip("allowed on PostgreSQL")
     with pytest.raises(CommandError, match="PostgreSQL"):
         call_command("generate_shop_data", profiles=5, workers=2, verbosity=0)
+
+
+# --- Currency ----------------------------------------------------------------------------------
+
+
+def test_generated_orders_and_carts_are_in_the_shop_currency():
+    generate(profiles=40)
+    assert set(Order.objects.values_list("currency", flat=True)) == {"EUR"}
+    assert not Order.objects.exclude(shop_total=F("total")).exists()
+    assert not Cart.objects.exclude(shop_total=F("total")).exists()
+
+
+def test_another_currency_is_converted_at_the_adapters_rate(settings):
+    class HalfRate(DefaultAdapter):
+        def exchange_rate(self, **kwargs):
+            return Decimal("0.5")
+
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "ADAPTER": HalfRate}
+    generate(profiles=40, currency="USD")
+    order = Order.objects.filter(total__gt=1).first()
+    assert order.currency == "USD"
+    assert order.shop_total == (order.total / 2).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    profile = order.profile
+    assert profile.total_spent == sum(
+        profile.orders.filter(status="placed").values_list("shop_total", flat=True), Decimal(0)
+    )
+
+
+def test_another_currency_without_rates_is_refused_before_anything_is_written():
+    with pytest.raises(UnconvertibleCurrency):
+        generate(profiles=10, currency="USD")
+    assert not Profile.objects.exists()
+    assert not Product.objects.exists()
