@@ -131,7 +131,11 @@ def test_loyal_customers_ordered_three_times_within_a_year():
 
 
 def test_loyalty_thresholds_are_settings(settings):
-    settings.PERSONALIZATION = {"LOYAL_MIN_ORDERS": 2, "LOYAL_WITHIN_DAYS": 30}
+    settings.PERSONALIZATION = {
+        **settings.PERSONALIZATION,
+        "LOYAL_MIN_ORDERS": 2,
+        "LOYAL_WITHIN_DAYS": 30,
+    }
     order("ann@example.com", NOW - 5 * DAY)
     order("ann@example.com", NOW - 20 * DAY)
     order("bob@example.com", NOW - 5 * DAY)
