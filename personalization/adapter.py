@@ -6,19 +6,41 @@ Subclass :class:`DefaultAdapter`, override what differs in your shop, and name y
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from django.utils.translation import gettext as _
 
 from .conf import app_settings
 from .exceptions import UnconvertibleCurrency
-from .identity import Identity
+from .validation import request_ip_address
 
 if TYPE_CHECKING:
     import datetime as dt
     from decimal import Decimal
 
     from django.http import HttpRequest
+
+
+# What the adapter tells about who is behind a request; identity resolution
+# (personalization.identity, which re-exports it) turns it into a profile.
+@dataclass(frozen=True)
+class Identity:
+    """Whatever is known about who did something. At least one part must be set."""
+
+    email: str = ""
+    user: Any = None
+    anonymous_id: str = ""
+    # A shop user was named who is not a customer (DefaultAdapter.is_customer), and left out.
+    not_customer: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.email or self.user is not None or self.anonymous_id)
+
+    @property
+    def only_not_customer(self) -> bool:
+        """Nothing but a user who is not a customer: there is no one to record anything for."""
+        return self.not_customer and not self
 
 
 class DefaultAdapter:
@@ -85,5 +107,11 @@ def get_adapter() -> DefaultAdapter:
 
 
 def ip_address_for(request: HttpRequest | None) -> str | None:
-    """The client's IP address (kept as consent evidence), or None without a request."""
-    return get_adapter().ip_address_for_request(request) if request is not None else None
+    """The client's IP address (kept as consent evidence), or None without a request.
+
+    None, with a logged warning, when what the adapter read is not an IP address: a proxy's
+    misconfiguration must not refuse the shopper's signup or checkout.
+    """
+    if request is None:
+        return None
+    return request_ip_address(get_adapter().ip_address_for_request(request))

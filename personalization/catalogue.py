@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db import transaction
 from django.utils.translation import gettext as _
 
+from .concurrency import atomic_retried
 from .exceptions import InvalidInput, UnknownProduct
 from .models import Product
 from .models.catalogue import CATEGORY_SEPARATOR
@@ -88,7 +88,7 @@ def product_fields_clean(data: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-@transaction.atomic
+@atomic_retried
 def product_upsert(
     *, product_id: Any, updated_at: dt.datetime | None = None, **data: Any
 ) -> tuple[Product, bool]:
@@ -113,7 +113,7 @@ def product_upsert(
             field=sorted(unknown)[0],
         )
     if updated_at is not None:
-        updated_at = aware_datetime(updated_at, field="updated_at")
+        updated_at = aware_datetime(updated_at, field="updated_at", not_future=True)
     fields = product_fields_clean(data)
     product = Product.objects.select_for_update().filter(external_id=product_id).first()
     if product is None:

@@ -6,27 +6,16 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
-from django.db.models import (
-    Count,
-    DecimalField,
-    Func,
-    Max,
-    Min,
-    OuterRef,
-    Subquery,
-    Sum,
-    Value,
-)
-from django.db.models.functions import Coalesce, Round
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .catalogue import products_by_external_id
 from .changes import Change, changes_collected, profile_changed_note
-from .consent import consent_grant_many
+from .concurrency import TransactionRetry, atomic_retried, profiles_lock
+from .consent import consent_grant_many, consents_clean
 from .exceptions import InvalidInput, UnknownOrder
-from .identity import Identity, customers_only, profile_resolve, trusted_check
+from .identity import Identity, attributes_clean, customers_only, profile_resolve, trusted_check
 from .models import (
     Cart,
     CartLine,
@@ -36,17 +25,21 @@ from .models import (
     Order,
     OrderLine,
     OrderStatus,
-    Profile,
 )
 from .money import money_convert
+from .stats import profile_stats_refresh
 from .validation import (
+    MAX_AMOUNT,
+    MAX_QUANTITY,
     aware_datetime,
     choice,
     currency,
     external_id,
+    identity_clean,
     instance_check,
     money,
     quantity,
+    required,
 )
 from .validation import ip_address as ip_address_clean
 
@@ -82,6 +75,7 @@ def lines_clean(lines: Any, *, field: str = "lines") -> list[Line]:
     return cleaned
 
 
+@atomic_retried
 def order_record(
     *,
     order_id: Any,
@@ -106,10 +100,12 @@ def order_record(
     known customer's email adds the order to their profile and leaves their name alone.
     """
     order_id = external_id(order_id, field="order_id")
-    instance_check(identity, Identity, field="identity")
+    identity = identity_clean(instance_check(identity, Identity, field="identity"))
     trusted = trusted_check(trusted)
     source = choice(source, IngestSource.values, field="source")
     ip_address = ip_address_clean(ip_address)
+    consents = consents_clean(consents)
+    attributes_clean(attributes or {})  # also for a repeat delivery, which writes nothing
     placed_at = aware_datetime(placed_at, field="placed_at", not_future=True)
     total = money(total, field="total")
     currency_code = currency(currency_code)
@@ -171,16 +167,24 @@ def order_record(
     return order, True
 
 
-@transaction.atomic
+@atomic_retried
 def order_status_set(*, order_id: Any, status: str, at: Any = None) -> Order:
     """Mark an order cancelled or refunded (idempotent); its profile's stats drop it."""
     order_id = external_id(order_id, field="order_id")
     if status not in (OrderStatus.CANCELLED, OrderStatus.REFUNDED):
         raise InvalidInput(_("An order can only be cancelled or refunded."), field="status")
-    at = aware_datetime(at, field="at") if at is not None else timezone.now()
-    order = Order.objects.select_for_update().filter(external_id=order_id).first()
-    if order is None:
+    at = aware_datetime(at, field="at", not_future=True) if at is not None else timezone.now()
+    profile_id = (
+        Order.objects.filter(external_id=order_id).values_list("profile_id", flat=True).first()
+    )
+    if profile_id is None:
         raise UnknownOrder(_("No order %(id)s was recorded.") % {"id": order_id}, field="order_id")
+    # The profile before the order (the one lock order): a new order of the same customer
+    # recorded meanwhile is then committed, and counted, when the stats are recomputed.
+    profiles_lock([profile_id])
+    order = Order.objects.select_for_update().get(external_id=order_id)
+    if order.profile_id != profile_id:
+        raise TransactionRetry  # a merge moved the order to another profile meanwhile
     if order.status != status:
         order.status = status
         order.status_changed_at = at
@@ -190,6 +194,7 @@ def order_status_set(*, order_id: Any, status: str, at: Any = None) -> Order:
     return order
 
 
+@atomic_retried
 def cart_update(
     *,
     cart_id: Any,
@@ -206,9 +211,10 @@ def cart_update(
     ``(None, False)``.
     """
     cart_id = external_id(cart_id, field="cart_id")
-    instance_check(identity, Identity, field="identity")
-    updated_at = aware_datetime(updated_at, field="updated_at")
-    cleaned_lines = lines_clean(lines)
+    identity = identity_clean(instance_check(identity, Identity, field="identity"))
+    updated_at = aware_datetime(updated_at, field="updated_at", not_future=True)
+    # None is not an empty cart: a shop that forgot the lines must not empty it.
+    cleaned_lines = lines_clean(required(lines, field="lines"))
     if cleaned_lines or currency_code:
         currency_code = currency(currency_code)
     product_pks = products_by_external_id([line.product_id for line in cleaned_lines])
@@ -218,6 +224,7 @@ def cart_update(
             previous = merged[line.product_id]
             line = Line(line.product_id, previous.quantity + line.quantity, line.unit_price)
         merged[line.product_id] = line
+    _cart_totals_check(merged.values())
     if customers_only(identity).only_not_customer:
         return None, False  # a staff member's cart is nobody's
     total = sum((line.quantity * line.unit_price for line in merged.values()), Decimal(0))
@@ -262,83 +269,16 @@ def cart_update(
     return cart, True
 
 
-class _NonInteger(Func):
-    """The expression itself, except on SQLite: whole-number decimals are stored there as
-    integers, and integer division would truncate the average."""
-
-    template = "%(expressions)s"
-
-    def as_sqlite(self, compiler, connection, **extra_context):
-        return self.as_sql(
-            compiler, connection, template="CAST(%(expressions)s AS REAL)", **extra_context
-        )
-
-
-def _stats_expressions() -> dict[str, Any]:
-    """Each stat as a subquery over the profile's counted orders, for one UPDATE."""
-    counted = (
-        Order.objects.filter(profile=OuterRef("pk"), status=OrderStatus.PLACED)
-        .order_by()
-        .values("profile")
-    )
-    money_field = DecimalField(max_digits=14, decimal_places=2)
-
-    def aggregate(expression):
-        # No counted orders: the grouped subquery has no row and yields NULL.
-        return Subquery(counted.annotate(value=expression).values("value")[:1])
-
-    # In the shop's one currency, whatever each customer paid in.
-    spent, count = aggregate(Sum("shop_total")), aggregate(Count("pk"))
-    return {
-        "orders_count": Coalesce(count, Value(0)),
-        "total_spent": Coalesce(spent, Value(Decimal(0)), output_field=money_field),
-        # Rounded to cents in SQL, so the live update and the rebuild agree (half away from 0).
-        "average_order_value": Coalesce(
-            Round(_NonInteger(spent) / count, 2, output_field=money_field),
-            Value(Decimal(0)),
-            output_field=money_field,
-        ),
-        "first_order_at": aggregate(Min("placed_at")),
-        "last_order_at": aggregate(Max("placed_at")),
-    }
-
-
-def profile_stats_refresh(*, profile_id: int) -> None:
-    """Recompute one profile's order statistics (one UPDATE on its own orders)."""
-    profile_stats_rebuild(profiles=Profile.objects.filter(pk=profile_id))
-
-
-def profile_stats_rebuild(*, profiles=None) -> int:
-    """Recompute the stats of every profile (or those in ``profiles``) in one UPDATE."""
-    queryset = profiles if profiles is not None else Profile.objects.all()
-    if connection.vendor == "postgresql":
-        return _stats_rebuild_postgresql(queryset)
-    return queryset.update(**_stats_expressions())
-
-
-def _stats_rebuild_postgresql(profiles) -> int:
-    """The same UPDATE with one aggregate pass over the orders instead of five subqueries
-    per profile: what makes recomputing hundreds of thousands of profiles take seconds."""
-    ids_sql, ids_params = profiles.order_by().values("pk").query.sql_with_params()
-    profile_table = connection.ops.quote_name(Profile._meta.db_table)
-    order_table = connection.ops.quote_name(Order._meta.db_table)
-    # Rounded to cents as in _stats_expressions (PostgreSQL's ROUND is half away from 0).
-    sql = f"""
-        UPDATE {profile_table} p SET
-            orders_count = COALESCE(s.orders, 0),
-            total_spent = COALESCE(s.spent, 0),
-            average_order_value = COALESCE(ROUND(s.spent / s.orders, 2), 0),
-            first_order_at = s.first_at,
-            last_order_at = s.last_at
-        FROM ({ids_sql}) AS t (id)
-        LEFT JOIN (
-            SELECT profile_id, count(*) AS orders, sum(shop_total) AS spent,
-                min(placed_at) AS first_at, max(placed_at) AS last_at
-            FROM {order_table}
-            WHERE status = %s AND profile_id IN ({ids_sql})
-            GROUP BY profile_id
-        ) AS s ON s.profile_id = t.id
-        WHERE p.id = t.id"""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*ids_params, OrderStatus.PLACED, *ids_params])
-        return cursor.rowcount
+def _cart_totals_check(lines) -> None:
+    """The merged quantities and the total must fit their columns too."""
+    total = Decimal(0)
+    for line in lines:
+        if line.quantity > MAX_QUANTITY:
+            raise InvalidInput(
+                _("The quantities of product %(id)s add up to more than %(max)d.")
+                % {"id": line.product_id, "max": MAX_QUANTITY},
+                field="lines",
+            )
+        total += line.quantity * line.unit_price
+    if total >= MAX_AMOUNT:
+        raise InvalidInput(_("The cart's total is too large."), field="lines")

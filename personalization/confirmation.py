@@ -24,6 +24,7 @@ from .consent import (
 from .exceptions import ConfigurationError, InvalidInput
 from .jobs import job_enqueue, job_handler
 from .models import ConsentRecord, ConsentSource, ConsentStatus, Job, Profile, Purpose
+from .validation import ip_address as ip_address_clean
 
 _SALT = "personalization.consent-confirm"
 CONFIRMATION_SEND_JOB = "personalization.consent_confirmation_send"
@@ -97,6 +98,7 @@ def confirmation_read(token: str) -> ConfirmationRequest:
 
 def confirmation_accept(*, token: str, ip_address: str | None = None) -> ConsentRecord | None:
     """Confirm the grant a token names. None when it was already confirmed."""
+    ip_address = ip_address_clean(ip_address)
     return confirmation_request_accept(request=confirmation_read(token), ip_address=ip_address)
 
 
@@ -107,6 +109,7 @@ def confirmation_request_accept(
 
     The grant's state is checked again under the profile's lock, so a link used twice at
     once confirms once. None when it was already confirmed."""
+    ip_address = ip_address_clean(ip_address)
     if request.status == GrantStatus.CONFIRMED:
         return None
     try:

@@ -48,7 +48,8 @@ from .models import (
     Purpose,
 )
 from .signals import consent_recorded
-from .validation import aware_datetime
+from .validation import aware_datetime, instance_check, saved_instance_check, text
+from .validation import ip_address as ip_address_clean
 
 _ORDER = ("-ordered_at", "-pk")
 _DERIVE_FIELDS = ("status", "double_opt_in", "confirmed_at")
@@ -70,6 +71,29 @@ def needs_double_opt_in(purpose: str) -> bool:
     return purpose in app_settings.DOUBLE_OPT_IN_PURPOSES
 
 
+def consent_source_clean(value: Any, *, field: str = "source") -> str:
+    if value not in ConsentSource.values:
+        raise InvalidInput(_("Unknown consent source %(value)r.") % {"value": value}, field=field)
+    return value
+
+
+def consents_clean(consents: Any) -> dict[str, str]:
+    """``{purpose: wording_version}`` as sent with checkout and sign-up, checked ({} if None)."""
+    if consents in (None, {}, "", [], ()):
+        return {}
+    if not isinstance(consents, dict):
+        raise InvalidInput(
+            _("Consents are a {purpose: wording_version} mapping."), field="consents"
+        )
+    cleaned = {}
+    for purpose, version in consents.items():
+        purpose_clean(purpose)
+        if isinstance(version, int) and not isinstance(version, bool):
+            version = str(version)
+        cleaned[purpose] = text(version, field=f"consents[{purpose}]", max_length=64)
+    return cleaned
+
+
 def consent_record(
     *,
     profile: Profile,
@@ -81,18 +105,16 @@ def consent_record(
     at: dt.datetime | None = None,
 ) -> ConsentRecord:
     """Append a grant or a withdrawal to the ledger."""
+    saved_instance_check(profile, Profile, field="profile")
     if not isinstance(granted, bool):  # "no" or None must never count as a grant or withdrawal
         raise InvalidInput(
             _("granted must be True or False, not %(value)r.") % {"value": granted},
             field="granted",
         )
     purpose_clean(purpose)
-    if source not in ConsentSource.values:
-        raise InvalidInput(
-            _("Unknown consent source %(value)r.") % {"value": source}, field="source"
-        )
-    if len(wording_version) > 64:
-        raise InvalidInput(_("At most 64 characters."), field="wording_version")
+    consent_source_clean(source)
+    wording_version = text(wording_version, field="wording_version", max_length=64)
+    ip_address = ip_address_clean(ip_address)
     now = timezone.now()
     at = _at_clean(at, now=now)
     record = ConsentRecord(
@@ -131,27 +153,30 @@ def consent_grant_many(
     ip_address: str | None = None,
     at: dt.datetime | None = None,
 ) -> list[ConsentRecord]:
-    """Record a grant per ``{purpose: wording_version}``, as sent with checkout and sign-up."""
+    """Record a grant per ``{purpose: wording_version}``, as sent with checkout and sign-up.
+
+    Every grant is checked before the first is written: all are recorded, or none.
+    """
+    saved_instance_check(profile, Profile, field="profile")
+    consents = consents_clean(consents)
+    consent_source_clean(source)
+    ip_address = ip_address_clean(ip_address)
+    _at_clean(at, now=timezone.now())
     if not consents:
         return []
-    if not isinstance(consents, dict):
-        raise InvalidInput(
-            _("Consents are a {purpose: wording_version} mapping."), field="consents"
-        )
-    for purpose in consents:
-        purpose_clean(purpose)
-    return [
-        consent_record(
-            profile=profile,
-            purpose=purpose,
-            granted=True,
-            source=source,
-            wording_version=str(version or ""),
-            ip_address=ip_address,
-            at=at,
-        )
-        for purpose, version in consents.items()
-    ]
+    with transaction.atomic():
+        return [
+            consent_record(
+                profile=profile,
+                purpose=purpose,
+                granted=True,
+                source=source,
+                wording_version=version,
+                ip_address=ip_address,
+                at=at,
+            )
+            for purpose, version in consents.items()
+        ]
 
 
 class GrantStatus(StrEnum):
@@ -210,6 +235,7 @@ def record_status(record: ConsentRecord) -> str:
 
 def consent_pending_grant(*, profile: Profile, purpose: str) -> ConsentRecord | None:
     """The latest grant awaiting confirmation for ``purpose``, if consent is pending."""
+    saved_instance_check(profile, Profile, field="profile")
     purpose_clean(purpose)
     if consent_state(profile=profile, purpose=purpose) != ConsentState.PENDING:
         return None
@@ -232,6 +258,7 @@ def consent_confirm(
     """
     if not isinstance(grant, ConsentRecord) or grant.pk is None:
         raise TypeError("grant must be a saved ConsentRecord.")
+    ip_address = ip_address_clean(ip_address)
     now = timezone.now()
     at = _at_clean(at, now=now)
     with transaction.atomic():
@@ -276,6 +303,7 @@ def _append(record: ConsentRecord) -> ConsentRecord:
 
 def consent_state(*, profile: Profile, purpose: str) -> str:
     """The current :class:`ConsentState` of one profile for one purpose."""
+    saved_instance_check(profile, Profile, field="profile")
     records = list(
         ConsentRecord.objects.filter(profile=profile, purpose=purpose)
         .order_by(*_ORDER)
@@ -286,6 +314,7 @@ def consent_state(*, profile: Profile, purpose: str) -> str:
 
 def consent_states(*, profile: Profile) -> dict[str, str]:
     """The current state for every purpose, in one query."""
+    saved_instance_check(profile, Profile, field="profile")
     by_purpose: dict[str, list[dict]] = {purpose: [] for purpose in Purpose.values}
     for row in (
         ConsentRecord.objects.filter(profile=profile)
@@ -298,6 +327,9 @@ def consent_states(*, profile: Profile) -> dict[str, str]:
 
 
 def has_consent(*, profile: Profile | None, purpose: str) -> bool:
+    """Whether ``profile`` (None or unsaved: no) currently consents to ``purpose``."""
+    if profile is not None:
+        instance_check(profile, Profile, field="profile")
     if profile is None or profile.pk is None:
         return False
     return consent_state(profile=profile, purpose=purpose) == ConsentState.GRANTED

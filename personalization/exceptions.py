@@ -6,6 +6,7 @@ offending ``field`` so that forms, API views and commands can point at it.
 """
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db import OperationalError
 
 
 class PersonalizationError(Exception):
@@ -73,6 +74,24 @@ class UnknownOrder(InvalidInput, LookupError):
 
 class ImmutableRecord(PersonalizationError, TypeError):
     """An append-only record (the consent ledger) was asked to change. Record a new one."""
+
+
+class ConcurrentUpdate(PersonalizationError, OperationalError):
+    """Concurrent requests kept changing the same rows: the write was rolled back, retried a few
+    times (see ``personalization.concurrency``) and given up. Nothing of it was written.
+
+    Inside a transaction of the caller's own, a deadlock or serialization failure raises it at
+    once: the caller's block is still usable, and only retrying the caller's whole transaction
+    can help. It is an ``OperationalError`` as the deadlock it stands for is (PEP 249: an error
+    of the database's operation, not of the program), so code and task queues that already
+    retry transient database errors (Celery's ``autoretry_for``) treat it alike. ``attempts``
+    says how many attempts were made; the last error is its ``__cause__``.
+    """
+
+    def __init__(self, message: str, *, attempts: int):
+        super().__init__(message)
+        self.message = message
+        self.attempts = attempts
 
 
 class ImportFileError(PersonalizationError, ValueError):

@@ -8,15 +8,16 @@ losing orders, carts, events, consent records or preferences.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext as _
 
-from .changes import Change, changes_collected, profile_changed_note, profile_merged_note
-from .exceptions import InvalidInput, MissingIdentity, NotACustomer
+from .adapter import Identity, get_adapter
+from .changes import Change, profile_changed_note, profile_merged_note
+from .concurrency import TransactionRetry, atomic_retried, profiles_lock
+from .exceptions import ConcurrentUpdate, InvalidInput, MissingIdentity, NotACustomer
 from .models import (
     Cart,
     ChannelPreference,
@@ -30,31 +31,20 @@ from .models import (
     TopicPreference,
 )
 from .signals import profiles_merged
-from .validation import email_normalize, identity_args_check, no_nul, profile_attributes_clean
+from .stats import profile_stats_refresh
+from .validation import anonymous_id as anonymous_id_clean
+from .validation import (
+    email_normalize,
+    identity_args_check,
+    instance_check,
+    profile_attributes_clean,
+    saved_instance_check,
+)
 
 logger = logging.getLogger(__name__)
 
 # Profile fields a signal or call may set, besides the identifiers.
 ATTRIBUTE_FIELDS = ("first_name", "last_name", "locale", "timezone", "country", "birthday")
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Whatever is known about who did something. At least one part must be set."""
-
-    email: str = ""
-    user: Any = None
-    anonymous_id: str = ""
-    # A shop user was named who is not a customer (DefaultAdapter.is_customer), and left out.
-    not_customer: bool = False
-
-    def __bool__(self) -> bool:
-        return bool(self.email or self.user is not None or self.anonymous_id)
-
-    @property
-    def only_not_customer(self) -> bool:
-        """Nothing but a user who is not a customer: there is no one to record anything for."""
-        return self.not_customer and not self
 
 
 def identity_from(
@@ -64,8 +54,6 @@ def identity_from(
     identity_args_check(user=user, request=request)
     not_customer = False
     if request is not None:
-        from .adapter import get_adapter
-
         from_request = get_adapter().identity_for_request(request)
         if from_request.not_customer or (
             from_request.user is not None and not user_is_customer(from_request.user)
@@ -82,9 +70,7 @@ def identity_from(
         user, not_customer = None, True
     if user is not None and not email:
         email = getattr(user, "email", "") or ""
-    anonymous_id = no_nul(str(anonymous_id or "").strip(), field="anonymous_id")
-    if len(anonymous_id) > 64:
-        raise InvalidInput(_("Anonymous ids are at most 64 characters."), field="anonymous_id")
+    anonymous_id = anonymous_id_clean(anonymous_id)
     return Identity(
         email=email_normalize(email) if email else "",
         user=user,
@@ -95,8 +81,6 @@ def identity_from(
 
 def user_is_customer(user: Any) -> bool:
     """Whether this shop user's account may have a profile (``DefaultAdapter.is_customer``)."""
-    from .adapter import get_adapter
-
     return bool(get_adapter().is_customer(user))
 
 
@@ -114,6 +98,7 @@ def attributes_clean(attributes: dict[str, Any]) -> dict[str, Any]:
 
 def profile_find(identity: Identity) -> Profile | None:
     """The profile this identity already resolves to, without creating or changing anything."""
+    instance_check(identity, Identity, field="identity")
     identity = customers_only(identity)
     if identity.user is not None and identity.user.pk is not None:
         profile = Profile.objects.filter(user=identity.user).first()
@@ -148,6 +133,7 @@ def profile_resolve(
     first email or user, whoever gave it. Otherwise, as for a guest checkout with a known
     customer's email, they are left out: typing someone's address must not rename them.
     """
+    instance_check(identity, Identity, field="identity")
     trusted = trusted_check(trusted)
     identity = customers_only(identity)
     if identity.only_not_customer:
@@ -165,15 +151,9 @@ def profile_resolve(
     if not trusted:
         identity = _account_address(identity)
     cleaned = attributes_clean(attributes or {})
-    for attempt in range(3):
-        try:
-            with transaction.atomic(), changes_collected():
-                return _resolve(identity, cleaned, lock=lock, trusted=trusted)
-        except IntegrityError:
-            # Another request created the same profile or alias at the same moment.
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    # Another request creating the same profile or alias at the same moment makes this one
+    # start over (atomic_retried), and find what the other created.
+    return _resolve(identity, cleaned, lock=lock, trusted=trusted)
 
 
 def _account_address(identity: Identity) -> Identity:
@@ -205,18 +185,36 @@ def trusted_check(trusted: Any) -> bool:
     return trusted
 
 
-def _resolve(
-    identity: Identity, attributes: dict[str, Any], *, lock: bool, trusted: bool
-) -> Profile:
+def _found(identity: Identity) -> tuple[Profile | None, Profile | None, Profile | None]:
+    """The profiles of the identity's user, email and anonymous id, as committed now."""
     by_user = None
     if identity.user is not None and identity.user.pk is not None:
-        by_user = _locked(Profile.objects.filter(user=identity.user), lock)
-    by_email = _by_email(identity.email, lock=lock) if identity.email else None
+        by_user = Profile.objects.filter(user=identity.user).first()
+    by_email = _by_email(identity.email) if identity.email else None
     by_anonymous = (
-        _by_alias(ProfileAlias.Kind.ANONYMOUS_ID, identity.anonymous_id, lock=lock)
+        _by_alias(ProfileAlias.Kind.ANONYMOUS_ID, identity.anonymous_id)
         if identity.anonymous_id
         else None
     )
+    return by_user, by_email, by_anonymous
+
+
+def _found_locked(identity: Identity) -> tuple[Profile | None, Profile | None, Profile | None]:
+    """As _found(), with the profiles locked in the one lock order (ascending pk)."""
+    found = _found(identity)
+    locked = profiles_lock(profile.pk for profile in found if profile is not None)
+    # A merge that committed between the lookup and the lock may have deleted one of them or
+    # moved an alias: the identity may now name other profiles. Start over to lock those.
+    if [p and p.pk for p in _found(identity)] != [p and p.pk for p in found]:
+        raise TransactionRetry
+    return tuple(locked[profile.pk] if profile is not None else None for profile in found)
+
+
+@atomic_retried
+def _resolve(
+    identity: Identity, attributes: dict[str, Any], *, lock: bool, trusted: bool
+) -> Profile:
+    by_user, by_email, by_anonymous = _found_locked(identity) if lock else _found(identity)
 
     if (
         by_email is not None
@@ -300,25 +298,35 @@ def _resolve(
     return target
 
 
-def _locked(queryset, lock: bool) -> Profile | None:
-    if lock:
-        queryset = queryset.select_for_update()
-    return queryset.first()
-
-
-def _by_email(email: str, *, lock: bool = False) -> Profile | None:
-    profile = _locked(Profile.objects.filter(email=email), lock)
+def _by_email(email: str) -> Profile | None:
+    profile = Profile.objects.filter(email=email).first()
     if profile is None:
-        profile = _by_alias(ProfileAlias.Kind.EMAIL, email, lock=lock)
+        profile = _by_alias(ProfileAlias.Kind.EMAIL, email)
     return profile
 
 
-def _by_alias(kind: str, value: str, *, lock: bool = False) -> Profile | None:
-    return _locked(Profile.objects.filter(aliases__kind=kind, aliases__value=value), lock)
+def _by_alias(kind: str, value: str) -> Profile | None:
+    return Profile.objects.filter(aliases__kind=kind, aliases__value=value).first()
 
 
 def _alias_add(profile: Profile, kind: str, value: str) -> None:
-    ProfileAlias.objects.get_or_create(kind=kind, value=value, defaults={"profile": profile})
+    """Point the alias at ``profile``; an anonymous id another request took first is a lost race.
+
+    Not get_or_create: that would hand back the other request's alias and let this request go
+    on with a profile the anonymous id does not lead to (two profiles for one visitor).
+    """
+    try:
+        with transaction.atomic():
+            ProfileAlias.objects.create(profile=profile, kind=kind, value=value)
+    except IntegrityError:
+        owner = (
+            ProfileAlias.objects.filter(kind=kind, value=value)
+            .values_list("profile_id", flat=True)
+            .first()
+        )
+        if owner == profile.pk or (owner is not None and kind == ProfileAlias.Kind.EMAIL):
+            return  # already ours; a former address keeps leading where it led
+        raise  # the unique conflict: atomic_retried resolves again and finds the other profile
 
 
 _FREQUENCY_STRICTNESS = [
@@ -329,21 +337,23 @@ _FREQUENCY_STRICTNESS = [
 ]
 
 
-@transaction.atomic
+@atomic_retried
 def profile_merge(*, source: Profile, target: Profile) -> Profile:
     """Fold ``source`` into ``target`` and delete ``source``. Returns the refreshed target.
 
     Orders, carts, events, consent records and aliases move over unchanged. Where both chose
     a topic or channel, the later choice wins; for pace and pause the more protective one does.
     """
-    from .commerce import profile_stats_refresh
-
+    saved_instance_check(source, Profile, field="source")
+    saved_instance_check(target, Profile, field="target")
     if source.pk == target.pk:
         return target
-    source, target = (
-        Profile.objects.select_for_update().get(pk=source.pk),
-        Profile.objects.select_for_update().get(pk=target.pk),
-    )
+    # Both locked in ascending pk: two merges of the same pair in opposite directions wait for
+    # each other instead of deadlocking.
+    locked = profiles_lock([source.pk, target.pk])
+    if len(locked) < 2:
+        return _merge_after_concurrent_merge(source=source, target=target, locked=locked)
+    source, target = locked[source.pk], locked[target.pk]
     for model in (Order, Cart, Event, ProfileAlias):
         model.objects.filter(profile=source).update(profile=target)
     ConsentRecord.objects.filter(profile=source).merge_into(profile=target)
@@ -380,6 +390,35 @@ def profile_merge(*, source: Profile, target: Profile) -> Profile:
         lambda: profiles_merged.send(sender=Profile, target=target, source_id=source_id)
     )
     return target
+
+
+def _merge_after_concurrent_merge(
+    *, source: Profile, target: Profile, locked: dict[int, Profile]
+) -> Profile:
+    """A concurrent merge deleted ``source`` or ``target`` while this one waited for its locks.
+
+    A deleted profile lives on in the one that took over its shop user or email: merge what
+    the two have become (nothing to do when they became one).
+    """
+    source_now = locked.get(source.pk) or _merged_into(source)
+    target_now = locked.get(target.pk) or _merged_into(target)
+    if target_now is None:
+        raise ConcurrentUpdate(
+            _("Profile %(pk)s was merged into another or erased meanwhile.") % {"pk": target.pk},
+            attempts=1,
+        )
+    if source_now is None or source_now.pk == target_now.pk:
+        target_now.refresh_from_db()
+        return target_now
+    return profile_merge(source=source_now, target=target_now)
+
+
+def _merged_into(profile: Profile) -> Profile | None:
+    if profile.user_id is not None:
+        found = Profile.objects.filter(user_id=profile.user_id).first()
+        if found is not None:
+            return found
+    return _by_email(profile.email) if profile.email else None
 
 
 def _merge_choices(model, key: str, *, source: Profile, target: Profile) -> None:

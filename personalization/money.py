@@ -13,6 +13,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from .adapter import get_adapter
 from .conf import app_settings
 from .docs import docs_url
 from .exceptions import ConfigurationError, InvalidInput
@@ -35,8 +36,6 @@ def shop_currency() -> str:
 
 def exchange_rate(*, currency: str, at: dt.datetime) -> Decimal:
     """What one unit of ``currency`` was worth in the shop's currency at ``at``."""
-    from .adapter import get_adapter
-
     target = shop_currency()
     if currency == target:
         return Decimal(1)

@@ -9,10 +9,10 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import OperationalError
 
-from .commerce import profile_stats_rebuild
 from .jobs import JOB_RUN_TASK, job_run, jobs_purge, jobs_sweep
 from .segments import segments_refresh
 from .segments.selection import segments_select
+from .stats import profile_stats_rebuild
 
 
 @shared_task(name="personalization.profile_stats_rebuild")

@@ -10,10 +10,12 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from .adapter import ip_address_for
 from .catalogue import products_by_external_id
 from .changes import Change, changes_collected, profile_changed_note
+from .concurrency import atomic_retried
 from .conf import app_settings
-from .consent import consent_grant_many, has_consent
+from .consent import consent_grant_many, consent_source_clean, consents_clean, has_consent
 from .exceptions import InvalidInput
 from .identity import (
     Identity,
@@ -27,6 +29,7 @@ from .models import ConsentSource, Event, Product, Profile, Purpose
 from .validation import aware_datetime, event_name, external_id, json_clean
 
 
+@atomic_retried
 def track(
     name: str,
     *,
@@ -47,7 +50,7 @@ def track(
     name = event_name(name)
     identity = identity_from(email=email, user=user, anonymous_id=anonymous_id, request=request)
     occurred_at = (
-        aware_datetime(occurred_at, field="occurred_at")
+        aware_datetime(occurred_at, field="occurred_at", not_future=True)
         if occurred_at is not None
         else timezone.now()
     )
@@ -82,6 +85,7 @@ def track(
     return event
 
 
+@atomic_retried
 def identify(
     *,
     email: str | None = None,
@@ -104,12 +108,13 @@ def identify(
     customer (staff; see ``DefaultAdapter.is_customer``).
     """
     identity = identity_from(email=email, user=user, anonymous_id=anonymous_id, request=request)
+    consents = consents_clean(consents)
+    consent_source_clean(consent_source, field="consent_source")
     trusted = trusted_check(trusted)
     if identity.only_not_customer:
         attributes_clean(attributes)  # bad input is refused all the same
         return None
-    from .adapter import ip_address_for
-
+    # A malformed client address is stored as None and logged (see ip_address_for).
     ip_address = ip_address_for(request)
     with transaction.atomic(), changes_collected():
         profile = profile_resolve(identity, attributes=attributes, trusted=trusted)
@@ -139,6 +144,8 @@ def _properties_clean(properties: Any) -> dict[str, Any]:
         return {}
     if not isinstance(properties, dict):
         raise InvalidInput(_("Properties are a mapping of names to values."), field="properties")
+    # First: it bounds the nesting, so json.dumps() cannot run out of stack.
+    json_clean(properties, field="properties")
     try:
         encoded = json.dumps(properties)
     except (TypeError, ValueError) as err:
@@ -146,7 +153,6 @@ def _properties_clean(properties: Any) -> dict[str, Any]:
             _("Properties must be JSON-serialisable: %(error)s") % {"error": err},
             field="properties",
         ) from err
-    json_clean(properties, field="properties")
     if len(encoded) > 16_384:
         raise InvalidInput(_("Properties are at most 16 KB of JSON."), field="properties")
     return properties

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from personalization import signals
+from personalization.adapter import ip_address_for
 from personalization.conf import app_settings
 from personalization.consent import consent_record, consent_state, consent_states
 from personalization.exceptions import InvalidInput
@@ -252,7 +253,9 @@ def consent_change(*, request: HttpRequest, purpose: str, granted: bool) -> Cons
             granted=False,
             source=ConsentSource.PREFERENCE_CENTRE,
             wording_version=wording_version(),
-            ip_address=request.META.get("REMOTE_ADDR") or None,
+            # Through the adapter: a malformed REMOTE_ADDR is logged and not stored, rather
+            # than refusing the customer's withdrawal.
+            ip_address=ip_address_for(request),
         )
     except InvalidInput as err:
         logger.warning("Could not record the consent change: %s", err)

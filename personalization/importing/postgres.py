@@ -7,7 +7,8 @@ statements do the rest: one finds or creates the customers' profiles, one insert
 and their lines. Two imports of overlapping files may run at once: ``ON CONFLICT DO NOTHING``
 makes one wait for the other's row, and a batch that finds some of its orders taken that way
 rolls back and goes again (so no profile is left without its order). Rows are inserted in
-key order, so both take their locks in the same order.
+key order, so both take their locks in the same order; the batch's profiles are locked first,
+in ascending key, as every live write does (:mod:`personalization.concurrency`).
 
 The rules are those of :mod:`.orm` (which product a SKU names, whose name a new profile
 gets), without a Python object per row written.
@@ -35,8 +36,8 @@ _STAGING = {
     "last_name text",
     "pzn_import_line": "external_id text, line integer, product_id bigint, quantity integer, "
     "unit_price numeric",
-    # The profile of each email the batch names.
-    "pzn_import_email": "email text, profile_id bigint",
+    # The profile of each email the batch names, and whether the batch created it.
+    "pzn_import_email": "email text, profile_id bigint, created boolean NOT NULL DEFAULT false",
     # Profiles whose statistics wait to be recomputed (kept across batches).
     "pzn_import_touched": "profile_id bigint PRIMARY KEY",
 }
@@ -119,6 +120,12 @@ class PostgresWriter(BatchWriter):
         emails, profiles_created, resolved = cursor.fetchone()
         if resolved < emails:
             cursor.execute(sql.profiles_created_meanwhile)  # by a concurrent import
+        cursor.execute(sql.profiles_lock)
+        wanted, locked = cursor.fetchone()
+        if locked < wanted:
+            # A concurrent merge deleted a profile found above (its emails now lead to the
+            # profile it was merged into): start over, to find that one.
+            raise BatchCollision
         cursor.execute(sql.orders_insert, sql.orders_insert_params())
         imported, lines, touched = cursor.fetchone()
         if imported < len(new):
@@ -217,10 +224,10 @@ class _Statements:
                 ON CONFLICT (email) WHERE email <> '' DO NOTHING
                 RETURNING id, email
             ), stored AS (
-                INSERT INTO pzn_import_email (email, profile_id)
-                SELECT email, profile_id FROM known WHERE profile_id IS NOT NULL
+                INSERT INTO pzn_import_email (email, profile_id, created)
+                SELECT email, profile_id, false FROM known WHERE profile_id IS NOT NULL
                 UNION ALL
-                SELECT email, id FROM created
+                SELECT email, id, true FROM created
                 RETURNING 1
             )
             SELECT (SELECT count(*) FROM named), (SELECT count(*) FROM created),
@@ -231,6 +238,17 @@ class _Statements:
                 (SELECT p.id FROM {profile} p WHERE p.email = n.email AND p.email <> '')
             FROM (SELECT DISTINCT email FROM pzn_import_order) n
             WHERE NOT EXISTS (SELECT FROM pzn_import_email e WHERE e.email = n.email)"""
+        # The one lock order (personalization.concurrency): the profiles, ascending, before
+        # their orders. A share lock: concurrent imports do not wait for each other, while a
+        # live request's stats update for one of these customers waits for this batch. The
+        # profiles the batch created are nobody else's to see until it commits.
+        self.profiles_lock = f"""
+            SELECT (SELECT count(DISTINCT profile_id) FROM pzn_import_email WHERE NOT created),
+                (SELECT count(*) FROM (
+                    SELECT FROM {profile} p
+                    WHERE p.id IN (SELECT profile_id FROM pzn_import_email WHERE NOT created)
+                    ORDER BY p.id FOR KEY SHARE
+                ) AS locked)"""
         self._order_defaults = _Defaults(
             Order,
             [

@@ -25,7 +25,15 @@ from django.utils.translation import gettext as _
 from ..catalogue import category_path_normalize
 from ..exceptions import ImportFileError, InvalidInput
 from ..models import OrderStatus
-from ..validation import MAX_ID_LENGTH, currency, email_normalize, money, quantity
+from ..validation import (
+    MAX_ID_LENGTH,
+    aware_datetime,
+    currency,
+    email_normalize,
+    money,
+    no_nul,
+    quantity,
+)
 from .results import BadRow
 
 REQUIRED_COLUMNS = ("order_id", "email", "placed_at", "total", "currency")
@@ -299,7 +307,8 @@ class Reader:
                     % {"value": value}
                 )
             parsed = parsed.replace(tzinfo=self.timezone)
-        return parsed
+        # As order_record: a moment in years 1..9999 in UTC, not ahead of the clock.
+        return aware_datetime(parsed, field="placed_at", not_future=True)
 
     def _line_parse(self, order: ParsedOrder, row: list[str], line: int, fields, errors) -> None:
         i_pid, i_sku, i_title, i_category, i_qty, i_price = fields
@@ -341,10 +350,13 @@ class Reader:
 
 
 def _no_nul_check(errors: list[str], **values: str) -> None:
-    # Python and SQLite take a NUL character in text; PostgreSQL refuses the whole batch.
+    # Python and SQLite take a NUL character in text; PostgreSQL refuses the whole batch. A
+    # lone surrogate (a stream read with errors="surrogateescape") no driver can encode.
     for name, value in values.items():
-        if "\x00" in value:
-            errors.append(_("%(name)s: Contains a NUL character.") % {"name": name})
+        try:
+            no_nul(value, field=name)
+        except InvalidInput as err:
+            errors.append(f"{name}: {err.message}")
 
 
 def _money(value: str) -> Decimal:

@@ -1,15 +1,16 @@
 """What the two writers (:mod:`.orm`, :mod:`.postgres`) share: a batch is one transaction,
-tried again when it collides with a concurrent import, and its results are added up."""
+tried again when it collides with a concurrent import or live traffic
+(:func:`~personalization.concurrency.atomic_retried`), and its results are added up."""
 
 from __future__ import annotations
 
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import connection
 
+from ..concurrency import TransactionRetry, atomic_retried
 from ..exceptions import InvalidInput
 from ..money import RateCache
 from .products import ProductKeys, Rejected
@@ -17,10 +18,8 @@ from .reading import ParsedOrder, ProductKey
 from .results import BadRow, ImportResult
 from .stats import STATS_PENDING
 
-ATTEMPTS = 5  # for a batch that collides with a concurrent import
 
-
-class BatchCollision(Exception):
+class BatchCollision(TransactionRetry):
     """A concurrent import wrote some of the batch's rows first: roll back and try again."""
 
 
@@ -41,20 +40,20 @@ class BatchWriter(ABC):
             return
         orders.sort(key=lambda order: order.order_id)  # one lock order for concurrent imports
         nested = connection.in_atomic_block
-        for attempt in range(1, ATTEMPTS + 1):
+
+        @atomic_retried
+        def attempt() -> Written:
+            # A concurrent import or live request wrote some of the same orders, profiles or
+            # products first (or a deadlock was broken): atomic_retried rolls the batch back
+            # and runs it again, and the next attempt finds what the other one wrote.
             try:
-                with transaction.atomic():
-                    counts, rejected, products, touched = self._write(orders, nested=nested)
-                self._batch_committed()
-                break
-            except (IntegrityError, OperationalError, BatchCollision):
-                # A concurrent import wrote some of the same orders, profiles or products
-                # first (or a deadlock was broken). This batch was rolled back; the next
-                # attempt finds what the other import wrote.
-                self.products.forget()
-                if attempt == ATTEMPTS:
-                    raise  # a BatchCollision this often would be a bug: let it show
-                time.sleep(0.05 * attempt)
+                return self._write(orders, nested=nested)
+            except BaseException:
+                self.products.forget()  # it may name products the rollback took away
+                raise
+
+        counts, rejected, products, touched = attempt()
+        self._batch_committed()
         self.products.remember(products)
         for _order, errors in rejected:
             result.orders_bad += 1

@@ -80,7 +80,7 @@ class Profile(models.Model):
     )
 
     # Denormalised order statistics, kept current on every order and rebuildable set-based
-    # (personalization.commerce.profile_stats_rebuild). Cancelled and refunded orders don't count.
+    # (personalization.stats.profile_stats_rebuild). Cancelled and refunded orders don't count.
     orders_count = models.PositiveIntegerField(_("orders"), default=0)
     total_spent = models.DecimalField(_("total spent"), max_digits=14, decimal_places=2, default=0)
     average_order_value = models.DecimalField(

@@ -16,7 +16,6 @@ from django.db import connection, connections, reset_queries, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ..commerce import profile_stats_rebuild
 from ..conf import app_settings
 from ..exceptions import InvalidInput
 from ..models import (
@@ -34,6 +33,7 @@ from ..models import (
     TopicPreference,
 )
 from ..money import CENT, exchange_rate, shop_currency
+from ..stats import profile_stats_rebuild
 from ..validation import aware_datetime
 from .catalogue import Catalogue, catalogue_generate, catalogue_load
 from .planner import (

@@ -401,6 +401,18 @@ def test_account_switches_consent_off_and_on(shopper, db):
     assert withdrawal.source == pzn.ConsentSource.PREFERENCE_CENTRE
 
 
+def test_a_withdrawal_behind_a_misconfigured_proxy_is_recorded_without_the_address(shopper, db):
+    shopper.signup(marketing=True)
+    shopper.client.post(
+        reverse("shop:consent_update"),
+        {"purpose": pzn.Purpose.EMAIL_MARKETING, "granted": "0"},
+        REMOTE_ADDR="unix:/run/gunicorn.sock",
+    )
+
+    withdrawal = pzn.ConsentRecord.objects.filter(status=pzn.ConsentStatus.WITHDRAWN).get()
+    assert withdrawal.ip_address is None
+
+
 @pytest.fixture
 def double_opt_in(settings, db):
     settings.PERSONALIZATION = {

@@ -4,7 +4,6 @@ from decimal import Decimal
 import pytest
 
 from personalization import signals
-from personalization.commerce import profile_stats_rebuild, profile_stats_refresh
 from personalization.exceptions import (
     InvalidEmail,
     InvalidInput,
@@ -14,6 +13,7 @@ from personalization.exceptions import (
     UnknownProduct,
 )
 from personalization.models import Cart, ConsentRecord, Order, OrderLine, Product, Profile
+from personalization.stats import profile_stats_rebuild, profile_stats_refresh
 
 pytestmark = pytest.mark.django_db
 T0 = dt.datetime(2026, 5, 4, 10, tzinfo=dt.UTC)

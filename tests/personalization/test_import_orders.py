@@ -8,10 +8,9 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import IntegrityError, connection
+from django.db import connection
 
 from personalization.adapter import DefaultAdapter
-from personalization.commerce import profile_stats_refresh
 from personalization.importing import orm as importing_orm
 from personalization.importing import postgres as importing_postgres
 from personalization.importing import stats as importing_stats
@@ -26,6 +25,7 @@ from personalization.models import (
     Profile,
     ProfileAlias,
 )
+from personalization.stats import profile_stats_refresh
 
 LINE_HEADER = (
     "order_id,email,placed_at,total,currency,status,first_name,last_name,"
@@ -398,6 +398,46 @@ def test_values_the_database_cannot_hold_are_bad_rows_not_a_crash(csv_file, run_
     assert list(Order.objects.values_list("external_id", flat=True)) == ["5"]
 
 
+def test_times_the_database_cannot_hold_or_in_the_future_are_bad_rows(
+    csv_file, run_import, time_machine
+):
+    time_machine.move_to(dt.datetime(2026, 5, 1, 12, tzinfo=dt.UTC), tick=False)
+    path = csv_file(
+        LINE_HEADER,
+        line("1", placed="0001-01-01T00:00:00+14:00"),
+        line("2", placed="9999-12-31T23:00:00-12:00"),
+        line("3", placed="2026-05-01T12:06:00+00:00"),  # past the 5 minutes of clock skew
+        line("4", placed="2999-01-01T00:00:00+00:00"),
+        line("5", placed="2026-05-01T12:04:00+00:00"),
+        line("6"),
+    )
+
+    run = run_import(path)
+
+    assert run.status == BAD_ROWS
+    for number in (2, 3):
+        assert (
+            f"line {number} (order {number - 1}): placed_at: The date and time is outside the "
+            "years 1 to 9999 in UTC" in run.stderr
+        )
+    for number in (4, 5):
+        assert (
+            f"line {number} (order {number - 1}): placed_at: The date and time is more than "
+            "5 minutes ahead of the server's clock" in run.stderr
+        )
+    assert sorted(Order.objects.values_list("external_id", flat=True)) == ["5", "6"]
+
+
+def test_times_without_offset_outside_the_years_in_utc_are_bad_rows(csv_file, run_import):
+    path = csv_file(ORDER_HEADER, "1,ann@example.com,9999-12-31T23:30:00,1.00,EUR")
+
+    run = run_import(path, timezone="America/Los_Angeles")
+
+    assert run.status == BAD_ROWS
+    assert "line 2 (order 1): placed_at: The date and time is outside the years" in run.stderr
+    assert not Order.objects.exists()
+
+
 def test_unknown_product_without_a_title_is_a_bad_row(csv_file, run_import):
     path = csv_file(LINE_HEADER, line("1", product="P404", title=""), line("2"))
 
@@ -598,7 +638,9 @@ def test_a_first_batch_that_collides_with_a_concurrent_import_goes_round_again(
         calls.append(len(orders))
         found = real(self, orders)
         if len(calls) == 1:
-            raise IntegrityError("duplicate key value violates unique constraint")
+            # What the database says when the other import's product is there first.
+            product = Product.objects.get()
+            Product.objects.create(external_id=product.external_id, title=product.title)
         return found
 
     monkeypatch.setattr(ProductKeys, "resolve", colliding)
@@ -730,6 +772,25 @@ def test_an_unknown_timezone_is_a_command_error(csv_file, run_import):
 
     with pytest.raises(CommandError, match="not an IANA timezone"):
         run_import(path, timezone="Mars/Olympus")
+
+
+def test_a_stream_with_a_lone_surrogate_reports_a_bad_row(db):
+    # A text stream read with errors="surrogateescape" holds what no driver can encode.
+    from personalization.importing import orders_import
+
+    stream = StringIO(
+        f"{ORDER_HEADER}\n1,ann@example.com,2024-03-01T10:00:00+00:00,1.00,EUR\n"
+        "2\udcff,ann@example.com,2024-03-01T10:00:00+00:00,1.00,EUR\n"
+    )
+    bad = []
+
+    result = orders_import(stream=stream, on_bad_row=bad.append)
+
+    assert [(row.line, row.reason) for row in bad] == [
+        (3, "order_id: Contains a lone surrogate, which is not valid Unicode")
+    ]
+    assert result.orders_imported == 1
+    assert list(Order.objects.values_list("external_id", flat=True)) == ["1"]
 
 
 # --- One shop currency -------------------------------------------------------------------------
