@@ -58,6 +58,10 @@ def segment_members(
     """The profiles (of ``profiles``, default all) that belong in ``segment`` at ``now``."""
     if segment.kind == SegmentKind.LIFECYCLE:
         return lifecycle_members(segment.slug, now=now, profiles=profiles)
+    if segment.kind == SegmentKind.RULE:
+        from .rules import rule_members
+
+        return rule_members(segment.rule, now=now, profiles=profiles)
     raise ValueError(f"Segment {segment.slug!r} has an unknown kind {segment.kind!r}.")
 
 
