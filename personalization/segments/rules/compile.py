@@ -27,6 +27,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import (
     Exact,
@@ -149,8 +150,10 @@ class _Compiler:
             return present if condition["value"] else ~present
         # A trait that is not text (or JSON null) equals no text: CASE makes that false
         # rather than unknown, so that "is not" and "not" treat it as different.
+        # The key is an expression argument, never parsed as part of a lookup path.
+        value = KeyTransform(key, "traits")
         equal = Case(
-            When(Q(**{f"traits__{key}__in": _values(condition)}), then=Value(True)),
+            When(value.get_lookup("in")(value, _values(condition)), then=Value(True)),
             default=Value(False),
             output_field=BooleanField(),
         )

@@ -221,7 +221,8 @@ def _scalar(spec: FieldSpec, value: Any, path: str, *, references) -> None:
                 % {"value": value, "states": ", ".join(ConsentState.values)},
             )
     else:
-        _text(value, path)
+        # Profile fields and traits may be compared with "" (unknown); names may not be empty.
+        _text(value, path, allow_empty=kind == ValueType.TEXT)
         if kind == ValueType.CATEGORY:
             _category(value, path)
         elif kind in (ValueType.PRODUCT, ValueType.TOPIC, ValueType.SEGMENT):
@@ -252,8 +253,10 @@ def money_value(value: Any, *, path: str = "value") -> Decimal:
     return amount.quantize(Decimal("0.01"))
 
 
-def _text(value: Any, path: str) -> None:
-    if not isinstance(value, str) or not value.strip():
+def _text(value: Any, path: str, *, allow_empty: bool = False) -> None:
+    if not isinstance(value, str):
+        raise _fail(path, _("Must be text."))
+    if not allow_empty and not value.strip():
         raise _fail(path, _("Must be non-empty text."))
     if len(value) > MAX_TEXT or "\x00" in value:
         raise _fail(path, _("At most %(max)d characters of text.") % {"max": MAX_TEXT})
