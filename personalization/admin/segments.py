@@ -13,21 +13,33 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F, OuterRef, Q, Subquery
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html, format_html_join, json_script
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from ..exceptions import InvalidInput
-from ..models import Profile, Segment, SegmentDailyCount, SegmentKind, SegmentMembership
+from ..models import (
+    ConsentState,
+    Product,
+    ProductCategory,
+    Profile,
+    Segment,
+    SegmentDailyCount,
+    SegmentKind,
+    SegmentMembership,
+    Topic,
+)
 from ..segments import Explanation, segment_explain
 from ..segments.definitions import segment_slug_clean, segments_referring_to
 from ..segments.jobs import segments_refresh_enqueue
 from ..segments.rules import rule_members, rule_validate
+from ..segments.rules.schema import FIELDS, OP_LABELS, Param, ValueType, trait_spec
 from .base import ReadOnlyAdminMixin, ReadOnlyTabularInline, change_link, changelist_url
 
 TREND_DAYS = 7
@@ -62,8 +74,95 @@ def explanation_block(explanation: Explanation) -> SafeString:
     return format_html('<ul class="pzn-explain">{}</ul>', explanation_html(explanation))
 
 
+RULE_GROUPS = (
+    ("profile", _("Profile")),
+    ("traits", _("Traits")),
+    ("stats", _("Order statistics")),
+    ("orders", _("Orders")),
+    ("events", _("Browsing")),
+    ("cart", _("Cart")),
+    ("consent", _("Consent")),
+    ("topics", _("Topics")),
+    ("segment", _("Segments")),
+)
+SEARCHABLE = (ValueType.PRODUCT, ValueType.CATEGORY, ValueType.TOPIC, ValueType.SEGMENT)
+CHOICES_LIMIT = 20
+
+
+def rule_builder_schema() -> dict:
+    """The allowlist as the rule builder needs it: fields by group, operators, value types."""
+
+    def field(spec, name=None, label=None):
+        return {
+            "name": name or spec.name,
+            "label": str(label or spec.label),
+            "group": spec.group,
+            "type": str(spec.value_type),
+            "ops": [{"op": str(op), "label": str(OP_LABELS[op])} for op in spec.ops],
+            "params": sorted(str(param) for param in spec.params),
+        }
+
+    specs = [field(spec) for spec in FIELDS.values()]
+    specs.append(field(trait_spec("traits.key"), name="traits.", label=_("trait (give its key)")))
+    order = [name for name, _label in RULE_GROUPS]
+    specs.sort(key=lambda item: order.index(item["group"]))
+    return {
+        "groups": [{"name": name, "label": str(label)} for name, label in RULE_GROUPS],
+        "fields": specs,
+        "consent_states": [
+            {"value": value, "label": str(label)} for value, label in ConsentState.choices
+        ],
+        "searchable": [str(kind) for kind in SEARCHABLE],
+        "param_labels": {
+            Param.WITHIN_DAYS: gettext("in the last … days"),
+            Param.AT_LEAST: gettext("at least … times"),
+        },
+        "texts": {
+            "all": gettext("all of these hold"),
+            "any": gettext("any of these holds"),
+            "not": gettext("not:"),
+            "add_condition": gettext("+ condition"),
+            "add_group": gettext("+ group"),
+            "negate": gettext("negate"),
+            "unnegate": gettext("remove not"),
+            "remove": gettext("remove"),
+            "yes": gettext("yes"),
+            "no": gettext("no"),
+            "trait_key": gettext("trait key"),
+            "comma_separated": gettext("values, separated by commas"),
+            "unknown": gettext("Not understood by the builder (edit the JSON):"),
+        },
+    }
+
+
+class RuleBuilderWidget(forms.Textarea):
+    """The rule as JSON, with a builder above it that edits it by picking fields, operators and
+    values (``rule_builder.js``; without JavaScript, the JSON alone)."""
+
+    class Media:
+        js = ("personalization/admin/rule_builder.js",)
+        css = {"all": ("personalization/admin/rule_builder.css",)}
+
+    def __init__(self, attrs=None):
+        super().__init__({"rows": 14, "cols": 90, "class": "vLargeTextField", **(attrs or {})})
+
+    def render(self, name, value, attrs=None, renderer=None):
+        textarea = super().render(name, value, attrs, renderer)
+        textarea_id = (attrs or {}).get("id") or f"id_{name}"
+        schema_id = f"{textarea_id}-schema"
+        return format_html(
+            '<div class="pzn-rule-builder" data-for="{}" data-schema="{}" '
+            'data-choices-url="{}"></div>{}{}',
+            textarea_id,
+            schema_id,
+            reverse("admin:personalization_segment_choices"),
+            json_script(rule_builder_schema(), schema_id),
+            textarea,
+        )
+
+
 class RuleField(forms.JSONField):
-    widget = forms.Textarea(attrs={"rows": 14, "cols": 90, "class": "vLargeTextField"})
+    widget = RuleBuilderWidget
 
 
 class SegmentAdminForm(forms.ModelForm):
@@ -217,12 +316,50 @@ class SegmentAdmin(admin.ModelAdmin):
     def get_urls(self):
         return [
             path(
+                "choices/",
+                self.admin_site.admin_view(self.choices_view),
+                name="personalization_segment_choices",
+            ),
+            path(
                 "<int:segment_id>/explain/",
                 self.admin_site.admin_view(self.explain_view),
                 name="personalization_segment_explain",
             ),
             *super().get_urls(),
         ]
+
+    def choices_view(self, request):
+        """What the rule builder suggests for a product, category, topic or segment value."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        kind, term = request.GET.get("type"), request.GET.get("term", "").strip()[:100]
+        if kind == ValueType.PRODUCT:
+            rows = (
+                Product.objects.filter(is_sensitive=False)
+                .filter(Q(external_id__istartswith=term) | Q(title__icontains=term))
+                .order_by("title")
+                .values_list("external_id", "title")
+            )
+            results = [(pid, f"{title} ({pid})") for pid, title in rows[:CHOICES_LIMIT]]
+        elif kind == ValueType.CATEGORY:
+            rows = (
+                ProductCategory.objects.filter(path__icontains=term)
+                .order_by("path")
+                .values_list("path", flat=True)
+                .distinct()
+            )
+            results = [(path, path) for path in rows[:CHOICES_LIMIT]]
+        elif kind in (ValueType.TOPIC, ValueType.SEGMENT):
+            model = Topic if kind == ValueType.TOPIC else Segment
+            rows = (
+                model.objects.filter(Q(slug__icontains=term) | Q(name__icontains=term))
+                .order_by("slug")
+                .values_list("slug", "name")
+            )
+            results = [(slug, f"{name} ({slug})") for slug, name in rows[:CHOICES_LIMIT]]
+        else:
+            return JsonResponse({"error": gettext("Unknown type.")}, status=400)
+        return JsonResponse({"results": [{"value": v, "label": label} for v, label in results]})
 
     def explain_view(self, request, segment_id: int):
         """Why a chosen profile is or is not in this segment."""

@@ -175,3 +175,21 @@ def test_explain_a_profile_on_the_segment_and_on_the_profile_page(admin_client, 
     profile = Profile.objects.get(email="c1@example.com")
     page = admin_client.get(url("profile", "change", profile.pk))
     assert "days since the first order (needs at most 30)" in page.content.decode()
+
+
+def test_the_rule_builder_gets_the_allowlist_and_searches_values(admin_client, new_customers):
+    page = admin_client.get(url("segment", "add"))
+    html = page.content.decode()
+    assert 'class="pzn-rule-builder"' in html
+    assert "personalization/admin/rule_builder.js" in html
+    schema = json.loads(html.split('id="id_rule-schema" type="application/json">')[1].split("<")[0])
+    by_name = {field["name"]: field for field in schema["fields"]}
+    assert [op["op"] for op in by_name["orders.bought_category"]["ops"]] == ["eq", "in"]
+    assert by_name["orders.bought_category"]["params"] == ["at_least", "within_days"]
+
+    choices = reverse("admin:personalization_segment_choices")
+    found = admin_client.get(choices, {"type": "product", "term": "mu"}).json()["results"]
+    assert [item["value"] for item in found] == ["mug"]
+    segments = admin_client.get(choices, {"type": "segment", "term": "lap"}).json()["results"]
+    assert [item["value"] for item in segments] == ["lapsed"]
+    assert admin_client.get(choices, {"type": "sql"}).status_code == 400
