@@ -93,7 +93,7 @@ class Migration(migrations.Migration):
             name="rule",
             field=models.JSONField(
                 blank=True,
-                help_text="Who is in a rule segment: all/any/not groups of conditions, as described in docs/guide/segments.md. Empty for lifecycle segments.",
+                help_text="Who is in a rule segment: all/any/not groups of conditions, as the segments guide describes them. Empty for lifecycle segments.",
                 null=True,
                 verbose_name="rule",
             ),

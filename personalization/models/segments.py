@@ -41,8 +41,8 @@ class Segment(models.Model):
         null=True,
         blank=True,
         help_text=_(
-            "Who is in a rule segment: all/any/not groups of conditions, as described in "
-            "docs/guide/segments.md. Empty for lifecycle segments."
+            "Who is in a rule segment: all/any/not groups of conditions, as the segments guide "
+            "describes them. Empty for lifecycle segments."
         ),
     )
     member_count = models.PositiveIntegerField(
