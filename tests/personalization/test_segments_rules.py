@@ -325,3 +325,33 @@ def test_segment_define_refuses_a_bad_rule_naming_the_path_and_writes_nothing(tm
         call_command("segment_define", "loyal", "--file", str(path))
     assert not Segment.objects.filter(kind=SegmentKind.RULE).exists()
     assert Segment.objects.get(slug="loyal").rule is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_writes_the_category_levels_of_products_already_mirrored():
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("personalization", "0008_segments")]
+    after = [("personalization", "0009_segment_rules_product_categories")]
+    ProductCategory.objects.all().delete()
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    try:
+        apps = executor.loader.project_state(before).apps
+        apps.get_model("personalization", "Product").objects.create(
+            external_id="mill", title="Mill", category_path="Food > Coffee > Mills"
+        )
+        executor = MigrationExecutor(connection)
+        executor.migrate(after)
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+    levels = ProductCategory.objects.filter(product__external_id="mill").order_by("depth")
+    assert list(levels.values_list("key", "name_key")) == [
+        ("food", "food"),
+        ("food > coffee", "coffee"),
+        ("food > coffee > mills", "mills"),
+    ]
+    assert set(
+        ProductCategory.objects.filter(product__external_id="beans").values_list("key", flat=True)
+    ) == {"food", "food > coffee", "food > coffee > beans"}

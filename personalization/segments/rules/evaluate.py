@@ -56,6 +56,7 @@ class ProfileFacts:
         self.now = now
         self.blocked = blocked_category_names()
         self._segments: dict[str, bool] = {}
+        self._products: dict[int, tuple[str, frozenset[str], bool]] = {}
 
     @cached_property
     def orders(self) -> list[tuple[dt.datetime, Decimal, set[int]]]:
@@ -97,7 +98,7 @@ class ProfileFacts:
     def products(self, ids: set[int]) -> dict[int, tuple[str, frozenset[str], bool]]:
         """{pk: (shop product id, category keys, usable by rules)}."""
         ids = {pk for pk in ids if pk is not None}
-        known = self.__dict__.setdefault("_products", {})
+        known = self._products
         missing = ids - set(known)
         if missing:
             keys: dict[int, set[str]] = {pk: set() for pk in missing}
