@@ -355,3 +355,35 @@ def test_the_migration_writes_the_category_levels_of_products_already_mirrored()
     assert set(
         ProductCategory.objects.filter(product__external_id="beans").values_list("key", flat=True)
     ) == {"food", "food > coffee", "food > coffee > beans"}
+
+
+def test_realtime_with_rule_segments_takes_the_same_queries_for_one_profile_or_many():
+    lifecycle_segments_ensure()
+    rule_segment_define(slug="coffee", rule=COFFEE)
+    rule_segment_define(
+        slug="coffee_not_loyal",
+        rule={
+            "all": [
+                {"field": "segment", "op": "eq", "value": "coffee"},
+                {"not": {"field": "segment", "op": "eq", "value": "loyal"}},
+            ]
+        },
+    )
+    for index in range(20):
+        order(f"c{index}@example.com", "beans" if index % 2 else "pan", NOW - index * DAY)
+    ids = list(Profile.objects.values_list("pk", flat=True))
+
+    def queries(profile_ids):
+        with CaptureQueriesContext(connection) as captured:
+            segments_update_for_profiles(profile_ids=profile_ids, now=NOW)
+        return len(captured)
+
+    one = queries(ids[:1])
+    many = queries(ids[1:])
+    assert one <= 12
+    assert many <= one + 2 * Segment.objects.count()  # at most an insert and an update each
+    assert set(
+        SegmentMembership.objects.current()
+        .filter(segment__slug="coffee_not_loyal")
+        .values_list("profile__email", flat=True)
+    ) == {f"c{index}@example.com" for index in range(1, 20, 2)}
