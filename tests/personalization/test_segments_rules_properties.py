@@ -1,6 +1,6 @@
-"""Property: the compiled query and the Python evaluation of a rule agree for every profile,
-on random rule trees over random small shops (run on SQLite and, with DATABASE_URL, on
-PostgreSQL)."""
+"""Property: the compiled query (for everyone, and correlated to each profile as the realtime
+update runs it) and the Python evaluation of a rule agree for every profile, on random rule
+trees over random small shops (run on SQLite and, with DATABASE_URL, on PostgreSQL)."""
 
 import datetime as dt
 from decimal import Decimal
@@ -22,10 +22,11 @@ from personalization.models import (
     Profile,
     Segment,
     SegmentKind,
+    SegmentMembership,
     Topic,
     TopicPreference,
 )
-from personalization.segments import lifecycle_segments_ensure
+from personalization.segments import lifecycle_segments_ensure, segments_update_for_profiles
 from personalization.segments.rules import rule_evaluate, rule_members, rule_validate
 
 pytestmark = pytest.mark.django_db
@@ -249,7 +250,7 @@ def _shop(data: list[dict]) -> list[Profile]:
 
 
 @settings(
-    max_examples=60,
+    max_examples=50,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -269,5 +270,16 @@ def test_compiled_rule_selects_exactly_the_profiles_the_python_evaluation_accept
         )
         expected = {p.pk for p in profiles if rule_evaluate(rule, profile=p, now=NOW)}
         assert selected == expected
+        # The realtime path evaluates the same rule correlated to each profile: same answer.
+        segment = Segment.objects.create(
+            slug="under_test", name="Under test", kind=SegmentKind.RULE, rule=rule
+        )
+        segments_update_for_profiles(profile_ids=[p.pk for p in profiles], now=NOW)
+        realtime = set(
+            SegmentMembership.objects.current()
+            .filter(segment=segment)
+            .values_list("profile_id", flat=True)
+        )
+        assert realtime == expected
         event(f"{len(expected)} of {PROFILES} profiles selected")
         transaction.set_rollback(True)
