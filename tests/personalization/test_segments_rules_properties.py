@@ -114,15 +114,17 @@ conditions = st.one_of(
     _set_condition("segment", ["lapsed", "loyal", "lead", "coffee_fans"], windowed=False),
 )
 
-rules = st.recursive(
-    conditions,
-    lambda children: st.one_of(
-        st.builds(lambda c: {"all": c}, st.lists(children, min_size=1, max_size=3)),
-        st.builds(lambda c: {"any": c}, st.lists(children, min_size=1, max_size=3)),
-        st.builds(lambda c: {"not": c}, children),
-    ),
-    max_leaves=6,
-)
+
+def _groups(children):
+    """Groups over ``children``: all, any, not."""
+    return st.one_of(
+        st.lists(children, min_size=1, max_size=3).map(lambda items: {"all": items}),
+        st.lists(children, min_size=1, max_size=3).map(lambda items: {"any": items}),
+        children.map(lambda child: {"not": child}),
+    )
+
+
+rules = st.recursive(conditions, _groups, max_leaves=6)
 
 when = st.integers(min_value=-500, max_value=5)  # days relative to NOW
 profile_data = st.fixed_dictionaries(
