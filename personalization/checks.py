@@ -79,6 +79,7 @@ SETTING_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "LOYAL_WITHIN_DAYS": (_is_positive_int, "a positive whole number of days"),
     "CART_ABANDONED_AFTER_MINUTES": (_is_positive_int, "a positive whole number of minutes"),
     "CART_ABANDONED_WITHIN_DAYS": (_is_positive_int, "a positive whole number of days"),
+    "SEGMENT_ALLOWED_SENSITIVE_CATEGORIES": (_is_text_list, "a list of category names"),
 }
 
 

@@ -77,6 +77,10 @@ DEFAULTS: dict[str, Any] = {
     # and CART_ABANDONED_WITHIN_DAYS ago, and no order placed since.
     "CART_ABANDONED_AFTER_MINUTES": 60,
     "CART_ABANDONED_WITHIN_DAYS": 7,
+    # Rule segments: names from SENSITIVE_CATEGORIES that rules may use anyway (case-insensitive).
+    # Products in other sensitive categories, and products the shop flagged sensitive, are never
+    # used by a rule: they cannot be named, and their orders, cart lines and views do not count.
+    "SEGMENT_ALLOWED_SENSITIVE_CATEGORIES": [],
 }
 
 # Keys whose value is a dotted path to import.

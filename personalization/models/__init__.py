@@ -1,4 +1,4 @@
-from .catalogue import Product
+from .catalogue import Product, ProductCategory
 from .commerce import Cart, CartLine, CartStatus, IngestSource, Order, OrderLine, OrderStatus
 from .consent import (
     ConsentRecord,
@@ -42,6 +42,7 @@ __all__ = [
     "OrderLine",
     "OrderStatus",
     "Product",
+    "ProductCategory",
     "Profile",
     "ProfileAlias",
     "Purpose",

@@ -11,6 +11,7 @@ from .profiles import Profile
 
 class SegmentKind(models.TextChoices):
     LIFECYCLE = "lifecycle", _("lifecycle (built in)")
+    RULE = "rule", _("rule (defined by the shop)")
 
 
 class Segment(models.Model):
@@ -30,7 +31,19 @@ class Segment(models.Model):
         _("kind"),
         max_length=16,
         choices=SegmentKind.choices,
-        help_text=_("Lifecycle segments are built in; their thresholds are settings."),
+        help_text=_(
+            "Lifecycle segments are built in, their thresholds are settings; rule segments are "
+            "defined by a rule."
+        ),
+    )
+    rule = models.JSONField(
+        _("rule"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Who is in a rule segment: all/any/not groups of conditions, as the segments guide "
+            "describes them. Empty for lifecycle segments."
+        ),
     )
     member_count = models.PositiveIntegerField(
         _("members"),
@@ -50,6 +63,13 @@ class Segment(models.Model):
         verbose_name = _("segment")
         verbose_name_plural = _("segments")
         ordering = ["kind", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(kind=SegmentKind.LIFECYCLE) & Q(rule__isnull=True))
+                | (Q(kind=SegmentKind.RULE) & Q(rule__isnull=False)),
+                name="pzn_segment_rule_by_kind",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

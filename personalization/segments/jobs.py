@@ -9,7 +9,7 @@ from django.db import OperationalError, transaction
 
 from ..jobs import job_enqueue, job_handler
 from ..models import Job, Profile
-from .lifecycle import LIFECYCLE_DEPENDS_ON
+from .dependencies import segments_depend_on
 from .membership import segments_refresh, segments_update_for_profiles
 from .selection import segments_select
 
@@ -23,12 +23,13 @@ def segments_update_enqueue(
     """Record the job that re-evaluates these profiles' segments (after their data changed).
 
     With ``changes`` (what changed per profile, as ``profile_changed`` says), only profiles
-    with a change a segment depends on are re-evaluated: a product view moves nobody in or out
-    of a lifecycle segment.
+    with a change some segment depends on are re-evaluated (see ``segments_depend_on``): a
+    product view moves nobody unless a rule segment reads views.
     """
     ids = set(profile_ids)
     if changes is not None:
-        ids = {pid for pid in ids if LIFECYCLE_DEPENDS_ON.intersection(changes.get(pid, ()))}
+        depends = segments_depend_on()
+        ids = {pid for pid in ids if depends.intersection(changes.get(pid, ()))}
     ids = sorted(ids)
     if not ids:
         return None

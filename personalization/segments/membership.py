@@ -31,6 +31,7 @@ from django.utils import timezone
 from ..models import Profile, Segment, SegmentDailyCount, SegmentKind, SegmentMembership
 from ..signals import segment_entered, segment_exited
 from .lifecycle import lifecycle_members
+from .rules import rule_members
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,8 @@ def segment_members(
     """The profiles (of ``profiles``, default all) that belong in ``segment`` at ``now``."""
     if segment.kind == SegmentKind.LIFECYCLE:
         return lifecycle_members(segment.slug, now=now, profiles=profiles)
+    if segment.kind == SegmentKind.RULE:
+        return rule_members(segment.rule, now=now, profiles=profiles)
     raise ValueError(f"Segment {segment.slug!r} has an unknown kind {segment.kind!r}.")
 
 

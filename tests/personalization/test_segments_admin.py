@@ -1,6 +1,7 @@
 """The segment admin as a marketer uses it: sizes, trend, refresh, members and history."""
 
 import datetime as dt
+import json
 
 import pytest
 from django.urls import reverse
@@ -89,7 +90,8 @@ def test_a_profile_page_lists_its_segments(admin_client, new_customers):
 
 
 def test_lifecycle_segments_can_be_renamed_but_not_added_or_deleted(admin_client, new_customers):
-    assert admin_client.get(url("segment", "add")).status_code == 403
+    # What the add page adds is a rule segment: there is no kind to choose.
+    assert "kind" not in admin_client.get(url("segment", "add")).context["adminform"].form.fields
     assert admin_client.get(url("segment", "delete", new_customers.pk)).status_code == 403
     response = admin_client.post(
         url("segment", "change", new_customers.pk),
@@ -98,3 +100,96 @@ def test_lifecycle_segments_can_be_renamed_but_not_added_or_deleted(admin_client
     assert response.status_code == 302
     new_customers.refresh_from_db()
     assert (new_customers.name, new_customers.slug) == ("Just joined", "new_customer")
+
+
+# --- rule segments ---------------------------------------------------------------------------
+
+RULE = {"field": "orders.bought_product", "op": "eq", "value": "mug"}
+
+
+def _rule_form(**overrides):
+    data = {"name": "Mug buyers", "slug": "mug_buyers", "description": "", "rule": json.dumps(RULE)}
+    return {**data, **overrides}
+
+
+def test_a_marketer_adds_a_rule_segment_and_its_members_follow(
+    admin_client, new_customers, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(url("segment", "add"), _rule_form())
+    assert response.status_code == 302
+    segment = Segment.objects.get(slug="mug_buyers")
+    assert (segment.kind, segment.rule, segment.member_count) == ("rule", RULE, 3)
+    page = admin_client.get(url("segment", "change", segment.pk))
+    assert b"c0@example.com" in page.content  # the sample of members
+    assert b"Preview who matches" in page.content
+
+
+def test_a_bad_rule_is_a_form_error_naming_the_path(admin_client, new_customers):
+    bad = {"all": [RULE, {"field": "orders.bought_product", "op": "like", "value": "mug"}]}
+    response = admin_client.post(url("segment", "add"), _rule_form(rule=json.dumps(bad)))
+    assert response.status_code == 200
+    assert "all[1].op: Unknown operator" in str(response.context["adminform"].form.errors)
+    response = admin_client.post(url("segment", "add"), _rule_form(rule="{oops"))
+    assert response.status_code == 200
+    assert "rule" in response.context["adminform"].form.errors
+    assert not Segment.objects.filter(slug="mug_buyers").exists()
+
+
+def test_preview_shows_count_and_sample_without_saving(admin_client, new_customers):
+    response = admin_client.post(url("segment", "add"), {**_rule_form(), "_preview": "1"})
+    assert response.status_code == 200
+    assert b"3 profiles match this rule now." in response.content
+    assert b"c2@example.com" in response.content
+    assert not Segment.objects.filter(slug="mug_buyers").exists()
+
+
+def test_lifecycle_segments_keep_their_definition_and_cannot_be_deleted(
+    admin_client, new_customers
+):
+    page = admin_client.get(url("segment", "change", new_customers.pk))
+    assert "rule" not in page.context["adminform"].form.fields
+    assert admin_client.post(url("segment", "delete", new_customers.pk)).status_code == 403
+    referred = Segment.objects.create(slug="a", name="A", kind="rule", rule=RULE)
+    Segment.objects.create(
+        slug="b", name="B", kind="rule", rule={"field": "segment", "op": "eq", "value": "a"}
+    )
+    assert admin_client.post(url("segment", "delete", referred.pk)).status_code == 403
+
+
+def test_explain_a_profile_on_the_segment_and_on_the_profile_page(admin_client, new_customers):
+    segment_refresh(segment=new_customers, now=NOW)
+    page = admin_client.get(
+        reverse("admin:personalization_segment_explain", args=[new_customers.pk]),
+        {"profile": "c1@example.com"},
+    )
+    assert page.status_code == 200
+    assert "days since the first order (needs at most 30)" in page.content.decode()
+    assert b"Currently a member" in page.content
+    missing = admin_client.get(
+        reverse("admin:personalization_segment_explain", args=[new_customers.pk]),
+        {"profile": "nobody@example.com"},
+    )
+    assert b"No profile with that email address or id." in missing.content
+
+    profile = Profile.objects.get(email="c1@example.com")
+    page = admin_client.get(url("profile", "change", profile.pk))
+    assert "days since the first order (needs at most 30)" in page.content.decode()
+
+
+def test_the_rule_builder_gets_the_allowlist_and_searches_values(admin_client, new_customers):
+    page = admin_client.get(url("segment", "add"))
+    html = page.content.decode()
+    assert 'class="pzn-rule-builder"' in html
+    assert "personalization/admin/rule_builder.js" in html
+    schema = json.loads(html.split('id="id_rule-schema" type="application/json">')[1].split("<")[0])
+    by_name = {field["name"]: field for field in schema["fields"]}
+    assert [op["op"] for op in by_name["orders.bought_category"]["ops"]] == ["eq", "in"]
+    assert by_name["orders.bought_category"]["params"] == ["at_least", "within_days"]
+
+    choices = reverse("admin:personalization_segment_choices")
+    found = admin_client.get(choices, {"type": "product", "term": "mu"}).json()["results"]
+    assert [item["value"] for item in found] == ["mug"]
+    segments = admin_client.get(choices, {"type": "segment", "term": "lap"}).json()["results"]
+    assert [item["value"] for item in segments] == ["lapsed"]
+    assert admin_client.get(choices, {"type": "sql"}).status_code == 400
