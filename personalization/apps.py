@@ -15,8 +15,10 @@ class PersonalizationConfig(AppConfig):
         from . import checks, tasks  # noqa: F401
         from .receivers import connect
         from .schedules import schedules_register_after_migrate
+        from .segments.registry import lifecycle_segments_ensure_after_migrate
 
         connect()
         # Job handlers live in each app's jobs.py, as admin classes live in admin.py.
         autodiscover_modules("jobs")
         post_migrate.connect(schedules_register_after_migrate, sender=self)
+        post_migrate.connect(lifecycle_segments_ensure_after_migrate, sender=self)

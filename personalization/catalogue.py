@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.db import transaction
 from django.utils.translation import gettext as _
 
 from .concurrency import atomic_retried
 from .exceptions import InvalidInput, UnknownProduct
-from .models import Product
-from .models.catalogue import CATEGORY_SEPARATOR
+from .models import Product, ProductCategory
+from .models.catalogue import CATEGORY_SEPARATOR, category_rows
 from .validation import aware_datetime, currency, external_id, money, no_nul, positive_integer
 
 _TEXT_LIMITS = {"sku": 64, "title": 255, "url": 500, "image_url": 500}
@@ -123,6 +124,7 @@ def product_upsert(
             external_id=product_id, defaults={**fields, "source_updated_at": updated_at}
         )
         if created:
+            product_categories_sync(product_ids=[product.pk])
             return product, True
         product = Product.objects.select_for_update().get(pk=product.pk)
     if updated_at and product.source_updated_at and updated_at < product.source_updated_at:
@@ -132,7 +134,34 @@ def product_upsert(
     if updated_at:
         product.source_updated_at = updated_at
     product.save()
+    if "category_path" in fields:
+        product_categories_sync(product_ids=[product.pk])
     return product, True
+
+
+def product_categories_sync(*, product_ids: list[int] | None = None, batch_size: int = 2000) -> int:
+    """Rewrite the category levels (:class:`ProductCategory`) of these products (default: all)
+    from their ``category_path``; how many rows were written. Call after writing products
+    some other way than :func:`product_upsert` (which calls it)."""
+    products = Product.objects.order_by("pk")
+    if product_ids is not None:
+        products = products.filter(pk__in=product_ids)
+    written = 0
+    last = 0
+    while True:
+        batch = list(products.filter(pk__gt=last).values_list("pk", "category_path")[:batch_size])
+        if not batch:
+            return written
+        last = batch[-1][0]
+        with transaction.atomic():
+            ProductCategory.objects.filter(product_id__in=[pk for pk, _path in batch]).delete()
+            rows = [
+                ProductCategory(product_id=pk, path=path, key=key, name_key=name, depth=depth)
+                for pk, category_path in batch
+                for path, key, name, depth in category_rows(category_path)
+            ]
+            ProductCategory.objects.bulk_create(rows)
+        written += len(rows)
 
 
 def products_by_external_id(product_ids: list[str], *, field: str = "lines") -> dict[str, int]:

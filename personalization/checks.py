@@ -73,6 +73,13 @@ SETTING_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "JOB_REDELIVER_AFTER_SECONDS": (_is_positive_number, "a positive number of seconds"),
     "JOB_DISPATCH_TIMEOUT_SECONDS": (_is_positive_number, "a positive number of seconds"),
     "JOB_KEEP_DONE_DAYS": (_is_positive_int, "a positive whole number of days"),
+    "NEW_CUSTOMER_DAYS": (_is_positive_int, "a positive whole number of days"),
+    "LAPSED_AFTER_DAYS": (_is_positive_int, "a positive whole number of days"),
+    "LOYAL_MIN_ORDERS": (_is_positive_int, "a positive whole number of orders"),
+    "LOYAL_WITHIN_DAYS": (_is_positive_int, "a positive whole number of days"),
+    "CART_ABANDONED_AFTER_MINUTES": (_is_positive_int, "a positive whole number of minutes"),
+    "CART_ABANDONED_WITHIN_DAYS": (_is_positive_int, "a positive whole number of days"),
+    "SEGMENT_ALLOWED_SENSITIVE_CATEGORIES": (_is_text_list, "a list of category names"),
 }
 
 

@@ -64,6 +64,23 @@ DEFAULTS: dict[str, Any] = {
     "JOB_DISPATCH_TIMEOUT_SECONDS": 0.5,
     # Finished jobs are deleted by the daily purge after this many days (failed ones are kept).
     "JOB_KEEP_DONE_DAYS": 14,
+    # Lifecycle segments (personalization.segments.lifecycle). Only orders that are not
+    # cancelled or refunded count.
+    # new_customer: the first order was placed within this many days.
+    "NEW_CUSTOMER_DAYS": 30,
+    # lapsed: at least one order, the last one more than this many days ago.
+    "LAPSED_AFTER_DAYS": 180,
+    # loyal: at least LOYAL_MIN_ORDERS orders within the last LOYAL_WITHIN_DAYS days.
+    "LOYAL_MIN_ORDERS": 3,
+    "LOYAL_WITHIN_DAYS": 365,
+    # cart_abandoner: an open cart with lines, last changed between CART_ABANDONED_AFTER_MINUTES
+    # and CART_ABANDONED_WITHIN_DAYS ago, and no order placed since.
+    "CART_ABANDONED_AFTER_MINUTES": 60,
+    "CART_ABANDONED_WITHIN_DAYS": 7,
+    # Rule segments: names from SENSITIVE_CATEGORIES that rules may use anyway (case-insensitive).
+    # Products in other sensitive categories, and products the shop flagged sensitive, are never
+    # used by a rule: they cannot be named, and their orders, cart lines and views do not count.
+    "SEGMENT_ALLOWED_SENSITIVE_CATEGORIES": [],
 }
 
 # Keys whose value is a dotted path to import.

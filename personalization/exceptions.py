@@ -68,6 +68,13 @@ class UnconvertibleCurrency(InvalidInput):
     """
 
 
+class InvalidRule(InvalidInput):
+    """A segment rule names a field, operator or value outside the allowlist, or is malformed.
+
+    ``field`` is the path of the problem in the rule tree, such as ``all[1].value``.
+    """
+
+
 class UnknownOrder(InvalidInput, LookupError):
     """A status change names an order that was never recorded."""
 

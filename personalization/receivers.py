@@ -14,6 +14,7 @@ from .commerce import cart_update, order_record, order_status_set
 from .confirmation import confirmation_enqueue
 from .identity import ATTRIBUTE_FIELDS, identity_from
 from .models import ConsentSource, EventName, OrderStatus
+from .segments.jobs import segments_update_enqueue
 from .tracking import identify, track
 
 IDENTITY_ARGS = ("email", "user", "anonymous_id", "request")
@@ -111,6 +112,12 @@ def on_consent_recorded(sender, record, **kwargs):
     return confirmation_enqueue(record=record)
 
 
+def on_profile_changed(sender, profile_ids, changes, **kwargs):
+    # After the commit: their segments are re-evaluated by a job, so a shop's request does not
+    # wait for it. Were the job lost in a crash, the next scheduled refresh catches up.
+    return segments_update_enqueue(profile_ids=profile_ids, changes=changes)
+
+
 CONNECTIONS = {
     signals.order_placed: on_order_placed,
     signals.order_cancelled: on_order_cancelled,
@@ -121,6 +128,7 @@ CONNECTIONS = {
     signals.customer_identified: on_customer_identified,
     signals.product_saved: on_product_saved,
     signals.consent_recorded: on_consent_recorded,
+    signals.profile_changed: on_profile_changed,
 }
 
 

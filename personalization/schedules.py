@@ -8,6 +8,8 @@ picked are all left exactly as they are by every later ``migrate``. (Delete the 
 
 from __future__ import annotations
 
+import json
+
 from django.apps import apps as global_apps
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, transaction
@@ -27,6 +29,21 @@ SCHEDULES = {
         "personalization.jobs_purge",
         {"minute": "47", "hour": "4", **_DAILY},
     ),
+    # A cart turns abandoned an hour after its last change: picked up within five minutes.
+    "personalization: refresh cart abandoners": (
+        "personalization.segments_refresh",
+        {"minute": "*/5", "hour": "*", **_DAILY},
+    ),
+    # Time moves customers in and out of the others (a customer lapses after 180 days).
+    "personalization: refresh segments": (
+        "personalization.segments_refresh",
+        {"minute": "*/15", "hour": "*", **_DAILY},
+    ),
+}
+# The keyword arguments a schedule's task is called with, where it takes any.
+SCHEDULE_KWARGS = {
+    "personalization: refresh cart abandoners": {"slugs": ["cart_abandoner"]},
+    "personalization: refresh segments": {"exclude": ["cart_abandoner"]},
 }
 
 
@@ -59,7 +76,12 @@ def schedules_register(*, using: str = DEFAULT_DB_ALIAS) -> int:
                 .first()
             ) or CrontabSchedule.objects.using(using).create(**cron, timezone=tz)
             _task, made = PeriodicTask.objects.using(using).get_or_create(
-                name=name, defaults={"task": task, "crontab": crontab}
+                name=name,
+                defaults={
+                    "task": task,
+                    "crontab": crontab,
+                    "kwargs": json.dumps(SCHEDULE_KWARGS.get(name, {})),
+                },
             )
         created += made
     return created

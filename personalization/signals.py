@@ -100,3 +100,12 @@ consent_recorded = Signal()
 #            "cart", "events", "consent", "preferences", "merge" (personalization.changes.Change)
 # Receivers run after the commit; an exception in one is logged, never raised to the shop.
 profile_changed = Signal()
+
+# Profiles entered or left a segment: sent after the change commits, in batches of at most
+# SEGMENT_SIGNAL_BATCH profile ids (a full refresh that moves many profiles sends several).
+#   sender: Segment (the class); segment: Segment
+#   profile_ids: frozenset[int]
+#   at: datetime — when they entered (left)
+#   by: "refresh" (a full recomputation) or "realtime" (the profiles' own data changed)
+segment_entered = Signal()
+segment_exited = Signal()

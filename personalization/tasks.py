@@ -10,6 +10,8 @@ from celery import shared_task
 from django.db import OperationalError
 
 from .jobs import JOB_RUN_TASK, job_run, jobs_purge, jobs_sweep
+from .segments import segments_refresh
+from .segments.selection import segments_select
 from .stats import profile_stats_rebuild
 
 
@@ -46,3 +48,13 @@ def jobs_sweep_task() -> int:
 def jobs_purge_task() -> int:
     """Delete jobs finished long ago (daily)."""
     return jobs_purge()
+
+
+@shared_task(name="personalization.segments_refresh", ignore_result=True)
+def segments_refresh_task(slugs: list[str] | None = None, exclude: list[str] | None = None) -> int:
+    """Recompute segments for everyone (Beat: cart abandoners every 5 min, the rest every 15).
+
+    Two at once (two Beats, a manual refresh) are safe: a segment is refreshed by one at a time.
+    """
+    results = segments_refresh(segments=segments_select(slugs=slugs, exclude=exclude))
+    return sum(result.entered + result.exited for result in results)

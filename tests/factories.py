@@ -7,6 +7,7 @@ import factory
 from django.contrib.auth import get_user_model
 
 from personalization import models
+from personalization.catalogue import product_categories_sync
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -33,6 +34,7 @@ class ProfileFactory(factory.django.DjangoModelFactory):
 class ProductFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = models.Product
+        skip_postgeneration_save = True
 
     external_id = factory.Sequence(lambda n: f"P{n:05d}")
     sku = factory.LazyAttribute(lambda p: f"SKU-{p.external_id}")
@@ -40,6 +42,12 @@ class ProductFactory(factory.django.DjangoModelFactory):
     price = Decimal("19.90")
     currency = "EUR"
     category_path = "Home > Kitchen"
+
+    @factory.post_generation
+    def category_levels(product, create, extracted, **kwargs):
+        # As the catalogue mirror keeps them (product_upsert and the importers do this).
+        if create:
+            product_categories_sync(product_ids=[product.pk])
 
 
 class OrderFactory(factory.django.DjangoModelFactory):

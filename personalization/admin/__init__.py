@@ -10,6 +10,7 @@ from .commerce import CartAdmin, EventAdmin, OrderAdmin
 from .consent import ConsentRecordAdmin
 from .jobs import JobAdmin
 from .profiles import ProfileAdmin, TopicAdmin
+from .segments import SegmentAdmin, SegmentMembershipAdmin
 
 __all__ = [
     "CartAdmin",
@@ -19,5 +20,7 @@ __all__ = [
     "OrderAdmin",
     "ProductAdmin",
     "ProfileAdmin",
+    "SegmentAdmin",
+    "SegmentMembershipAdmin",
     "TopicAdmin",
 ]

@@ -38,6 +38,7 @@ from ..models import (
     TopicPreference,
 )
 from .base import PresentValuesFilter, ReadOnlyTabularInline, changelist_url
+from .segments import SegmentMembershipInline
 
 # --- Consent, derived from the ledger ---------------------------------------------------------
 
@@ -322,6 +323,7 @@ class ProfileAdmin(admin.ModelAdmin):
         "first_order_at",
         "last_order_at",
         "activity",
+        "segments_explained",
         "created_at",
         "updated_at",
     )
@@ -346,6 +348,7 @@ class ProfileAdmin(admin.ModelAdmin):
             },
         ),
         (_("Preferences"), {"fields": ("frequency", "paused_until", "greeting")}),
+        (_("Segments"), {"fields": ("segments_explained",)}),
         (_("Record"), {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
     )
     inlines = [
@@ -353,6 +356,7 @@ class ProfileAdmin(admin.ModelAdmin):
         TopicChoiceInline,
         ChannelChoiceInline,
         RecentOrderInline,
+        SegmentMembershipInline,
         ProfileAliasInline,
     ]
 
@@ -402,6 +406,14 @@ class ProfileAdmin(admin.ModelAdmin):
             for model, label in ((Order, _("orders")), (Cart, _("carts")), (Event, _("events")))
         ]
         return format_html_join(" · ", '<a href="{}">{}</a>', links)
+
+    @admin.display(description=_("why in these segments"))
+    def segments_explained(self, profile: Profile) -> str:
+        if profile.pk is None:
+            return "–"
+        from .segments import profile_segments_explained
+
+        return profile_segments_explained(profile=profile)
 
     def changeform_view(self, request, *args, **kwargs):
         # The form and its inlines are one change: announced together.

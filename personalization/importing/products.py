@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from ..catalogue import product_categories_sync
 from ..models import Product
 from .reading import ParsedOrder, ProductKey
 from .results import BadRow, unknown_product_reason
@@ -70,6 +71,8 @@ class ProductKeys:
             for external_id, keys in creatable.items()
         ]
         bulk_create_with_pks(Product, new_rows, "external_id")
+        if new_rows:
+            product_categories_sync(product_ids=[row.pk for row in new_rows])
         for row, keys in zip(new_rows, creatable.values(), strict=True):
             found.update((key, row.pk) for key in keys)
         return found, len(new_rows), rejected

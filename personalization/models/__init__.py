@@ -1,4 +1,4 @@
-from .catalogue import Product
+from .catalogue import Product, ProductCategory
 from .commerce import Cart, CartLine, CartStatus, IngestSource, Order, OrderLine, OrderStatus
 from .consent import (
     ConsentRecord,
@@ -19,6 +19,7 @@ from .profiles import (
     Topic,
     TopicPreference,
 )
+from .segments import Segment, SegmentDailyCount, SegmentKind, SegmentMembership
 
 __all__ = [
     "Cart",
@@ -41,9 +42,14 @@ __all__ = [
     "OrderLine",
     "OrderStatus",
     "Product",
+    "ProductCategory",
     "Profile",
     "ProfileAlias",
     "Purpose",
+    "Segment",
+    "SegmentDailyCount",
+    "SegmentKind",
+    "SegmentMembership",
     "Topic",
     "TopicPreference",
 ]

@@ -9,6 +9,22 @@ from django.utils.translation import gettext_lazy as _
 CATEGORY_SEPARATOR = " > "
 
 
+def category_key(path: str) -> str:
+    """The form a category path is matched in: levels trimmed, case folded."""
+    return CATEGORY_SEPARATOR.join(level.strip().casefold() for level in path.split(">"))
+
+
+def category_rows(path: str) -> list[tuple[str, str, str, int]]:
+    """(path, key, name key, depth) of every level of ``path``: 'Home > Kitchen' gives the
+    rows for 'Home' and for 'Home > Kitchen'."""
+    levels = [level.strip() for level in path.split(">") if level.strip()] if path else []
+    rows = []
+    for depth in range(1, len(levels) + 1):
+        prefix = CATEGORY_SEPARATOR.join(levels[:depth])
+        rows.append((prefix, category_key(prefix), levels[depth - 1].casefold(), depth))
+    return rows
+
+
 def category_matches(category: str, field: str = "category_path") -> Q:
     """Q for products whose category path contains ``category`` as one whole level."""
     sep = CATEGORY_SEPARATOR
@@ -100,3 +116,46 @@ class Product(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class ProductCategory(models.Model):
+    """One level of a product's category path, kept by the catalogue mirror.
+
+    'Home > Kitchen' is stored as two rows, 'Home' and 'Home > Kitchen', so "in category X"
+    (X or anything below it) is an indexed equality on ``key`` instead of ``LIKE`` patterns
+    over the path. Written whenever a product's category is (``product_categories_sync``).
+    """
+
+    product = models.ForeignKey(
+        Product,
+        verbose_name=_("product"),
+        on_delete=models.CASCADE,
+        related_name="categories",
+        db_index=False,  # the unique constraint starts with it
+    )
+    path = models.CharField(
+        _("category"), max_length=255, help_text=_("This level and the ones above it.")
+    )
+    key = models.CharField(
+        _("key"), max_length=255, help_text=_("The path in lower case: what rules match.")
+    )
+    name_key = models.CharField(
+        _("level key"),
+        max_length=255,
+        help_text=_("This level's own name in lower case: what SENSITIVE_CATEGORIES match."),
+    )
+    depth = models.PositiveSmallIntegerField(_("depth"))
+
+    class Meta:
+        verbose_name = _("product category")
+        verbose_name_plural = _("product categories")
+        constraints = [
+            models.UniqueConstraint(fields=["product", "key"], name="pzn_product_category_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["key", "product"], name="pzn_product_category_key"),
+            models.Index(fields=["name_key"], name="pzn_product_category_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.path

@@ -12,6 +12,7 @@ from itertools import accumulate
 
 from django.utils.translation import gettext as _
 
+from ..catalogue import product_categories_sync
 from ..exceptions import InvalidInput
 from ..models import Product
 from ..models.catalogue import CATEGORY_SEPARATOR
@@ -159,6 +160,12 @@ def catalogue_generate(
             Product.objects.filter(external_id__in=wanted[start : start + batch_size]).values_list(
                 "external_id", "pk"
             )
+        )
+    if missing:
+        created = {row.external_id for row in missing}
+        product_categories_sync(
+            product_ids=[pk for external_id, pk in pks.items() if external_id in created],
+            batch_size=batch_size,
         )
     items = [
         _item(

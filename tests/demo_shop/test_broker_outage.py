@@ -14,11 +14,13 @@ from personalization import models as pzn
 from personalization.confirmation import CONFIRMATION_SEND_JOB
 from personalization.jobs import jobs_sweep
 from personalization.jobs.dispatch import dispatch_pause_reset
+from personalization.segments.jobs import SEGMENTS_UPDATE_JOB
 from tests.celery_worker import running_worker, worker_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ORDER, CONFIRM = "order confirmation", "consent confirmation"
+EMAILS = (ORDER_CONFIRMATION_SEND, CONFIRMATION_SEND_JOB)
 
 
 @pytest.fixture(autouse=True)
@@ -76,6 +78,8 @@ def test_checkout_with_the_broker_down_places_the_order_and_answers_normally(
     assert jobs() == {
         (ORDER_CONFIRMATION_SEND, pzn.JobState.PENDING, True),
         (CONFIRMATION_SEND_JOB, pzn.JobState.PENDING, True),
+        # The customer's segments are re-evaluated once the broker is back.
+        (SEGMENTS_UPDATE_JOB, pzn.JobState.PENDING, True),
     }
     assert mailoutbox == []
 
@@ -88,8 +92,10 @@ def test_a_broker_that_never_answers_is_tried_once_not_on_every_checkout(
 
     assert first.status_code == second.status_code == 302
     assert ShopOrder.objects.count() == 2
-    assert pzn.Job.objects.filter(state=pzn.JobState.PENDING, enqueued_at=None).count() == 4
-    # Four hand-overs, one connection: after the first timed out, the process left it alone.
+    emails = pzn.Job.objects.filter(task__in=EMAILS)
+    assert emails.filter(state=pzn.JobState.PENDING, enqueued_at=None).count() == 4
+    assert not pzn.Job.objects.exclude(state=pzn.JobState.PENDING, enqueued_at=None).exists()
+    # Many hand-overs, one connection: after the first timed out, the process left it alone.
     assert len(broker_silent.accepted) == 1
 
 
@@ -101,6 +107,9 @@ def wait_for(condition, timeout=30.0):
         time.sleep(0.05)
 
 
+# The worker writes while the sweep is still writing: SQLite's shared in-memory test database
+# answers "table is locked" instead of waiting, so this needs PostgreSQL (as below).
+@pytest.mark.postgres
 @pytest.mark.redis
 def test_when_the_broker_is_back_the_sweep_runs_each_job_exactly_once(
     broker_down, shopper, kettle, mailoutbox
@@ -110,7 +119,7 @@ def test_when_the_broker_is_back_the_sweep_runs_each_job_exactly_once(
 
     # The broker is back: a real worker on Redis, and Beat's next sweep.
     with running_worker():
-        assert jobs_sweep().handed_over == 2
+        assert jobs_sweep().handed_over == pzn.Job.objects.count()
         wait_for(lambda: not pzn.Job.objects.exclude(state=pzn.JobState.DONE).exists())
         assert jobs_sweep().handed_over == 0  # nothing left over
 
@@ -127,10 +136,10 @@ def test_with_a_working_broker_the_checkout_hands_its_jobs_to_the_worker(
 ):
     with running_worker():
         checkout_with_newsletter(shopper, kettle)
-        wait_for(lambda: pzn.Job.objects.filter(state=pzn.JobState.DONE).count() == 2)
+        wait_for(lambda: not pzn.Job.objects.exclude(state=pzn.JobState.DONE).exists())
 
     assert subjects(mailoutbox) == [CONFIRM, ORDER]
-    assert pzn.Job.objects.filter(enqueued_at__isnull=False).count() == 2
+    assert not pzn.Job.objects.filter(enqueued_at__isnull=True).exists()
 
 
 def test_the_demos_file_system_broker_carries_the_jobs_to_a_worker(
@@ -150,10 +159,10 @@ def test_the_demos_file_system_broker_carries_the_jobs_to_a_worker(
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = options
 
     checkout_with_newsletter(shopper, kettle)
-    assert pzn.Job.objects.filter(enqueued_at__isnull=False).count() == 2  # handed over
+    assert not pzn.Job.objects.filter(enqueued_at__isnull=True).exists()  # all handed over
 
     app = worker_app("pzn-fs-test", broker="filesystem://", broker_transport_options=options)
     with running_worker(app, purge=False):
-        wait_for(lambda: pzn.Job.objects.filter(state=pzn.JobState.DONE).count() == 2)
+        wait_for(lambda: not pzn.Job.objects.exclude(state=pzn.JobState.DONE).exists())
 
     assert subjects(mailoutbox) == [CONFIRM, ORDER]

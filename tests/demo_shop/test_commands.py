@@ -49,9 +49,17 @@ def test_seed_demo_restores_a_changed_product(db):
     "generate_shop_data" not in get_commands(), reason="personalization has no generator yet"
 )
 def test_seed_demo_seeds_synthetic_customers_once(db):
-    seed("--profiles", "20")
+    first = seed("--profiles", "20")
     counts = (pzn.Profile.objects.count(), pzn.Order.objects.count())
     assert counts[0] >= 20 and counts[1] > 0
+    # The admin shows segments at once, before Beat's first refresh.
+    assert "Refreshed 5 segment(s)" in first
+    members = dict(pzn.Segment.objects.values_list("slug", "member_count"))
+    assert sum(members.values()) > 0
+    assert members == {
+        slug: pzn.SegmentMembership.objects.current().filter(segment__slug=slug).count()
+        for slug in members
+    }
 
     out = seed("--profiles", "20")
 

@@ -58,6 +58,10 @@ class Command(BaseCommand):
                 raise
             # Generating twice with one seed is refused, and that is what makes this idempotent.
             self.stdout.write(f"Synthetic customers for seed {seed} are there already; skipped.")
+        if "refresh_segments" in get_commands():
+            # The generator writes in bulk, past the realtime updates: compute segments now, so
+            # the admin shows them at once rather than after Beat's first refresh.
+            call_command("refresh_segments", stdout=self.stdout._out, stderr=self.stderr._out)
 
     def _catalogue(self) -> None:
         rows = product_rows()

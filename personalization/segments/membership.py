@@ -1,0 +1,270 @@
+"""Segment membership: recomputed for everyone (a full refresh) or for a few profiles (realtime).
+
+Each stay in a segment is one :class:`SegmentMembership` row, open while the profile is a member
+and closed (``exited_at``) when it leaves, so the history of who entered and left stays.
+
+A full refresh computes the new member set in SQL and applies only the difference: one
+``INSERT … SELECT`` for those who entered and one ``UPDATE`` for those who left, whatever the
+number of profiles. A realtime update re-evaluates every segment for a handful of profiles in a
+fixed number of queries.
+
+Locking: a full refresh holds an exclusive advisory lock on its segment (PostgreSQL), a realtime
+update a shared one on every segment it evaluates, taken in ascending segment id. So two
+refreshes of one segment run one after the other, realtime updates run beside each other, and
+neither reads a member set the other is about to change. The open-stay unique constraint is the
+last line of defence: a profile is never in a segment twice at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from array import array
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef, QuerySet
+from django.utils import timezone
+
+from ..models import Profile, Segment, SegmentDailyCount, SegmentKind, SegmentMembership
+from ..signals import segment_entered, segment_exited
+from .lifecycle import lifecycle_members
+from .rules import rule_members
+
+logger = logging.getLogger(__name__)
+
+SEGMENT_SIGNAL_BATCH = 10_000  # profile ids per segment_entered/segment_exited signal
+FETCH_BATCH = 10_000
+_ADVISORY_NAMESPACE = 0x707A6E  # "pzn": keeps our advisory locks apart from the shop's
+
+
+class Trigger(StrEnum):
+    REFRESH = "refresh"
+    REALTIME = "realtime"
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    segment: str  # slug
+    entered: int
+    exited: int
+    members: int
+
+
+def segment_members(
+    *, segment: Segment, now: dt.datetime, profiles: QuerySet[Profile] | None = None
+) -> QuerySet[Profile]:
+    """The profiles (of ``profiles``, default all) that belong in ``segment`` at ``now``."""
+    if segment.kind == SegmentKind.LIFECYCLE:
+        return lifecycle_members(segment.slug, now=now, profiles=profiles)
+    if segment.kind == SegmentKind.RULE:
+        return rule_members(segment.rule, now=now, profiles=profiles)
+    raise ValueError(f"Segment {segment.slug!r} has an unknown kind {segment.kind!r}.")
+
+
+def segment_refresh(*, segment: Segment, now: dt.datetime | None = None) -> RefreshResult:
+    """Recompute ``segment`` for everyone and store the difference. Safe to run concurrently.
+
+    ``now`` (default: the time the refresh gets its lock) is when the entries and exits are
+    dated and what time-based definitions are measured from.
+    """
+    with transaction.atomic():
+        _advisory_lock([segment.pk], shared=False)
+        segment = Segment.objects.select_for_update().get(pk=segment.pk)
+        now = now or timezone.now()
+        members = segment_members(segment=segment, now=now)
+        current = SegmentMembership.objects.current().filter(segment=segment)
+        leaving = current.filter(~Exists(members.filter(pk=OuterRef("profile_id"))))
+        exited = _close(leaving, now=now)
+        entering = members.filter(~Exists(current.filter(profile=OuterRef("pk"))))
+        entered = _open(segment, entering, now=now)
+        count = current.count()
+        Segment.objects.filter(pk=segment.pk).update(member_count=count, refreshed_at=now)
+        _daily_count_store(segment=segment, members=count, now=now)
+        _announce_after_commit(segment, entered=entered, exited=exited, at=now, by=Trigger.REFRESH)
+    logger.info(
+        "Segment %s refreshed: %d entered, %d left, %d members.",
+        segment.slug,
+        len(entered),
+        len(exited),
+        count,
+    )
+    return RefreshResult(
+        segment=segment.slug, entered=len(entered), exited=len(exited), members=count
+    )
+
+
+def segments_refresh(
+    *,
+    segments: QuerySet[Segment] | None = None,
+    now: dt.datetime | None = None,
+    progress: Callable[[RefreshResult], None] | None = None,
+) -> list[RefreshResult]:
+    """Refresh each of ``segments`` (default: all), one transaction per segment."""
+    segments = Segment.objects.all() if segments is None else segments
+    results = []
+    for segment in segments.order_by("pk"):
+        result = segment_refresh(segment=segment, now=now)
+        results.append(result)
+        if progress is not None:
+            progress(result)
+    return results
+
+
+def segments_update_for_profiles(
+    *, profile_ids: Iterable[int], now: dt.datetime | None = None
+) -> dict[str, tuple[frozenset[int], frozenset[int]]]:
+    """Re-evaluate every segment for these profiles: {slug: (entered, exited)} for changes.
+
+    A fixed number of queries, whatever the number of profiles in the shop or in a segment:
+    one to evaluate all segments, one to read the open stays, and one insert and one update
+    per segment whose membership changed.
+    """
+    ids = sorted(set(profile_ids))
+    if not ids:
+        return {}
+    changes: dict[str, tuple[frozenset[int], frozenset[int]]] = {}
+    with transaction.atomic():
+        segments = list(Segment.objects.order_by("pk"))
+        if not segments:
+            return {}
+        _advisory_lock([segment.pk for segment in segments], shared=True)
+        now = now or timezone.now()
+        should = _members_among(segments, ids, now=now)
+        current: dict[int, set[int]] = {segment.pk: set() for segment in segments}
+        for segment_id, profile_id in (
+            SegmentMembership.objects.current()
+            .filter(profile_id__in=ids)
+            .values_list("segment_id", "profile_id")
+        ):
+            current[segment_id].add(profile_id)
+        for segment in segments:
+            entered = frozenset(should[segment.pk] - current[segment.pk])
+            exited = frozenset(current[segment.pk] - should[segment.pk])
+            if not entered and not exited:
+                continue
+            entered = _open_few(segment, entered, now=now)
+            exited = _close_few(segment, exited, now=now)
+            if entered or exited:
+                Segment.objects.filter(pk=segment.pk).update(
+                    member_count=F("member_count") + len(entered) - len(exited)
+                )
+                _announce_after_commit(
+                    segment,
+                    entered=array("q", sorted(entered)),
+                    exited=array("q", sorted(exited)),
+                    at=now,
+                    by=Trigger.REALTIME,
+                )
+                changes[segment.slug] = (entered, exited)
+    return changes
+
+
+def _members_among(
+    segments: list[Segment], ids: list[int], *, now: dt.datetime
+) -> dict[int, set[int]]:
+    """For each segment, which of these profiles belong in it: one query for all segments."""
+    row = Profile.objects.filter(pk=OuterRef("pk"))
+    flags = {
+        f"s{segment.pk}": Exists(segment_members(segment=segment, now=now, profiles=row))
+        for segment in segments
+    }
+    result: dict[int, set[int]] = {segment.pk: set() for segment in segments}
+    for values in Profile.objects.filter(pk__in=ids).annotate(**flags).values("pk", *flags):
+        for segment in segments:
+            if values[f"s{segment.pk}"]:
+                result[segment.pk].add(values["pk"])
+    return result
+
+
+def _open(segment: Segment, entering: QuerySet[Profile], *, now: dt.datetime) -> array:
+    """Open a stay for each profile of ``entering``; the profile ids that entered."""
+    select_sql, select_params = entering.order_by().values("pk").query.sql_with_params()
+    table = connection.ops.quote_name(SegmentMembership._meta.db_table)
+    at = connection.ops.adapt_datetimefield_value(now)
+    # WHERE true: SQLite needs it to tell the ON CONFLICT clause from a join's ON.
+    sql = (
+        f"INSERT INTO {table} (segment_id, profile_id, entered_at) "
+        f"SELECT %s, entering.*, %s FROM ({select_sql}) entering WHERE true "
+        "ON CONFLICT DO NOTHING RETURNING profile_id"
+    )
+    return _returned_ids(sql, [segment.pk, at, *select_params])
+
+
+def _close(leaving: QuerySet[SegmentMembership], *, now: dt.datetime) -> array:
+    """Close these open stays at ``now``; the profile ids that left."""
+    select_sql, select_params = leaving.order_by().values("pk").query.sql_with_params()
+    table = connection.ops.quote_name(SegmentMembership._meta.db_table)
+    at = connection.ops.adapt_datetimefield_value(now)
+    # A stay opened after ``now`` by a worker whose clock runs ahead closes when it opened.
+    sql = (
+        f"UPDATE {table} SET exited_at = CASE WHEN entered_at > %s THEN entered_at ELSE %s END "
+        f"WHERE exited_at IS NULL AND id IN ({select_sql}) RETURNING profile_id"
+    )
+    return _returned_ids(sql, [at, at, *select_params])
+
+
+def _returned_ids(sql: str, params: list) -> array:
+    ids = array("q")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(FETCH_BATCH):
+            ids.extend(row[0] for row in rows)
+    return ids
+
+
+def _open_few(segment: Segment, profile_ids: frozenset[int], *, now: dt.datetime) -> frozenset:
+    if not profile_ids:
+        return frozenset()
+    return frozenset(_open(segment, Profile.objects.filter(pk__in=profile_ids), now=now))
+
+
+def _close_few(segment: Segment, profile_ids: frozenset[int], *, now: dt.datetime) -> frozenset:
+    if not profile_ids:
+        return frozenset()
+    leaving = SegmentMembership.objects.current().filter(
+        segment=segment, profile_id__in=profile_ids
+    )
+    return frozenset(_close(leaving, now=now))
+
+
+def _daily_count_store(*, segment: Segment, members: int, now: dt.datetime) -> None:
+    """The day's count (UTC) is the last one measured that day."""
+    SegmentDailyCount.objects.bulk_create(
+        [SegmentDailyCount(segment=segment, day=now.astimezone(dt.UTC).date(), members=members)],
+        update_conflicts=True,
+        unique_fields=["segment", "day"],
+        update_fields=["members"],
+    )
+
+
+def _advisory_lock(segment_ids: list[int], *, shared: bool) -> None:
+    """Take the segments' advisory locks until the transaction ends (PostgreSQL only: SQLite
+    lets one writer in at a time anyway)."""
+    if connection.vendor != "postgresql":
+        return
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    # One statement, taking the locks in ascending id: two callers cannot deadlock.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count({function}(%s, s.id)) FROM "
+            "(SELECT unnest(%s::int[]) AS id ORDER BY 1) s",
+            [_ADVISORY_NAMESPACE, sorted(segment_ids)],
+        )
+
+
+def _announce_after_commit(
+    segment: Segment, *, entered: array, exited: array, at: dt.datetime, by: Trigger
+) -> None:
+    def announce() -> None:
+        for signal, ids in ((segment_entered, entered), (segment_exited, exited)):
+            for start in range(0, len(ids), SEGMENT_SIGNAL_BATCH):
+                batch = frozenset(ids[start : start + SEGMENT_SIGNAL_BATCH])
+                signal.send_robust(
+                    sender=Segment, segment=segment, profile_ids=batch, at=at, by=str(by)
+                )
+
+    if entered or exited:
+        transaction.on_commit(announce)

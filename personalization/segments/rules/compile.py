@@ -1,0 +1,370 @@
+"""Compiling a validated rule into one ORM condition over profiles (set-based, for everyone).
+
+Every condition becomes a ``Q`` that is true or false for each profile, never unknown (a
+missing value makes a comparison false and its negation true), so ``not`` behaves as in the
+Python evaluation (``evaluate.py``), which states the same semantics for one profile. Values
+only ever reach SQL as query parameters; field names come from the allowlist.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    DecimalField,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.fields.json import KeyTransform
+from django.db.models.functions import Coalesce
+from django.db.models.lookups import (
+    Exact,
+    GreaterThan,
+    GreaterThanOrEqual,
+    LessThan,
+    LessThanOrEqual,
+)
+
+from ...consent import profiles_with_consent
+from ...models import (
+    Cart,
+    CartLine,
+    CartStatus,
+    Event,
+    EventName,
+    Order,
+    OrderLine,
+    OrderStatus,
+    ProductCategory,
+    Profile,
+    Segment,
+    SegmentKind,
+    Topic,
+    TopicPreference,
+)
+from ..lifecycle import lifecycle_members
+from .schema import TRAIT_PREFIX, Op, Param, ValueType, field_spec
+from .validate import blocked_category_names, category_value_key, money_value
+
+DAY = dt.timedelta(days=1)
+_LOOKUPS = {
+    Op.EQ: Exact,
+    Op.GT: GreaterThan,
+    Op.GTE: GreaterThanOrEqual,
+    Op.LT: LessThan,
+    Op.LTE: LessThanOrEqual,
+}
+_MONEY = DecimalField(max_digits=14, decimal_places=2)
+
+
+def rule_q(rule: dict, *, now: dt.datetime) -> Q:
+    """The condition a profile meets to be in a segment defined by ``rule`` (validated)."""
+    return _Compiler(now=now).node(rule)
+
+
+def rule_members(
+    rule: dict, *, now: dt.datetime, profiles: QuerySet[Profile] | None = None
+) -> QuerySet[Profile]:
+    """The profiles (of ``profiles``, default all) that meet ``rule`` at ``now``."""
+    profiles = Profile.objects.all() if profiles is None else profiles
+    return profiles.filter(rule_q(rule, now=now))
+
+
+def _values(condition: dict) -> list[Any]:
+    value = condition["value"]
+    return list(value) if condition["op"] in (Op.IN, Op.NOT_IN) else [value]
+
+
+def _compare(expression, op: str, value) -> Q:
+    """``expression op value`` for an expression that is never NULL."""
+    if op == Op.NE:
+        return ~Q(Exact(expression, value))
+    return Q(_LOOKUPS[op](expression, value))
+
+
+class _Compiler:
+    def __init__(self, *, now: dt.datetime):
+        self.now = now
+        self.blocked = blocked_category_names()
+
+    def node(self, node: dict) -> Q:
+        if "all" in node:
+            result = Q()
+            for child in node["all"]:
+                result &= self.node(child)
+            return result
+        if "any" in node:
+            children = [self.node(child) for child in node["any"]]
+            result = children[0]
+            for child in children[1:]:
+                result |= child
+            return result
+        if "not" in node:
+            return ~self.node(node["not"])
+        return self.condition(node)
+
+    def condition(self, condition: dict) -> Q:
+        name = condition["field"]
+        spec = field_spec(name)
+        if name.startswith(TRAIT_PREFIX):
+            return self.trait(name[len(TRAIT_PREFIX) :], condition)
+        group, _dot, attribute = name.partition(".")
+        if group == "consent":
+            return self._consent(attribute, condition)
+        method = getattr(self, f"{group}_{attribute}" if attribute else group)
+        return method(condition, spec)
+
+    # --- profile ----------------------------------------------------------------------------
+
+    def _text(self, column: str, condition: dict) -> Q:
+        op, values = condition["op"], _values(condition)
+        match = Q(**{f"{column}__in": values})
+        return ~match if op in (Op.NE, Op.NOT_IN) else match
+
+    def profile_country(self, condition, spec) -> Q:
+        return self._text("country", condition)
+
+    def profile_locale(self, condition, spec) -> Q:
+        return self._text("locale", condition)
+
+    def profile_timezone(self, condition, spec) -> Q:
+        return self._text("timezone", condition)
+
+    def profile_identified(self, condition, spec) -> Q:
+        identified = ~Q(email="")
+        return identified if condition["value"] else ~identified
+
+    def trait(self, key: str, condition: dict) -> Q:
+        present = Q(traits__has_key=key)
+        if condition["op"] == Op.EXISTS:
+            return present if condition["value"] else ~present
+        # A trait that is not text (or JSON null) equals no text: CASE makes that false
+        # rather than unknown, so that "is not" and "not" treat it as different.
+        # The key is an expression argument, never parsed as part of a lookup path.
+        value = KeyTransform(key, "traits")
+        equal = Case(
+            When(value.get_lookup("in")(value, _values(condition)), then=Value(True)),
+            default=Value(False),
+            output_field=BooleanField(),
+        )
+        if condition["op"] in (Op.NE, Op.NOT_IN):
+            return present & Q(Exact(equal, False))
+        return present & Q(Exact(equal, True))
+
+    # --- statistics -------------------------------------------------------------------------
+
+    def _number(self, column: str, condition: dict, spec) -> Q:
+        value = condition["value"]
+        if spec.value_type == ValueType.MONEY:
+            value = money_value(value)
+        op = condition["op"]
+        lookup = {Op.EQ: "exact", Op.GT: "gt", Op.GTE: "gte", Op.LT: "lt", Op.LTE: "lte"}
+        if op == Op.NE:
+            return ~Q(**{column: value})
+        return Q(**{f"{column}__{lookup[op]}": value})
+
+    def stats_orders_count(self, condition, spec) -> Q:
+        return self._number("orders_count", condition, spec)
+
+    def stats_total_spent(self, condition, spec) -> Q:
+        return self._number("total_spent", condition, spec)
+
+    def stats_average_order_value(self, condition, spec) -> Q:
+        return self._number("average_order_value", condition, spec)
+
+    def _days_since(self, column: str, condition: dict) -> Q:
+        # Whole days since ``column`` is d when now - (d+1) days < column <= now - d days.
+        # Without a value (no order yet) every comparison is false.
+        days, op = condition["value"], condition["op"]
+
+        def at_least(n: int) -> Q:  # d >= n
+            return Q(**{f"{column}__lte": self.now - n * DAY})
+
+        def below(n: int) -> Q:  # d < n
+            return Q(**{f"{column}__gt": self.now - n * DAY})
+
+        if op == Op.GTE:
+            return at_least(days)
+        if op == Op.GT:
+            return at_least(days + 1)
+        if op == Op.LT:
+            return below(days)
+        if op == Op.LTE:
+            return below(days + 1)
+        if op == Op.EQ:
+            return at_least(days) & below(days + 1)
+        return below(days) | at_least(days + 1)  # ne
+
+    def stats_days_since_first_order(self, condition, spec) -> Q:
+        return self._days_since("first_order_at", condition)
+
+    def stats_days_since_last_order(self, condition, spec) -> Q:
+        return self._days_since("last_order_at", condition)
+
+    # --- orders -----------------------------------------------------------------------------
+
+    def _orders(self, condition: dict):
+        orders = Order.objects.filter(profile=OuterRef("pk"), status=OrderStatus.PLACED)
+        if Param.WITHIN_DAYS in condition:
+            orders = orders.filter(placed_at__gte=self.now - condition[Param.WITHIN_DAYS] * DAY)
+        return orders.order_by()
+
+    def orders_count(self, condition, spec) -> Q:
+        counted = Subquery(
+            self._orders(condition).values("profile").annotate(n=Count("pk")).values("n"),
+            output_field=IntegerField(),
+        )
+        return _compare(Coalesce(counted, 0), condition["op"], condition["value"])
+
+    def orders_sum(self, condition, spec) -> Q:
+        summed = Subquery(
+            self._orders(condition).values("profile").annotate(s=Sum("shop_total")).values("s"),
+            output_field=_MONEY,
+        )
+        value = Value(money_value(condition["value"]), output_field=_MONEY)
+        total = Coalesce(summed, Value(Decimal("0.00")), output_field=_MONEY)
+        return _compare(total, condition["op"], value)
+
+    def _usable(self, prefix: str) -> Q:
+        """Products a rule may count: not flagged sensitive, not in a blocked category."""
+        usable = Q(**{f"{prefix}is_sensitive": False})
+        if self.blocked:
+            usable &= ~Exists(
+                ProductCategory.objects.filter(
+                    product=OuterRef(f"{prefix}pk"), name_key__in=sorted(self.blocked)
+                )
+            )
+        return usable
+
+    def _product_match(self, condition: dict, spec, prefix: str) -> Q:
+        values = _values(condition)
+        if spec.value_type == ValueType.PRODUCT:
+            match = Q(**{f"{prefix}external_id__in": values})
+        else:
+            keys = sorted({category_value_key(value) for value in values})
+            match = Q(
+                Exists(
+                    ProductCategory.objects.filter(product=OuterRef(f"{prefix}pk"), key__in=keys)
+                )
+            )
+        return match & self._usable(prefix)
+
+    def _at_least(self, rows: QuerySet, condition: dict) -> Q:
+        needed = condition.get(Param.AT_LEAST, 1)
+        if needed == 1:
+            return Q(Exists(rows))
+        counted = Subquery(
+            rows.values("profile").annotate(n=Count("pk")).values("n"),
+            output_field=IntegerField(),
+        )
+        return Q(GreaterThanOrEqual(Coalesce(counted, 0), needed))
+
+    def _bought(self, condition, spec) -> Q:
+        lines = OrderLine.objects.filter(order=OuterRef("pk")).filter(
+            self._product_match(condition, spec, "product__")
+        )
+        return self._at_least(self._orders(condition).filter(Exists(lines)), condition)
+
+    orders_bought_product = _bought
+    orders_bought_category = _bought
+
+    # --- events -----------------------------------------------------------------------------
+
+    def _viewed(self, condition, spec) -> Q:
+        views = Event.objects.filter(
+            profile=OuterRef("pk"), name=EventName.PRODUCT_VIEWED, is_sensitive=False
+        )
+        if Param.WITHIN_DAYS in condition:
+            views = views.filter(occurred_at__gte=self.now - condition[Param.WITHIN_DAYS] * DAY)
+        views = views.filter(self._product_match(condition, spec, "product__")).order_by()
+        return self._at_least(views, condition)
+
+    events_viewed_product = _viewed
+    events_viewed_category = _viewed
+
+    # --- cart -------------------------------------------------------------------------------
+
+    def _open_lines(self):
+        return CartLine.objects.filter(
+            cart__profile=OuterRef("pk"), cart__status=CartStatus.OPEN
+        ).order_by()
+
+    def cart_lines(self, condition, spec) -> Q:
+        counted = Subquery(
+            self._open_lines().values("cart__profile").annotate(n=Count("pk")).values("n"),
+            output_field=IntegerField(),
+        )
+        return _compare(Coalesce(counted, 0), condition["op"], condition["value"])
+
+    def cart_value(self, condition, spec) -> Q:
+        summed = Subquery(
+            Cart.objects.filter(profile=OuterRef("pk"), status=CartStatus.OPEN)
+            .order_by()
+            .values("profile")
+            .annotate(s=Sum("shop_total"))
+            .values("s"),
+            output_field=_MONEY,
+        )
+        value = Value(money_value(condition["value"]), output_field=_MONEY)
+        total = Coalesce(summed, Value(Decimal("0.00")), output_field=_MONEY)
+        return _compare(total, condition["op"], value)
+
+    def _cart_holds(self, condition, spec) -> Q:
+        return Q(
+            Exists(self._open_lines().filter(self._product_match(condition, spec, "product__")))
+        )
+
+    cart_contains_product = _cart_holds
+    cart_contains_category = _cart_holds
+
+    # --- consent, topics, segments ----------------------------------------------------------
+
+    def _consent(self, purpose: str, condition: dict) -> Q:
+        row = Profile.objects.filter(pk=OuterRef("pk"))
+        states = profiles_with_consent(row, purpose, name="state")
+        match = Q(state__in=_values(condition))
+        if condition["op"] in (Op.NE, Op.NOT_IN):
+            match = ~match
+        return Q(Exists(states.filter(match)))
+
+    def topics_subscribed(self, condition, spec) -> Q:
+        # Hears about a topic: chose it, or never chose and the topic is on by default.
+        defaults = dict(
+            Topic.objects.filter(slug__in=_values(condition)).values_list(
+                "slug", "subscribed_by_default"
+            )
+        )
+        result = Q(pk__in=[])
+        for slug in _values(condition):
+            if slug not in defaults:
+                continue
+            choices = TopicPreference.objects.filter(profile=OuterRef("pk"), topic__slug=slug)
+            if defaults[slug]:
+                result |= ~Q(Exists(choices.filter(subscribed=False)))
+            else:
+                result |= Q(Exists(choices.filter(subscribed=True)))
+        return result
+
+    def segment(self, condition, spec) -> Q:
+        # Belongs in the other segment now, by its definition (not by its last refresh).
+        result = Q(pk__in=[])
+        row = Profile.objects.filter(pk=OuterRef("pk"))
+        for other in Segment.objects.filter(slug__in=_values(condition)).order_by("pk"):
+            if other.kind == SegmentKind.LIFECYCLE:
+                members = lifecycle_members(other.slug, now=self.now, profiles=row)
+            else:
+                members = rule_members(other.rule, now=self.now, profiles=row)
+            result |= Q(Exists(members))
+        return result
