@@ -131,6 +131,9 @@ def rule_builder_schema() -> dict:
             "trait_key": gettext("trait key"),
             "comma_separated": gettext("values, separated by commas"),
             "unknown": gettext("Not understood by the builder (edit the JSON):"),
+            "invalid_json": gettext(
+                "The JSON below is not a valid rule yet; the builder follows once it is."
+            ),
         },
     }
 
