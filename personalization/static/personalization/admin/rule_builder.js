@@ -237,14 +237,22 @@
         const datalist = el("datalist", { id: id });
         input.setAttribute("list", id);
         input.setAttribute("autocomplete", "off");
+        let asked = 0;
         input.addEventListener("input", () => {
-          const term = input.value.split(",").pop().trim();
+          // For "is one of", suggest for the last value and keep the ones before it.
+          const typed = input.value.split(",").map((t) => t.trim());
+          const term = many ? typed.pop() : input.value.trim();
+          const before = many ? typed.filter((t) => t !== "") : [];
           const url = container.dataset.choicesUrl + "?type=" + encodeURIComponent(spec.type)
             + "&term=" + encodeURIComponent(term);
+          const request = (asked += 1);
           fetch(url, { credentials: "same-origin" })
             .then((response) => response.json())
             .then((data) => {
-              datalist.replaceChildren(...data.results.map((r) => option(r.value, r.label)));
+              if (request !== asked) return; // an answer for what was typed before: too late
+              datalist.replaceChildren(...data.results.map(
+                (r) => option([...before, r.value].join(", "), r.label),
+              ));
             })
             .catch(() => {});
         });
