@@ -167,12 +167,12 @@
           const op = event.target.value;
           const many = op === "in" || op === "not_in";
           const was = Array.isArray(value.value);
-          if (op === "exists") value.value = true;
-          else if (many && !was) value.value = [value.value];
-          else if (!many && was) value.value = value.value[0];
-          else if (typeof value.value === "boolean" && spec.type !== "boolean") {
+          // Keep what was entered where it fits the new operator; else start from its default
+          // (never a yes/no left from "exists" on a text field, never a missing value).
+          if (op === "exists" || value.op === "exists" || (was && !value.value.length)) {
             value.value = defaultValue(spec, op);
-          }
+          } else if (many && !was) value.value = [value.value];
+          else if (!many && was) value.value = value.value[0];
           value.op = op;
           render();
         },
