@@ -272,3 +272,24 @@ def test_editing_a_rule_segment_loads_its_rule_into_the_builder(admin, catalogue
     changed = {**rule["any"][0], "value": ["Home", "Food > Coffee", "Home > Kitchen"]}
     assert segment.rule == {"any": [{**changed, "within_days": 60}, rule["any"][1]]}
     assert admin.js_errors() == []
+
+
+def test_changing_the_operator_keeps_a_value_that_fits_it(admin, transactional_db):
+    admin.open(reverse("admin:personalization_segment_add"))
+    admin.click_button("+ condition")
+    admin.choose(admin.in_condition(0, "select"), "traits.")
+    admin.type_into(admin.in_condition(0, "input[type=text]"), "plan")
+
+    def operator(op):
+        admin.choose(admin.in_condition(0, "select:nth-of-type(2)"), op)
+        [condition] = admin.rule_json()["all"]
+        return condition
+
+    assert operator("exists") == {"field": "traits.plan", "op": "exists", "value": True}
+    assert operator("in") == {"field": "traits.plan", "op": "in", "value": [""]}
+    trait_key, values = admin.find_all("input[type=text]", within=admin.conditions()[0])
+    assert trait_key.get_attribute("value") == "plan"
+    admin.type_into(values, "gold, silver")
+    assert admin.rule_json()["all"][0]["value"] == ["gold", "silver"]
+    assert operator("eq") == {"field": "traits.plan", "op": "eq", "value": "gold"}
+    assert admin.js_errors() == []
