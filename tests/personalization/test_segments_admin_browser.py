@@ -194,6 +194,8 @@ def test_an_invalid_rule_typed_in_the_json_gets_an_error_naming_its_path(admin, 
     admin.fill("#id_slug", "broken")
     typed = {"all": [{"field": "stats.orders_count", "op": "like", "value": 2}]}
     admin.fill("#id_rule", json.dumps(typed))
+    # The builder follows the JSON typed by hand.
+    assert admin.in_condition(0, "select").get_attribute("value") == "stats.orders_count"
     admin.submit("_save")
 
     error = admin.wait_for(".field-rule .errorlist")
