@@ -1,11 +1,14 @@
 """Shared fixtures. Tests needing PostgreSQL or Redis skip with the reason when absent."""
 
 import os
+import shutil
+import tempfile
 
 import pytest
 from django.db import connection
 
 from tests import factories
+from tests.browser import CHROME_FLAGS, CHROMEDRIVER, CHROMIUM
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -106,3 +109,26 @@ def silent_broker():
     server.close()
     for sock in accepted:
         sock.close()
+
+
+@pytest.fixture
+def browser():
+    """A headless Chromium (Selenium WebDriver) with a fresh profile; for tests marked
+    ``browser`` (``tests.browser.BROWSER_MARKS``)."""
+    webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium")
+    from selenium.webdriver.chrome.service import Service
+
+    profile_dir = tempfile.mkdtemp(prefix="pzn-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in CHROME_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={profile_dir}")
+    # An explicit driver path: selenium-manager never tries to download one.
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.implicitly_wait(5)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile_dir, ignore_errors=True)

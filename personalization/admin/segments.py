@@ -131,6 +131,9 @@ def rule_builder_schema() -> dict:
             "trait_key": gettext("trait key"),
             "comma_separated": gettext("values, separated by commas"),
             "unknown": gettext("Not understood by the builder (edit the JSON):"),
+            "invalid_json": gettext(
+                "The JSON below is not a valid rule yet; the builder follows once it is."
+            ),
         },
     }
 
@@ -150,9 +153,10 @@ class RuleBuilderWidget(forms.Textarea):
         textarea = super().render(name, value, attrs, renderer)
         textarea_id = (attrs or {}).get("id") or f"id_{name}"
         schema_id = f"{textarea_id}-schema"
+        # One block for the admin's flex row: the builder above the JSON, both full width.
         return format_html(
-            '<div class="pzn-rule-builder" data-for="{}" data-schema="{}" '
-            'data-choices-url="{}"></div>{}{}',
+            '<div class="pzn-rule-editor"><div class="pzn-rule-builder" data-for="{}" '
+            'data-schema="{}" data-choices-url="{}"></div>{}{}</div>',
             textarea_id,
             schema_id,
             reverse("admin:personalization_segment_choices"),

@@ -1,59 +1,13 @@
 """A shopper in a real (headless) Chromium: browse, add to cart, check out with consent."""
 
-import os
-import shutil
-import tempfile
-
 import pytest
 from django.conf import settings
 
 from demo_shop.shop.models import Order as ShopOrder
 from personalization import models as pzn
+from tests.browser import BROWSER_MARKS
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROME_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        # CI sets PERSONALIZATION_REQUIRE_BROWSER so a missing browser fails instead.
-        not os.environ.get("PERSONALIZATION_REQUIRE_BROWSER")
-        and not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)),
-        reason=f"needs Chromium at {CHROMIUM} and chromedriver at {CHROMEDRIVER} "
-        "(Debian: apt-get install chromium chromium-driver)",
-    ),
-]
-
-
-@pytest.fixture
-def browser():
-    webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium")
-    from selenium.webdriver.chrome.service import Service
-
-    profile_dir = tempfile.mkdtemp(prefix="pzn-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in CHROME_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={profile_dir}")
-    # An explicit driver path: selenium-manager never tries to download one.
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.implicitly_wait(5)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile_dir, ignore_errors=True)
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture

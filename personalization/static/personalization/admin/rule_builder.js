@@ -26,7 +26,10 @@
     const schema = JSON.parse(document.getElementById(container.dataset.schema).textContent);
     const texts = schema.texts;
     const fields = Object.fromEntries(schema.fields.map((f) => [f.name, f]));
-    let rule = parse(textarea.value) || { all: [] };
+    // null while the JSON is not a JSON object: the builder then waits and never overwrites it.
+    // (A new segment's JSON field shows no rule as "null".)
+    const initial = textarea.value.trim();
+    let rule = initial && initial !== "null" ? parse(initial) : { all: [] };
     let listId = 0;
 
     function parse(text) {
@@ -49,19 +52,35 @@
     }
 
     function render() {
+      if (rule === null) {
+        container.replaceChildren(el("p", { class: "help", text: texts.invalid_json }));
+        return;
+      }
       container.replaceChildren(node(rule, (replacement) => { rule = replacement; render(); }));
       sync();
     }
 
     textarea.addEventListener("change", () => {
-      const typed = parse(textarea.value);
-      if (typed) { rule = typed; render(); }
+      rule = parse(textarea.value);
+      render();
     });
 
+    function isObject(value) {
+      return value !== null && typeof value === "object" && !Array.isArray(value);
+    }
+
+    // What the builder cannot draw it shows as JSON and keeps as it is (validation explains).
     function node(value, replace) {
-      if (value.all || value.any) return group(value, replace);
-      if (value.not) return negation(value, replace);
-      return condition(value, replace);
+      if (isObject(value) && (Array.isArray(value.all) || Array.isArray(value.any))) {
+        return group(value, replace);
+      }
+      if (isObject(value) && isObject(value.not)) return negation(value, replace);
+      if (isObject(value) && typeof value.field === "string") return condition(value, replace);
+      return unknown(value);
+    }
+
+    function unknown(value) {
+      return el("span", { class: "errornote", text: texts.unknown + " " + JSON.stringify(value) });
     }
 
     function newCondition() {
@@ -79,7 +98,7 @@
     }
 
     function group(value, replace) {
-      const kind = value.all ? "all" : "any";
+      const kind = Array.isArray(value.all) ? "all" : "any";
       const children = value[kind];
       const kindSelect = el("select", {
         onchange: (event) => { replace({ [event.target.value]: children }); },
@@ -121,9 +140,7 @@
 
     function condition(value, replace) {
       const spec = specOf(value.field);
-      if (!spec) {
-        return el("span", { class: "errornote", text: texts.unknown + " " + JSON.stringify(value) });
-      }
+      if (!spec) return unknown(value);
       const fieldSelect = el("select", {
         onchange: (event) => {
           const next = fields[event.target.value];
@@ -150,16 +167,20 @@
           const op = event.target.value;
           const many = op === "in" || op === "not_in";
           const was = Array.isArray(value.value);
-          if (op === "exists") value.value = true;
-          else if (many && !was) value.value = [value.value];
-          else if (!many && was) value.value = value.value[0];
-          else if (typeof value.value === "boolean" && spec.type !== "boolean") {
+          // Keep what was entered where it fits the new operator; else start from its default
+          // (never a yes/no left from "exists" on a text field, never a missing value).
+          if (op === "exists" || value.op === "exists" || (was && !value.value.length)) {
             value.value = defaultValue(spec, op);
-          }
+          } else if (many && !was) value.value = [value.value];
+          else if (!many && was) value.value = value.value[0];
           value.op = op;
           render();
         },
-      }, spec.ops.map((o) => option(o.op, o.label, o.op === value.op))));
+      }, [
+        // An operator the field does not take (typed in the JSON) is shown, not silently replaced.
+        spec.ops.some((o) => o.op === value.op) ? null : option(value.op, value.op + " (?)", true),
+        ...spec.ops.map((o) => option(o.op, o.label, o.op === value.op)),
+      ]));
       parts.push(valueInput(spec, value));
       spec.params.forEach((param) => {
         parts.push(el("label", { text: " " + schema.param_labels[param] + " " }));
@@ -190,7 +211,7 @@
         }, schema.consent_states.map((s) => option(s.value, s.label, s.value === value.value)));
       }
       const numeric = spec.type === "integer" || spec.type === "money";
-      const shown = many ? (value.value || []).join(", ") : value.value;
+      const shown = Array.isArray(value.value) ? value.value.join(", ") : value.value;
       const attrs = {
         type: numeric && !many ? "number" : "text",
         value: shown === undefined ? "" : shown,
@@ -216,14 +237,22 @@
         const datalist = el("datalist", { id: id });
         input.setAttribute("list", id);
         input.setAttribute("autocomplete", "off");
+        let asked = 0;
         input.addEventListener("input", () => {
-          const term = input.value.split(",").pop().trim();
+          // For "is one of", suggest for the last value and keep the ones before it.
+          const typed = input.value.split(",").map((t) => t.trim());
+          const term = many ? typed.pop() : input.value.trim();
+          const before = many ? typed.filter((t) => t !== "") : [];
           const url = container.dataset.choicesUrl + "?type=" + encodeURIComponent(spec.type)
             + "&term=" + encodeURIComponent(term);
+          const request = (asked += 1);
           fetch(url, { credentials: "same-origin" })
             .then((response) => response.json())
             .then((data) => {
-              datalist.replaceChildren(...data.results.map((r) => option(r.value, r.label)));
+              if (request !== asked) return; // an answer for what was typed before: too late
+              datalist.replaceChildren(...data.results.map(
+                (r) => option([...before, r.value].join(", "), r.label),
+              ));
             })
             .catch(() => {});
         });
