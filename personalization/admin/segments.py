@@ -174,7 +174,7 @@ class SegmentAdminForm(forms.ModelForm):
     without saving."""
 
     rule = RuleField(
-        label=_("rule"),
+        label=_("Rule"),
         required=False,
         help_text=_(
             'A tree of {"all": [...]}, {"any": [...]} and {"not": {...}} over conditions such '

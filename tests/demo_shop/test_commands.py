@@ -52,8 +52,9 @@ def test_seed_demo_seeds_synthetic_customers_once(db):
     first = seed("--profiles", "20")
     counts = (pzn.Profile.objects.count(), pzn.Order.objects.count())
     assert counts[0] >= 20 and counts[1] > 0
-    # The admin shows segments at once, before Beat's first refresh.
-    assert "Refreshed 5 segment(s)" in first
+    # The admin shows segments at once, before Beat's first refresh, with an example rule.
+    assert "Refreshed 6 segment(s)" in first
+    assert pzn.Segment.objects.get(slug="coffee_regulars").kind == "rule"
     members = dict(pzn.Segment.objects.values_list("slug", "member_count"))
     assert sum(members.values()) > 0
     assert members == {

@@ -10,6 +10,18 @@ from demo_shop.shop.catalogue_data import product_rows
 from demo_shop.shop.models import Product
 
 GENERATOR = "generate_shop_data"
+COFFEE_REGULARS = {
+    "all": [
+        {
+            "field": "orders.bought_category",
+            "op": "eq",
+            "value": "Food & Drink > Coffee",
+            "within_days": 180,
+            "at_least": 2,
+        },
+        {"field": "consent.email_marketing", "op": "eq", "value": "granted"},
+    ]
+}
 
 
 class Command(BaseCommand):
@@ -59,9 +71,21 @@ class Command(BaseCommand):
             # Generating twice with one seed is refused, and that is what makes this idempotent.
             self.stdout.write(f"Synthetic customers for seed {seed} are there already; skipped.")
         if "refresh_segments" in get_commands():
+            self._example_segment()
             # The generator writes in bulk, past the realtime updates: compute segments now, so
             # the admin shows them at once rather than after Beat's first refresh.
             call_command("refresh_segments", stdout=self.stdout._out, stderr=self.stderr._out)
+
+    def _example_segment(self) -> None:
+        """A rule segment as a marketer would make one, to open in the admin's rule builder."""
+        from personalization.segments.definitions import rule_segment_define
+
+        rule_segment_define(
+            slug="coffee_regulars",
+            name="Coffee regulars",
+            description="Bought coffee at least twice in the last six months, and subscribed.",
+            rule=COFFEE_REGULARS,
+        )
 
     def _catalogue(self) -> None:
         rows = product_rows()
