@@ -45,12 +45,23 @@ def _setup(args: argparse.Namespace) -> None:
 
 
 class _StatementCounter:
-    def __init__(self) -> None:
+    """Counts the statements sent and sums their time by kind (the statement's first words)."""
+
+    def __init__(self, by_kind: dict[str, list[float]]) -> None:
         self.count = 0
+        self.ms = 0.0
+        self.by_kind = by_kind
 
     def __call__(self, execute, sql, params, many, context):
         self.count += 1
-        return execute(sql, params, many, context)
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            kind = " ".join(sql.split()[:4])[:60]
+            ms = (time.perf_counter() - started) * 1000
+            self.ms += ms
+            self.by_kind.setdefault(kind, []).append(ms)
 
 
 def _percentile(values: list[float], p: float) -> float:
@@ -119,6 +130,7 @@ def main() -> None:
     )
     customers = _customers(args.warm_up + args.profiles)
     rows = []
+    by_kind: dict[str, list[float]] = {}
     try:
         for number, (pk, email) in enumerate(customers):
             placed_at = now - dt.timedelta(minutes=5)
@@ -132,7 +144,7 @@ def main() -> None:
                 lines=[{"product_id": product[0], "quantity": 1, "unit_price": str(product[1])}],
             )
             recorded = time.perf_counter()
-            counter = _StatementCounter()
+            counter = _StatementCounter(by_kind if number >= args.warm_up else {})
             with connection.execute_wrapper(counter):
                 updated_started = time.perf_counter()
                 changes = segments_update_for_profiles(profile_ids=[pk], now=now)
@@ -143,6 +155,7 @@ def main() -> None:
                         "order": (recorded - started) * 1000,
                         "update": (updated - updated_started) * 1000,
                         "statements": counter.count,
+                        "rest": (updated - updated_started) * 1000 - counter.ms,
                         "changed": bool(changes),
                     }
                 )
@@ -188,6 +201,18 @@ def main() -> None:
                 f"{sorted({r['statements'] for r in subset})}, p95 "
                 f"{_percentile([r['update'] for r in subset], 95):.1f} ms"
             )
+    print("\n| statement of the update | calls | p50 ms | p95 ms |")
+    print("|---|---:|---:|---:|")
+    for kind, times in sorted(by_kind.items(), key=lambda item: -sum(item[1])):
+        print(
+            f"| `{kind}` | {len(times)} | {_percentile(times, 50):.1f} "
+            f"| {_percentile(times, 95):.1f} |"
+        )
+    rest = [r["rest"] for r in rows]
+    print(
+        f"| everything else (the COMMIT, Python) | {len(rest)} | {_percentile(rest, 50):.1f} "
+        f"| {_percentile(rest, 95):.1f} |"
+    )
 
 
 if __name__ == "__main__":
