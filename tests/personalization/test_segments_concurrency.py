@@ -24,7 +24,13 @@ def customers():
     )
     Order.objects.bulk_create(
         Order(
-            external_id=f"O{p.pk}", profile=p, placed_at=NOW, total=10, currency="EUR", source="api"
+            external_id=f"O{p.pk}",
+            profile=p,
+            placed_at=NOW,
+            total=10,
+            shop_total=10,
+            currency="EUR",
+            source="api",
         )
         for p in profiles
     )
