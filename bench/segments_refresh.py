@@ -19,7 +19,11 @@ For each segment and pass it times, in the same run and on the same data:
 - ``refresh``: ``segment_refresh()`` itself — lock, close the stays of those who left, open
   those of who entered, count, daily count — with the SQL statements it sends counted.
 
-``refresh - set`` is the cost of applying the difference on top of computing the set. After
+``refresh - set`` is the cost of applying the difference on top of computing the set. In the
+first pass, where the difference is everybody, it also times ``write floor``: the hand-written
+set inserted with one ``INSERT … SELECT`` and committed into an empty copy of the membership
+table (same columns, indexes, constraints and deferred foreign keys, dropped afterwards), the
+least that storing the first refresh can cost. After
 each pass the stored open stays are checked against the hand-written query (untimed): both
 must hold exactly the same profiles. ``ANALYZE`` of the membership table runs (untimed)
 between passes, as autovacuum would on a live server (it is off on the benchmark server).
@@ -167,6 +171,33 @@ class _StatementCounter:
         return execute(sql, params, many, context)
 
 
+def _write_floor(slug: str, segment_id: int, now: dt.datetime) -> float:
+    """Time inserting the hand-written set into an empty copy of the membership table."""
+    from django.db import connection, transaction
+
+    table = "pzn_bench_floor_membership"
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        cursor.execute(
+            f"CREATE TABLE {table} (LIKE personalization_segmentmembership INCLUDING ALL)"
+        )
+        for column, target in (("profile_id", "profile"), ("segment_id", "segment")):
+            cursor.execute(
+                f"ALTER TABLE {table} ADD FOREIGN KEY ({column}) "
+                f"REFERENCES personalization_{target} (id) DEFERRABLE INITIALLY DEFERRED"
+            )
+        started = time.perf_counter()
+        with transaction.atomic():
+            cursor.execute(
+                f"INSERT INTO {table} (segment_id, profile_id, entered_at) "
+                f"SELECT %(segment)s, h.id, %(now)s FROM ({HAND_WRITTEN[slug]}) h (id)",
+                {**_hand_params(now), "segment": segment_id, "now": now},
+            )
+        seconds = time.perf_counter() - started
+        cursor.execute(f"DROP TABLE {table}")
+    return seconds
+
+
 def _reset() -> None:
     from django.db import connection
 
@@ -202,6 +233,7 @@ def run_pass(name: str, now: dt.datetime, *, verify: bool) -> list[dict]:
         floor_s, floor_n = _timed(_floor_sql(slug), _hand_params(now))
         set_sql, set_params = _set_sql(slug, now)
         set_s, set_n = _timed(set_sql, set_params)
+        write_floor_s = _write_floor(slug, segment.pk, now) if name == "first" else None
         counter = _StatementCounter()
         with connection.execute_wrapper(counter):
             started = time.perf_counter()
@@ -221,6 +253,7 @@ def run_pass(name: str, now: dt.datetime, *, verify: bool) -> list[dict]:
                 "floor": floor_s,
                 "set": set_s,
                 "refresh": refresh_s,
+                "write_floor": write_floor_s,
                 "statements": counter.count,
             }
         )
@@ -303,6 +336,14 @@ def main() -> None:
             f"| {r['refresh'] / r['floor']:.2f} | {r['refresh'] - r['set']:.2f} "
             f"| {r['statements']} |"
         )
+    print("\n| first pass | entered | write floor s | refresh s | refresh / write floor |")
+    print("|---|---:|---:|---:|---:|")
+    for r in rows:
+        if r["write_floor"] is not None:
+            print(
+                f"| `{r['slug']}` | {r['entered']:,} | {r['write_floor']:.2f} "
+                f"| {r['refresh']:.2f} | {r['refresh'] / r['write_floor']:.2f} |"
+            )
     print()
     print("| pass | floor s | set s | refresh s, five segments | statements |")
     print("|---|---:|---:|---:|---:|")
