@@ -209,8 +209,11 @@ def _reset() -> None:
         cursor.execute(
             "TRUNCATE personalization_segmentmembership, personalization_segmentdailycount"
         )
-        # Up-to-date planner statistics, as autovacuum keeps them on a live server (it is off
-        # here): generators written before the fix analysed profiles before their stats.
+        # What autovacuum does on a live server (it is off here): up-to-date planner
+        # statistics (generators before the fix analysed profiles before their stats), and
+        # the profiles vacuumed after the stats rebuild rewrote every row (index-only scans
+        # of their primary key need the visibility map).
+        cursor.execute("VACUUM ANALYZE personalization_profile")
         cursor.execute("ANALYZE")
     Segment.objects.update(member_count=0, refreshed_at=None)
     _analyze()
