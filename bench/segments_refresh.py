@@ -342,7 +342,7 @@ def main() -> None:
     for r in rows:
         print(
             f"| {r['pass']} | `{r['slug']}` | {r['members']:,} | {r['entered']:,} "
-            f"| {r['exited']:,} | {r['floor']:.2f} | {r['set']:.2f} "
+            f"| {r['exited']:,} | {r['floor']:.3f} | {r['set']:.3f} "
             f"| {r['set'] / r['floor']:.2f} | {r['refresh']:.2f} "
             f"| {r['refresh'] / r['floor']:.2f} | {r['refresh'] - r['set']:.2f} "
             f"| {r['statements']} |"
