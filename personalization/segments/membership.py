@@ -78,8 +78,11 @@ def segment_refresh(*, segment: Segment, now: dt.datetime | None = None) -> Refr
         current = SegmentMembership.objects.current().filter(segment=segment)
         leaving = current.filter(~Exists(members.filter(pk=OuterRef("profile_id"))))
         exited = _close(leaving, now=now)
-        entering = members.filter(~Exists(current.filter(profile=OuterRef("pk"))))
-        entered = _open(segment, entering, now=now)
+        # The members without an open stay, as members EXCEPT current: a set operation
+        # reads both sides once whatever the planner estimates, where an anti-join went
+        # quadratic when it took the segment for empty (its first refresh: 51 s instead of 4
+        # for 67k members, see docs/benchmarks.md).
+        entered = _open(segment, members, now=now, already=current)
         count = current.count()
         Segment.objects.filter(pk=segment.pk).update(member_count=count, refreshed_at=now)
         _daily_count_store(segment=segment, members=count, now=now)
@@ -179,15 +182,29 @@ def _members_among(
     return result
 
 
-def _open(segment: Segment, entering: QuerySet[Profile], *, now: dt.datetime) -> array:
-    """Open a stay for each profile of ``entering``; the profile ids that entered."""
+def _open(
+    segment: Segment,
+    entering: QuerySet[Profile],
+    *,
+    now: dt.datetime,
+    already: QuerySet[SegmentMembership] | None = None,
+) -> array:
+    """Open a stay for each profile of ``entering`` (but those of the stays ``already``)
+    without an open one; the profile ids that entered."""
     select_sql, select_params = entering.order_by().values("pk").query.sql_with_params()
+    if already is not None:
+        already_sql, already_params = (
+            already.order_by().values("profile_id").query.sql_with_params()
+        )
+        select_sql = f"{select_sql} EXCEPT {already_sql}"
+        select_params = (*select_params, *already_params)
     table = connection.ops.quote_name(SegmentMembership._meta.db_table)
     at = connection.ops.adapt_datetimefield_value(now)
-    # WHERE true: SQLite needs it to tell the ON CONFLICT clause from a join's ON.
+    # WHERE true: SQLite needs it to tell the ON CONFLICT clause from a join's ON. In profile
+    # order: the indexes then grow at their ends (1.7 times as fast for 323k entries).
     sql = (
         f"INSERT INTO {table} (segment_id, profile_id, entered_at) "
-        f"SELECT %s, entering.*, %s FROM ({select_sql}) entering WHERE true "
+        f"SELECT %s, entering.*, %s FROM ({select_sql}) entering WHERE true ORDER BY 2 "
         "ON CONFLICT DO NOTHING RETURNING profile_id"
     )
     return _returned_ids(sql, [segment.pk, at, *select_params])

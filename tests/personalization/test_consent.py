@@ -94,6 +94,22 @@ def test_records_made_in_the_same_instant_are_ordered_by_when_they_were_written(
     assert annotated.consent_personalization == "withdrawn"
 
 
+def test_the_consented_filter_orders_records_of_the_same_instant_by_when_they_were_written():
+    withdrawn, regranted = (Profile.objects.create(email=f"{n}@example.com") for n in "ab")
+    with time_machine.travel(T0, tick=False):
+        for granted in (True, False):
+            consent_record(
+                profile=withdrawn, purpose="personalization", granted=granted, source="api"
+            )
+        for granted in (True, False, True):
+            consent_record(
+                profile=regranted, purpose="personalization", granted=granted, source="api"
+            )
+    consented = profiles_consented(Profile.objects.all(), "personalization")
+    assert list(consented.values_list("email", flat=True)) == ["b@example.com"]
+    assert consent_state(profile=regranted, purpose="personalization") == "granted"
+
+
 def test_the_ledger_is_evidence_and_never_changes():
     profile = Profile.objects.create(email="ann@example.com")
     record = consent_record(
