@@ -7,6 +7,7 @@ broker happens after the commit, where the fault used to turn a placed order int
 import time
 
 import pytest
+from django.db import connection
 
 from demo_shop.shop.jobs import ORDER_CONFIRMATION_SEND
 from demo_shop.shop.models import Order as ShopOrder
@@ -100,10 +101,21 @@ def test_a_broker_that_never_answers_is_tried_once_not_on_every_checkout(
 
 
 def wait_for(condition, timeout=30.0):
+    if connection.vendor == "sqlite":
+        # SQLite's shared in-memory test database: this thread's polling reads would hold
+        # table locks that make the worker's writes fail at once ("table is locked") and
+        # retry with backoff. Read without them (shared-cache read-uncommitted mode).
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA read_uncommitted = 1")
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError("the worker did not get there in time")
+            left = list(
+                pzn.Job.objects.exclude(state=pzn.JobState.DONE).values_list(
+                    "task", "state", "attempts", "last_error"
+                )
+            )
+            raise AssertionError(f"the worker did not get there in time: {left}")
         time.sleep(0.05)
 
 
