@@ -26,19 +26,17 @@ from django.utils.translation import gettext_lazy as _
 from ..exceptions import InvalidInput
 from ..models import (
     ConsentState,
-    Product,
-    ProductCategory,
     Profile,
     Segment,
     SegmentDailyCount,
     SegmentKind,
     SegmentMembership,
-    Topic,
 )
 from ..segments import Explanation, segment_explain
 from ..segments.definitions import segment_slug_clean, segments_referring_to
 from ..segments.jobs import segments_refresh_enqueue
 from ..segments.rules import rule_members, rule_validate
+from ..segments.rules.choices import rule_value_choices
 from ..segments.rules.schema import FIELDS, OP_LABELS, Param, ValueType, trait_spec
 from .base import ReadOnlyAdminMixin, ReadOnlyTabularInline, change_link, changelist_url
 
@@ -86,7 +84,6 @@ RULE_GROUPS = (
     ("segment", _("Segments")),
 )
 SEARCHABLE = (ValueType.PRODUCT, ValueType.CATEGORY, ValueType.TOPIC, ValueType.SEGMENT)
-CHOICES_LIMIT = 20
 
 
 def rule_builder_schema() -> dict:
@@ -336,33 +333,12 @@ class SegmentAdmin(admin.ModelAdmin):
         """What the rule builder suggests for a product, category, topic or segment value."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        kind, term = request.GET.get("type"), request.GET.get("term", "").strip()[:100]
-        if kind == ValueType.PRODUCT:
-            rows = (
-                Product.objects.filter(is_sensitive=False)
-                .filter(Q(external_id__istartswith=term) | Q(title__icontains=term))
-                .order_by("title")
-                .values_list("external_id", "title")
+        try:
+            results = rule_value_choices(
+                kind=request.GET.get("type", ""), term=request.GET.get("term", "")
             )
-            results = [(pid, f"{title} ({pid})") for pid, title in rows[:CHOICES_LIMIT]]
-        elif kind == ValueType.CATEGORY:
-            rows = (
-                ProductCategory.objects.filter(path__icontains=term)
-                .order_by("path")
-                .values_list("path", flat=True)
-                .distinct()
-            )
-            results = [(path, path) for path in rows[:CHOICES_LIMIT]]
-        elif kind in (ValueType.TOPIC, ValueType.SEGMENT):
-            model = Topic if kind == ValueType.TOPIC else Segment
-            rows = (
-                model.objects.filter(Q(slug__icontains=term) | Q(name__icontains=term))
-                .order_by("slug")
-                .values_list("slug", "name")
-            )
-            results = [(slug, f"{name} ({slug})") for slug, name in rows[:CHOICES_LIMIT]]
-        else:
-            return JsonResponse({"error": gettext("Unknown type.")}, status=400)
+        except InvalidInput as err:
+            return JsonResponse({"error": err.message}, status=400)
         return JsonResponse({"results": [{"value": v, "label": label} for v, label in results]})
 
     def explain_view(self, request, segment_id: int):
