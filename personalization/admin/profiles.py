@@ -38,7 +38,7 @@ from ..models import (
     TopicPreference,
 )
 from .base import PresentValuesFilter, ReadOnlyTabularInline, changelist_url
-from .segments import SegmentMembershipInline
+from .segments import SegmentMembershipInline, profile_segments_explained
 
 # --- Consent, derived from the ledger ---------------------------------------------------------
 
@@ -411,8 +411,6 @@ class ProfileAdmin(admin.ModelAdmin):
     def segments_explained(self, profile: Profile) -> str:
         if profile.pk is None:
             return "–"
-        from .segments import profile_segments_explained
-
         return profile_segments_explained(profile=profile)
 
     def changeform_view(self, request, *args, **kwargs):

@@ -7,9 +7,13 @@ compiled to one query for everybody and evaluated with the same semantics for on
 - :func:`rule_depends_on` says which kinds of change can move a profile in or out.
 """
 
+from ...changes import Change
+from ...models import Segment, SegmentKind
+from ..lifecycle import LIFECYCLE_DEPENDS_ON
 from .compile import rule_members, rule_q
 from .evaluate import rule_evaluate
-from .validate import rule_segment_slugs, rule_validate
+from .schema import field_spec
+from .validate import rule_conditions, rule_segment_slugs, rule_validate
 
 __all__ = [
     "rule_depends_on",
@@ -25,12 +29,6 @@ def rule_depends_on(rule: dict, *, segments: dict | None = None) -> frozenset[st
     """The kinds of change (``personalization.changes.Change``) that can move a profile in or
     out of a segment defined by ``rule``; ``segments`` maps slug → (kind, rule) for the
     segments it names (read from the database when not given)."""
-    from ...changes import Change
-    from ...models import Segment, SegmentKind
-    from ..lifecycle import LIFECYCLE_DEPENDS_ON
-    from .schema import field_spec
-    from .validate import rule_conditions
-
     if segments is None:
         segments = {s.slug: (s.kind, s.rule) for s in Segment.objects.all()}
     depends: set[str] = {Change.MERGE}
