@@ -83,7 +83,7 @@ def _customers(n: int) -> list[tuple[int, str]]:
 
 
 def _cleanup(profile_ids: list[int], now: dt.datetime) -> None:
-    from personalization.commerce import profile_stats_rebuild
+    from personalization.stats import profile_stats_rebuild
     from personalization.models import Job, Order, Profile
     from personalization.segments import segments_update_for_profiles
     from personalization.segments.jobs import SEGMENTS_UPDATE_JOB

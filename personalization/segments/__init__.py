@@ -15,10 +15,10 @@ Public surface:
 from .definitions import rule_segment_define, segment_export
 from .explain import Explanation, segment_explain
 from .lifecycle import LIFECYCLE_TEXTS, Lifecycle, lifecycle_members
+from .members import segment_members
 from .membership import (
     RefreshResult,
     Trigger,
-    segment_members,
     segment_refresh,
     segments_refresh,
     segments_update_for_profiles,

@@ -28,10 +28,10 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
-from ..models import Profile, Segment, SegmentDailyCount, SegmentKind, SegmentMembership
+from ..models import Profile, Segment, SegmentDailyCount, SegmentMembership
 from ..signals import segment_entered, segment_exited
-from .lifecycle import lifecycle_members
-from .rules import rule_members
+from .members import segment_members
+from .realtime import memberships_among
 
 logger = logging.getLogger(__name__)
 
@@ -51,17 +51,6 @@ class RefreshResult:
     entered: int
     exited: int
     members: int
-
-
-def segment_members(
-    *, segment: Segment, now: dt.datetime, profiles: QuerySet[Profile] | None = None
-) -> QuerySet[Profile]:
-    """The profiles (of ``profiles``, default all) that belong in ``segment`` at ``now``."""
-    if segment.kind == SegmentKind.LIFECYCLE:
-        return lifecycle_members(segment.slug, now=now, profiles=profiles)
-    if segment.kind == SegmentKind.RULE:
-        return rule_members(segment.rule, now=now, profiles=profiles)
-    raise ValueError(f"Segment {segment.slug!r} has an unknown kind {segment.kind!r}.")
 
 
 def segment_refresh(*, segment: Segment, now: dt.datetime | None = None) -> RefreshResult:
@@ -121,28 +110,22 @@ def segments_update_for_profiles(
 ) -> dict[str, tuple[frozenset[int], frozenset[int]]]:
     """Re-evaluate every segment for these profiles: {slug: (entered, exited)} for changes.
 
-    A fixed number of queries, whatever the number of profiles in the shop or in a segment:
-    one to evaluate all segments, one to read the open stays, and one insert and one update
-    per segment whose membership changed.
+    A fixed number of statements, whatever the number of profiles in the shop or in a
+    segment: one to read the segments (and take their shared locks), one to evaluate them all
+    and read the open stays, and one insert and one update per segment whose membership
+    changed.
     """
     ids = sorted(set(profile_ids))
     if not ids:
         return {}
     changes: dict[str, tuple[frozenset[int], frozenset[int]]] = {}
     with transaction.atomic():
-        segments = list(Segment.objects.order_by("pk"))
+        segments = _segments_locked_shared()
         if not segments:
             return {}
-        _advisory_lock([segment.pk for segment in segments], shared=True)
         now = now or timezone.now()
-        should = _members_among(segments, ids, now=now)
-        current: dict[int, set[int]] = {segment.pk: set() for segment in segments}
-        for segment_id, profile_id in (
-            SegmentMembership.objects.current()
-            .filter(profile_id__in=ids)
-            .values_list("segment_id", "profile_id")
-        ):
-            current[segment_id].add(profile_id)
+        among = memberships_among(segments=segments, profile_ids=ids, now=now)
+        should, current = among.belong, among.stay
         for segment in segments:
             entered = frozenset(should[segment.pk] - current[segment.pk])
             exited = frozenset(current[segment.pk] - should[segment.pk])
@@ -163,23 +146,6 @@ def segments_update_for_profiles(
                 )
                 changes[segment.slug] = (entered, exited)
     return changes
-
-
-def _members_among(
-    segments: list[Segment], ids: list[int], *, now: dt.datetime
-) -> dict[int, set[int]]:
-    """For each segment, which of these profiles belong in it: one query for all segments."""
-    row = Profile.objects.filter(pk=OuterRef("pk"))
-    flags = {
-        f"s{segment.pk}": Exists(segment_members(segment=segment, now=now, profiles=row))
-        for segment in segments
-    }
-    result: dict[int, set[int]] = {segment.pk: set() for segment in segments}
-    for values in Profile.objects.filter(pk__in=ids).annotate(**flags).values("pk", *flags):
-        for segment in segments:
-            if values[f"s{segment.pk}"]:
-                result[segment.pk].add(values["pk"])
-    return result
 
 
 def _open(
@@ -254,6 +220,22 @@ def _daily_count_store(*, segment: Segment, members: int, now: dt.datetime) -> N
         update_conflicts=True,
         unique_fields=["segment", "day"],
         update_fields=["members"],
+    )
+
+
+def _segments_locked_shared() -> list[Segment]:
+    """Every segment, in id order, with its shared advisory lock taken (see the module's
+    docstring): one statement on PostgreSQL."""
+    if connection.vendor != "postgresql":
+        return list(Segment.objects.order_by("pk"))
+    table = connection.ops.quote_name(Segment._meta.db_table)
+    # The subquery's ORDER BY makes the locks be taken in ascending id: no deadlock.
+    return list(
+        Segment.objects.raw(
+            f"SELECT s.*, pg_advisory_xact_lock_shared(%s, s.id::integer) AS locked "
+            f"FROM (SELECT * FROM {table} ORDER BY id) s",
+            [_ADVISORY_NAMESPACE],
+        )
     )
 
 

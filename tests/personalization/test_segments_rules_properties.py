@@ -26,7 +26,11 @@ from personalization.models import (
     Topic,
     TopicPreference,
 )
-from personalization.segments import lifecycle_segments_ensure, segments_update_for_profiles
+from personalization.segments import (
+    lifecycle_segments_ensure,
+    segment_members,
+    segments_update_for_profiles,
+)
 from personalization.segments.rules import rule_evaluate, rule_members, rule_validate
 
 pytestmark = pytest.mark.django_db
@@ -256,9 +260,13 @@ def _shop(data: list[dict]) -> list[Profile]:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(rule=rules, data=st.lists(profile_data, min_size=PROFILES, max_size=PROFILES))
+@given(
+    rule=rules,
+    data=st.lists(profile_data, min_size=PROFILES, max_size=PROFILES),
+    later=st.timedeltas(min_value=dt.timedelta(0), max_value=dt.timedelta(days=400)),
+)
 def test_compiled_rule_selects_exactly_the_profiles_the_python_evaluation_accepts(
-    rule, data, settings
+    rule, data, later, settings
 ):
     settings.PERSONALIZATION = {
         **settings.PERSONALIZATION,
@@ -283,5 +291,22 @@ def test_compiled_rule_selects_exactly_the_profiles_the_python_evaluation_accept
             .values_list("profile_id", flat=True)
         )
         assert realtime == expected
+        # Later, the realtime update reuses the statement it compiled at NOW with its times
+        # moved: every segment still holds exactly whom its definition selects then.
+        segments_update_for_profiles(profile_ids=[p.pk for p in profiles], now=NOW + later)
+        for each in Segment.objects.all():
+            stored = set(
+                SegmentMembership.objects.current()
+                .filter(segment=each)
+                .values_list("profile_id", flat=True)
+            )
+            assert stored == set(
+                segment_members(segment=each, now=NOW + later).values_list("pk", flat=True)
+            ), each.slug
+        assert {p.pk for p in profiles if rule_evaluate(rule, profile=p, now=NOW + later)} == set(
+            SegmentMembership.objects.current()
+            .filter(segment=segment)
+            .values_list("profile_id", flat=True)
+        )
         event(f"{len(expected)} of {PROFILES} profiles selected")
         transaction.set_rollback(True)

@@ -340,21 +340,15 @@ class _Compiler:
         return Q(Exists(states.filter(match)))
 
     def topics_subscribed(self, condition, spec) -> Q:
-        # Hears about a topic: chose it, or never chose and the topic is on by default.
-        defaults = dict(
-            Topic.objects.filter(slug__in=_values(condition)).values_list(
-                "slug", "subscribed_by_default"
-            )
-        )
+        # Hears about a topic: chose it, or never chose and the topic is on by default. The
+        # default is read in SQL, so that a compiled statement stays right when it changes.
         result = Q(pk__in=[])
         for slug in _values(condition):
-            if slug not in defaults:
-                continue
             choices = TopicPreference.objects.filter(profile=OuterRef("pk"), topic__slug=slug)
-            if defaults[slug]:
-                result |= ~Q(Exists(choices.filter(subscribed=False)))
-            else:
-                result |= Q(Exists(choices.filter(subscribed=True)))
+            on_by_default = Topic.objects.filter(slug=slug, subscribed_by_default=True)
+            result |= Q(Exists(choices.filter(subscribed=True))) | (
+                Q(Exists(on_by_default)) & ~Q(Exists(choices.filter(subscribed=False)))
+            )
         return result
 
     def segment(self, condition, spec) -> Q:
