@@ -30,7 +30,7 @@ from .models import (
     ProfileAlias,
     TopicPreference,
 )
-from .signals import profiles_merged
+from .signals import profiles_merged, profiles_removing
 from .stats import profile_stats_refresh
 from .validation import anonymous_id as anonymous_id_clean
 from .validation import (
@@ -381,6 +381,7 @@ def profile_merge(*, source: Profile, target: Profile) -> Profile:
         target.greeting = source.greeting
     target.save()
     source_id = source.pk
+    profiles_removing.send(sender=Profile, profile_ids=frozenset({source_id}), into=target.pk)
     source.delete()
     profile_stats_refresh(profile_id=target.pk)
     target.refresh_from_db()

@@ -14,6 +14,7 @@ from .commerce import cart_update, order_record, order_status_set
 from .confirmation import confirmation_enqueue
 from .identity import ATTRIBUTE_FIELDS, identity_from
 from .models import ConsentSource, EventName, OrderStatus
+from .segments import segment_stays_release
 from .segments.jobs import segments_update_enqueue
 from .tracking import identify, track
 
@@ -118,6 +119,12 @@ def on_profile_changed(sender, profile_ids, changes, **kwargs):
     return segments_update_enqueue(profile_ids=profile_ids, changes=changes)
 
 
+def on_profiles_removing(sender, profile_ids, into, **kwargs):
+    # Inside the deleting transaction: their open stays close (member counts stay right, the
+    # exits are announced) and, for a merge, their history moves to the profile they became.
+    return segment_stays_release(profile_ids=profile_ids, into=into)
+
+
 CONNECTIONS = {
     signals.order_placed: on_order_placed,
     signals.order_cancelled: on_order_cancelled,
@@ -129,6 +136,7 @@ CONNECTIONS = {
     signals.product_saved: on_product_saved,
     signals.consent_recorded: on_consent_recorded,
     signals.profile_changed: on_profile_changed,
+    signals.profiles_removing: on_profiles_removing,
 }
 
 

@@ -87,6 +87,12 @@ product_saved = Signal()
 #   sender: Profile; target: Profile; source_id: int
 profiles_merged = Signal()
 
+# Profiles are about to be deleted: merged into another one (``into`` is its id) or erased
+# (``into`` is None). Sent inside the transaction that deletes them, before the delete, so a
+# receiver can move or close what hangs on them (the app closes their segment stays).
+#   sender: Profile; profile_ids: frozenset[int]; into: int | None
+profiles_removing = Signal()
+
 # A consent record was appended to the ledger. Sent inside the transaction that writes it (as
 # post_save is), so a receiver's writes commit or roll back with the record.
 #   sender: ConsentRecord; record: ConsentRecord

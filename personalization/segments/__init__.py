@@ -20,6 +20,7 @@ from .membership import (
     RefreshResult,
     Trigger,
     segment_refresh,
+    segment_stays_release,
     segments_refresh,
     segments_update_for_profiles,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "segment_export",
     "segment_members",
     "segment_refresh",
+    "segment_stays_release",
     "segments_refresh",
     "segments_update_for_profiles",
 ]

@@ -148,6 +148,44 @@ def segments_update_for_profiles(
     return changes
 
 
+def segment_stays_release(
+    *, profile_ids: Iterable[int], into: int | None = None, now: dt.datetime | None = None
+) -> dict[str, frozenset[int]]:
+    """Close the open stays of profiles about to be deleted, so that member counts stay right
+    and their exits are announced; with ``into`` (a merge), their whole history moves to that
+    profile, whose own update then decides where it belongs. {slug: profile ids that left}."""
+    ids = sorted(set(profile_ids))
+    if not ids:
+        return {}
+    left: dict[int, set[int]] = {}
+    # No advisory lock: a merge is on a shopper's request and must not wait for a refresh.
+    # The stays' row locks order it with a refresh's own updates, and the refresh's count is
+    # absolute, so at worst it leaves a count one off until the next refresh.
+    with transaction.atomic():
+        now = now or timezone.now()
+        stays = SegmentMembership.objects.current().filter(profile_id__in=ids)
+        sql, params = _close_sql(stays, now=now, returning="segment_id, profile_id")
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            for segment_id, profile_id in cursor.fetchall():
+                left.setdefault(segment_id, set()).add(profile_id)
+        segments = Segment.objects.in_bulk(list(left))
+        for segment_id, profiles in left.items():
+            Segment.objects.filter(pk=segment_id).update(
+                member_count=F("member_count") - len(profiles)
+            )
+            _announce_after_commit(
+                segments[segment_id],
+                entered=array("q"),
+                exited=array("q", sorted(profiles)),
+                at=now,
+                by=Trigger.REALTIME,
+            )
+        if into is not None:
+            SegmentMembership.objects.filter(profile_id__in=ids).update(profile_id=into)
+    return {segments[pk].slug: frozenset(profiles) for pk, profiles in left.items()}
+
+
 def _open(
     segment: Segment,
     entering: QuerySet[Profile],
@@ -178,15 +216,21 @@ def _open(
 
 def _close(leaving: QuerySet[SegmentMembership], *, now: dt.datetime) -> array:
     """Close these open stays at ``now``; the profile ids that left."""
+    return _returned_ids(*_close_sql(leaving, now=now, returning="profile_id"))
+
+
+def _close_sql(
+    leaving: QuerySet[SegmentMembership], *, now: dt.datetime, returning: str
+) -> tuple[str, list]:
     select_sql, select_params = leaving.order_by().values("pk").query.sql_with_params()
     table = connection.ops.quote_name(SegmentMembership._meta.db_table)
     at = connection.ops.adapt_datetimefield_value(now)
     # A stay opened after ``now`` by a worker whose clock runs ahead closes when it opened.
     sql = (
         f"UPDATE {table} SET exited_at = CASE WHEN entered_at > %s THEN entered_at ELSE %s END "
-        f"WHERE exited_at IS NULL AND id IN ({select_sql}) RETURNING profile_id"
+        f"WHERE exited_at IS NULL AND id IN ({select_sql}) RETURNING {returning}"
     )
-    return _returned_ids(sql, [at, at, *select_params])
+    return sql, [at, at, *select_params]
 
 
 def _returned_ids(sql: str, params: list) -> array:

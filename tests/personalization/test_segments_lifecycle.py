@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from personalization.commerce import cart_update, order_record, order_status_set
 from personalization.consent import consent_record
-from personalization.identity import Identity
+from personalization.identity import Identity, profile_merge
 from personalization.models import Segment, SegmentDailyCount, SegmentMembership
 from personalization.segments import (
     lifecycle_segments_ensure,
@@ -276,6 +276,41 @@ def test_realtime_update_takes_the_same_few_queries_however_many_profiles(profil
     many = queries(list(SegmentMembership.objects.values_list("profile_id", flat=True)))
     assert one <= 10
     assert many <= one + 2
+
+
+def test_a_merged_away_profile_leaves_its_segments_and_its_history_moves_along(
+    profile_factory, django_capture_on_commit_callbacks
+):
+    old = profile_factory(email="old@example.com")
+    order("old@example.com", NOW - 200 * DAY)  # lapsed
+    ann = profile_factory(email="ann@example.com")
+    subscribe(ann)  # lead
+    segments_refresh(now=NOW)
+    exits = []
+    segment_exited.connect(
+        lambda segment, profile_ids, **kw: exits.append((segment.slug, profile_ids)),
+        weak=False,
+        dispatch_uid="test-merge-exits",
+    )
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            profile_merge(source=old, target=ann)
+    finally:
+        segment_exited.disconnect(dispatch_uid="test-merge-exits")
+
+    assert ("lapsed", frozenset({old.pk})) in exits
+    counts = dict(Segment.objects.values_list("slug", "member_count"))
+    # The merge's own update (a job after commit) then places Ann, who now has the order.
+    assert counts["lead"] == 0
+    assert counts["lapsed"] == 1
+    current = SegmentMembership.objects.current()
+    assert set(current.values_list("segment__slug", "profile_id")) == {("lapsed", ann.pk)}
+    # Both stays of the old profile's history are Ann's now, the lapsed one closed at the merge.
+    assert SegmentMembership.objects.filter(profile=ann, segment__slug="lapsed").count() == 2
+    assert segments_refresh(now=NOW) and all(
+        segment.member_count == current.filter(segment=segment).count()
+        for segment in Segment.objects.all()
+    )
 
 
 def test_realtime_and_full_refresh_agree(profile_factory):
