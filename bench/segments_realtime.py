@@ -9,6 +9,13 @@ been, one full refresh runs first, untimed). For each of ``--profiles`` differen
 runs what that job runs, ``segments_update_for_profiles(profile_ids=[pk])``, timing the two
 separately and counting the SQL statements of the update. Prints p50/p95/p99.
 
+In the same run, after each update, it times the *floor*: one hand-written statement asking
+PostgreSQL the same question for that customer (which of the five lifecycle segments they
+belong in, and which they have an open stay in), the shortest way we could write it, sent
+as it is (planned every time) and as a prepared statement (planned once per connection, a
+separate psycopg connection with server-side binding). The update's ratio to them is the
+cost of the app around the database's own work.
+
 The orders it added are deleted at the end and those profiles' statistics and memberships put
 back (untimed; their stays keep the extra entry/exit history, which the next B1 run empties).
 
@@ -64,6 +71,60 @@ class _StatementCounter:
             self.by_kind.setdefault(kind, []).append(ms)
 
 
+# The floor: the five lifecycle definitions (bench/segments_refresh.py's HAND_WRITTEN, default
+# thresholds) and the open stays, for one profile, in one statement.
+FLOOR_SQL = """
+    SELECT
+      p.orders_count = 0 AND EXISTS (
+        SELECT 1 FROM personalization_consentrecord g
+        WHERE g.profile_id = p.id AND g.purpose = 'email_marketing'
+          AND g.status = 'granted' AND (NOT g.double_opt_in OR g.confirmed_at IS NOT NULL)
+          AND NOT EXISTS (
+            SELECT 1 FROM personalization_consentrecord w
+            WHERE w.profile_id = p.id AND w.purpose = 'email_marketing'
+              AND w.status = 'withdrawn' AND (w.ordered_at, w.id) > (g.ordered_at, g.id))),
+      p.first_order_at >= %(new_since)s,
+      p.orders_count > 0 AND p.last_order_at < %(lapsed_before)s,
+      (SELECT count(*) FROM personalization_order o WHERE o.profile_id = p.id
+         AND o.status = 'placed' AND o.placed_at >= %(loyal_since)s) >= 3,
+      EXISTS (
+        SELECT 1 FROM personalization_cart c
+        WHERE c.profile_id = p.id AND c.status = 'open'
+          AND c.source_updated_at BETWEEN %(cart_after)s AND %(cart_before)s
+          AND EXISTS (SELECT 1 FROM personalization_cartline l WHERE l.cart_id = c.id)
+          AND NOT EXISTS (
+            SELECT 1 FROM personalization_order o
+            WHERE o.profile_id = p.id AND o.status = 'placed'
+              AND o.placed_at > c.source_updated_at)),
+      ARRAY(SELECT m.segment_id FROM personalization_segmentmembership m
+            WHERE m.profile_id = p.id AND m.exited_at IS NULL)
+    FROM personalization_profile p WHERE p.id = %(profile)s
+"""
+
+
+def _floor_params(now: dt.datetime, profile_id: int) -> dict:
+    from personalization.conf import app_settings as s
+
+    return {
+        "new_since": now - dt.timedelta(days=s.NEW_CUSTOMER_DAYS),
+        "lapsed_before": now - dt.timedelta(days=s.LAPSED_AFTER_DAYS),
+        "loyal_since": now - dt.timedelta(days=s.LOYAL_WITHIN_DAYS),
+        "cart_after": now - dt.timedelta(days=s.CART_ABANDONED_WITHIN_DAYS),
+        "cart_before": now - dt.timedelta(minutes=s.CART_ABANDONED_AFTER_MINUTES),
+        "profile": profile_id,
+    }
+
+
+def _floor_timed(cursor, params: dict, *, prepare: bool | None = None) -> float:
+    started = time.perf_counter()
+    if prepare is None:
+        cursor.execute(FLOOR_SQL, params)
+    else:
+        cursor.execute(FLOOR_SQL, params, prepare=prepare)
+    cursor.fetchall()
+    return (time.perf_counter() - started) * 1000
+
+
 def _percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -83,10 +144,10 @@ def _customers(n: int) -> list[tuple[int, str]]:
 
 
 def _cleanup(profile_ids: list[int], now: dt.datetime) -> None:
-    from personalization.stats import profile_stats_rebuild
     from personalization.models import Job, Order, Profile
     from personalization.segments import segments_update_for_profiles
     from personalization.segments.jobs import SEGMENTS_UPDATE_JOB
+    from personalization.stats import profile_stats_rebuild
 
     Order.objects.filter(external_id__startswith=PREFIX).delete()
     Job.objects.filter(task=SEGMENTS_UPDATE_JOB).delete()
@@ -131,6 +192,12 @@ def main() -> None:
     customers = _customers(args.warm_up + args.profiles)
     rows = []
     by_kind: dict[str, list[float]] = {}
+    import psycopg
+
+    prepared_connection = psycopg.connect(
+        f"{args.server}/{args.database}", autocommit=True, prepare_threshold=0
+    )
+    prepared = prepared_connection.cursor()
     try:
         for number, (pk, email) in enumerate(customers):
             placed_at = now - dt.timedelta(minutes=5)
@@ -149,9 +216,15 @@ def main() -> None:
                 updated_started = time.perf_counter()
                 changes = segments_update_for_profiles(profile_ids=[pk], now=now)
                 updated = time.perf_counter()
+            floor_params = _floor_params(now, pk)
+            with connection.cursor() as cursor:
+                floor = _floor_timed(cursor, floor_params)
+            floor_prepared = _floor_timed(prepared, floor_params, prepare=True)
             if number >= args.warm_up:
                 rows.append(
                     {
+                        "floor": floor,
+                        "floor_prepared": floor_prepared,
                         "order": (recorded - started) * 1000,
                         "update": (updated - updated_started) * 1000,
                         "statements": counter.count,
@@ -160,6 +233,7 @@ def main() -> None:
                     }
                 )
     finally:
+        prepared_connection.close()
         _cleanup([pk for pk, _ in customers], now)
 
     profiles = Profile.objects.count()
@@ -176,6 +250,8 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|")
     for key, label in (
         ("update", "`segments_update_for_profiles(profile_ids=[pk])` alone"),
+        ("floor", "floor: one hand-written statement, planned each time"),
+        ("floor_prepared", "floor: the same, prepared once"),
         ("order", "`order_record()` before it (not part of B2)"),
     ):
         values = [r[key] for r in rows]
@@ -183,6 +259,14 @@ def main() -> None:
             f"| {label} | {_percentile(values, 50):.1f} | {_percentile(values, 95):.1f} "
             f"| {_percentile(values, 99):.1f} | {max(values):.1f} "
             f"| {statistics.mean(values):.1f} |"
+        )
+    updates = [r["update"] for r in rows]
+    for floor in ("floor", "floor_prepared"):
+        floors = [r[floor] for r in rows]
+        print(
+            f"\nUpdate / {floor}: p50 "
+            f"{_percentile(updates, 50) / _percentile(floors, 50):.1f}x, "
+            f"p95 {_percentile(updates, 95) / _percentile(floors, 95):.1f}x"
         )
     counts = sorted({r["statements"] for r in rows})
     changed = [r for r in rows if r["changed"]]

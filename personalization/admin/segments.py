@@ -312,6 +312,9 @@ class SegmentAdmin(admin.ModelAdmin):
     def render_change_form(self, request, context, *args, **kwargs):
         form = context["adminform"].form
         context["preview"] = getattr(form, "preview", None)
+        if context["preview"] is not None:
+            # The preview stops the save with a form error; it is not the marketer's error.
+            context["errors"] = []
         return super().render_change_form(request, context, *args, **kwargs)
 
     def get_urls(self):

@@ -141,6 +141,9 @@ def test_preview_shows_count_and_sample_without_saving(admin_client, new_custome
     assert response.status_code == 200
     assert b"3 profiles match this rule now." in response.content
     assert b"c2@example.com" in response.content
+    assert b"Preview only: nothing was saved." in response.content
+    # A preview is not a mistake: no "Please correct the error below."
+    assert b"errornote" not in response.content
     assert not Segment.objects.filter(slug="mug_buyers").exists()
 
 
