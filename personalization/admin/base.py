@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.db import connection, models
+from django.forms.models import BaseInlineFormSet
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -70,6 +71,29 @@ def values_present(model: type[models.Model], field_name: str) -> list:
             SELECT value FROM present WHERE value IS NOT NULL"""
         )
         return [row[0] for row in cursor.fetchall()]
+
+
+class SharedChoicesFormSet(BaseInlineFormSet):
+    """An inline formset whose forms share the choices of the foreign keys named in
+    ``shared_choices``: read once for the formset, where every form (and the empty one the
+    admin's "add another" copies) would read them again, one query per row."""
+
+    shared_choices: tuple[str, ...] = ()
+
+    def add_fields(self, form, index):
+        super().add_fields(form, index)
+        cache = self.__dict__.setdefault("_shared_choices", {})
+        for name in self.shared_choices:
+            field = form.fields.get(name)
+            if field is None:
+                continue
+            if name not in cache:
+                cache[name] = list(field.choices)
+            field.choices = cache[name]
+            # The admin wraps the select (the "+" and edit links): the inner widget renders.
+            inner = getattr(field.widget, "widget", None)
+            if inner is not None:
+                inner.choices = cache[name]
 
 
 class ReadOnlyTabularInline(ReadOnlyAdminMixin, admin.TabularInline):

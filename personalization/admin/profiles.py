@@ -37,7 +37,12 @@ from ..models import (
     Topic,
     TopicPreference,
 )
-from .base import PresentValuesFilter, ReadOnlyTabularInline, changelist_url
+from .base import (
+    PresentValuesFilter,
+    ReadOnlyTabularInline,
+    SharedChoicesFormSet,
+    changelist_url,
+)
 from .segments import SegmentMembershipInline, profile_segments_explained
 
 # --- Consent, derived from the ledger ---------------------------------------------------------
@@ -217,9 +222,17 @@ class _ChoiceInline(admin.TabularInline):
     readonly_fields = ("updated_at",)
 
 
+class TopicChoiceFormSet(SharedChoicesFormSet):
+    shared_choices = ("topic",)
+
+
 class TopicChoiceInline(_ChoiceInline):
     model = TopicPreference
+    formset = TopicChoiceFormSet
     fields = ("topic", "subscribed", "updated_at")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("topic")  # each row's title
 
 
 class ChannelChoiceInline(_ChoiceInline):

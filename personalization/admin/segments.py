@@ -32,7 +32,7 @@ from ..models import (
     SegmentKind,
     SegmentMembership,
 )
-from ..segments import Explanation, segment_explain
+from ..segments import Explanation, profile_segments_explain, segment_explain
 from ..segments.definitions import segment_slug_clean, segments_referring_to
 from ..segments.jobs import segments_refresh_enqueue
 from ..segments.rules import rule_members, rule_validate
@@ -490,12 +490,9 @@ class SegmentMembershipAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 def profile_segments_explained(*, profile: Profile) -> SafeString:
     """For the profile's admin page: why it is in each segment it currently belongs to."""
-    segments = Segment.objects.filter(
-        memberships__profile=profile, memberships__exited_at__isnull=True
-    ).order_by("name")
     blocks = [
-        (segment.name, explanation_block(segment_explain(segment=segment, profile=profile)))
-        for segment in segments
+        (segment.name, explanation_block(explanation))
+        for segment, explanation in profile_segments_explain(profile=profile)
     ]
     if not blocks:
         return format_html("{}", gettext("In no segment now."))
@@ -510,3 +507,7 @@ class SegmentMembershipInline(ReadOnlyTabularInline):
     readonly_fields = fields
     ordering = (F("exited_at").desc(nulls_first=True), "-entered_at")
     verbose_name_plural = _("segments (current and past)")
+
+    def get_queryset(self, request):
+        # Each row shows its segment and is titled "<profile> in <segment>": one query.
+        return super().get_queryset(request).select_related("segment", "profile")
