@@ -17,6 +17,7 @@ from ..changes import Change, changes_collected, profile_changed_note
 from ..consent import (
     consent_record,
     consent_states,
+    profiles_in_consent_state,
     profiles_with_consent,
     record_status,
     with_confirmation,
@@ -38,6 +39,7 @@ from ..models import (
     TopicPreference,
 )
 from .base import (
+    LargeTableAdminMixin,
     PresentValuesFilter,
     ReadOnlyTabularInline,
     SharedChoicesFormSet,
@@ -85,7 +87,8 @@ class ConsentStateFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() in ConsentState.values:
-            return queryset.filter(**{consent_attr(self.purpose): self.value()})
+            # Semi-joins: filtering on the list's state column would derive every profile's.
+            return profiles_in_consent_state(queryset, self.purpose, self.value())
         return queryset
 
 
@@ -293,7 +296,7 @@ class RecentOrderInline(ReadOnlyTabularInline):
 
 
 @admin.register(Profile)
-class ProfileAdmin(admin.ModelAdmin):
+class ProfileAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     form = ProfileAdminForm
     list_display = (
         "identifier",
@@ -321,7 +324,6 @@ class ProfileAdmin(admin.ModelAdmin):
     search_help_text = _("Email address, name, a former email address or an anonymous visitor id.")
     ordering = ("-pk",)
     list_per_page = 50
-    show_full_result_count = False
     actions = [_withdraw_action(purpose) for purpose in Purpose.values]
     # The email address and the shop user are identifiers: they change through identity
     # resolution (identify(), the signals), which keeps a former address as an alias and merges

@@ -38,7 +38,13 @@ from ..segments.jobs import segments_refresh_enqueue
 from ..segments.rules import rule_members, rule_validate
 from ..segments.rules.choices import rule_value_choices
 from ..segments.rules.schema import FIELDS, OP_LABELS, Param, ValueType, trait_spec
-from .base import ReadOnlyAdminMixin, ReadOnlyTabularInline, change_link, changelist_url
+from .base import (
+    LargeTableAdminMixin,
+    ReadOnlyAdminMixin,
+    ReadOnlyTabularInline,
+    change_link,
+    changelist_url,
+)
 
 TREND_DAYS = 7
 PREVIEW_SAMPLE = 10
@@ -473,13 +479,12 @@ class CurrentFilter(admin.SimpleListFilter):
 
 
 @admin.register(SegmentMembership)
-class SegmentMembershipAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class SegmentMembershipAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("profile_link", "segment", "entered_at", "exited_at")
     list_filter = ("segment", CurrentFilter)
     list_select_related = ("profile", "segment")
     search_fields = ("=profile__email",)
     search_help_text = _("The customer's email address (exact).")
-    show_full_result_count = False
     list_per_page = 50
     ordering = ("-entered_at", "-pk")
 
