@@ -418,3 +418,31 @@ def profiles_consented(queryset: QuerySet[Profile], purpose: str) -> QuerySet[Pr
         status=ConsentStatus.GRANTED,
     ).filter(~Exists(withdrawn_after))
     return queryset.filter(Exists(standing_grant))
+
+
+def profiles_in_consent_state(
+    queryset: QuerySet[Profile], purpose: str, state: str
+) -> QuerySet[Profile]:
+    """Only the profiles whose current consent for ``purpose`` is ``state`` (a
+    :class:`ConsentState`): the verdict of :func:`consent_state` as semi-joins, for filtering
+    a list of a million profiles, where filtering on the annotation of
+    :func:`profiles_with_consent` derives every profile's state first."""
+    purpose_clean(purpose)
+    if state not in ConsentState.values:
+        raise InvalidInput(_("Unknown consent state %(state)r.") % {"state": state}, field="state")
+    if state == ConsentState.GRANTED:
+        return profiles_consented(queryset, purpose)
+    records = ConsentRecord.objects.filter(profile=OuterRef("pk"), purpose=purpose)
+    if state == ConsentState.NONE:
+        return queryset.filter(~Exists(records))
+    later = ConsentRecord.objects.filter(profile=OuterRef("profile"), purpose=purpose).filter(
+        Q(ordered_at__gt=OuterRef("ordered_at"))
+        | Q(ordered_at=OuterRef("ordered_at"), pk__gt=OuterRef("pk"))
+    )
+    latest_is_withdrawal = Exists(
+        records.filter(status=ConsentStatus.WITHDRAWN).filter(~Exists(later))
+    )
+    if state == ConsentState.WITHDRAWN:
+        return queryset.filter(latest_is_withdrawal)
+    granted = profiles_consented(Profile.objects.all(), purpose).filter(pk=OuterRef("pk"))
+    return queryset.filter(Exists(records), ~latest_is_withdrawal, ~Exists(granted))

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from django.contrib import admin
+from django.core.paginator import Paginator
 from django.db import connection, models
+from django.forms.models import BaseInlineFormSet
 from django.urls import reverse
 from django.utils.html import format_html
+
+from ..counting import count_at_most, row_count_estimate
 
 
 class ReadOnlyAdminMixin:
@@ -70,6 +76,68 @@ def values_present(model: type[models.Model], field_name: str) -> list:
             SELECT value FROM present WHERE value IS NOT NULL"""
         )
         return [row[0] for row in cursor.fetchall()]
+
+
+class SharedChoicesFormSet(BaseInlineFormSet):
+    """An inline formset whose forms share the choices of the foreign keys named in
+    ``shared_choices``: read once for the formset, where every form (and the empty one the
+    admin's "add another" copies) would read them again, one query per row."""
+
+    shared_choices: tuple[str, ...] = ()
+
+    def add_fields(self, form, index):
+        super().add_fields(form, index)
+        cache = self.__dict__.setdefault("_shared_choices", {})
+        for name in self.shared_choices:
+            field = form.fields.get(name)
+            if field is None:
+                continue
+            if name not in cache:
+                cache[name] = list(field.choices)
+            field.choices = cache[name]
+            # The admin wraps the select (the "+" and edit links): the inner widget renders.
+            inner = getattr(field.widget, "widget", None)
+            if inner is not None:
+                inner.choices = cache[name]
+
+
+class LargeTablePaginator(Paginator):
+    """A changelist paginator that never counts a big table row by row.
+
+    Unfiltered, the count is PostgreSQL's estimate of the table's rows when that is above
+    ``exact_up_to`` ("about 1,000,000 profiles"); filtered, rows are counted up to
+    ``exact_up_to`` and beyond that the list says "more than 10,000" and offers that many
+    rows' pages (narrow it down with a filter or a search). Below it, and on databases
+    without an estimate (SQLite), counts are exact. ``count_is`` says which:
+    ``"exact"``, ``"estimate"`` or ``"more_than"`` (the admin's pagination template shows it).
+    """
+
+    exact_up_to = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        rows = self.object_list
+        self.count_is = "exact"
+        if not isinstance(rows, models.QuerySet):
+            return super().count
+        if not rows.query.where and not rows.query.distinct:
+            estimate = row_count_estimate(rows.model, using=rows.db)
+            if estimate is not None and estimate > self.exact_up_to:
+                self.count_is = "estimate"
+                return estimate
+        counted = count_at_most(rows, self.exact_up_to)
+        if counted > self.exact_up_to:
+            self.count_is = "more_than"
+            return self.exact_up_to
+        return counted
+
+
+class LargeTableAdminMixin:
+    """For a model admin listing a table that grows with the shop (profiles, memberships):
+    no full count beside the search, and the :class:`LargeTablePaginator`."""
+
+    paginator = LargeTablePaginator
+    show_full_result_count = False
 
 
 class ReadOnlyTabularInline(ReadOnlyAdminMixin, admin.TabularInline):

@@ -17,6 +17,7 @@ from ..changes import Change, changes_collected, profile_changed_note
 from ..consent import (
     consent_record,
     consent_states,
+    profiles_in_consent_state,
     profiles_with_consent,
     record_status,
     with_confirmation,
@@ -37,7 +38,13 @@ from ..models import (
     Topic,
     TopicPreference,
 )
-from .base import PresentValuesFilter, ReadOnlyTabularInline, changelist_url
+from .base import (
+    LargeTableAdminMixin,
+    PresentValuesFilter,
+    ReadOnlyTabularInline,
+    SharedChoicesFormSet,
+    changelist_url,
+)
 from .segments import SegmentMembershipInline, profile_segments_explained
 
 # --- Consent, derived from the ledger ---------------------------------------------------------
@@ -80,7 +87,8 @@ class ConsentStateFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() in ConsentState.values:
-            return queryset.filter(**{consent_attr(self.purpose): self.value()})
+            # Semi-joins: filtering on the list's state column would derive every profile's.
+            return profiles_in_consent_state(queryset, self.purpose, self.value())
         return queryset
 
 
@@ -217,9 +225,17 @@ class _ChoiceInline(admin.TabularInline):
     readonly_fields = ("updated_at",)
 
 
+class TopicChoiceFormSet(SharedChoicesFormSet):
+    shared_choices = ("topic",)
+
+
 class TopicChoiceInline(_ChoiceInline):
     model = TopicPreference
+    formset = TopicChoiceFormSet
     fields = ("topic", "subscribed", "updated_at")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("topic")  # each row's title
 
 
 class ChannelChoiceInline(_ChoiceInline):
@@ -280,7 +296,7 @@ class RecentOrderInline(ReadOnlyTabularInline):
 
 
 @admin.register(Profile)
-class ProfileAdmin(admin.ModelAdmin):
+class ProfileAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     form = ProfileAdminForm
     list_display = (
         "identifier",
@@ -308,7 +324,6 @@ class ProfileAdmin(admin.ModelAdmin):
     search_help_text = _("Email address, name, a former email address or an anonymous visitor id.")
     ordering = ("-pk",)
     list_per_page = 50
-    show_full_result_count = False
     actions = [_withdraw_action(purpose) for purpose in Purpose.values]
     # The email address and the shop user are identifiers: they change through identity
     # resolution (identify(), the signals), which keeps a former address as an alias and merges

@@ -32,13 +32,19 @@ from ..models import (
     SegmentKind,
     SegmentMembership,
 )
-from ..segments import Explanation, segment_explain
+from ..segments import Explanation, profile_segments_explain, segment_explain
 from ..segments.definitions import segment_slug_clean, segments_referring_to
 from ..segments.jobs import segments_refresh_enqueue
 from ..segments.rules import rule_members, rule_validate
 from ..segments.rules.choices import rule_value_choices
 from ..segments.rules.schema import FIELDS, OP_LABELS, Param, ValueType, trait_spec
-from .base import ReadOnlyAdminMixin, ReadOnlyTabularInline, change_link, changelist_url
+from .base import (
+    LargeTableAdminMixin,
+    ReadOnlyAdminMixin,
+    ReadOnlyTabularInline,
+    change_link,
+    changelist_url,
+)
 
 TREND_DAYS = 7
 PREVIEW_SAMPLE = 10
@@ -476,15 +482,23 @@ class CurrentFilter(admin.SimpleListFilter):
 
 
 @admin.register(SegmentMembership)
-class SegmentMembershipAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class SegmentMembershipAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("profile_link", "segment", "entered_at", "exited_at")
     list_filter = ("segment", CurrentFilter)
     list_select_related = ("profile", "segment")
     search_fields = ("=profile__email",)
     search_help_text = _("The customer's email address (exact).")
-    show_full_result_count = False
     list_per_page = 50
     ordering = ("-entered_at", "-pk")
+
+    def get_ordering(self, request):
+        # One segment's stays come newest first from pzn_membership_entered. Across all
+        # segments no index orders by entry: newest recorded first is the primary key's
+        # order (a stay is recorded when it begins), where sorting by entry would sort the
+        # whole table for each page.
+        if "segment__id__exact" in request.GET:
+            return self.ordering
+        return ("-pk",)
 
     @admin.display(description=_("profile"), ordering="profile")
     def profile_link(self, membership: SegmentMembership) -> str:
@@ -493,12 +507,9 @@ class SegmentMembershipAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 def profile_segments_explained(*, profile: Profile) -> SafeString:
     """For the profile's admin page: why it is in each segment it currently belongs to."""
-    segments = Segment.objects.filter(
-        memberships__profile=profile, memberships__exited_at__isnull=True
-    ).order_by("name")
     blocks = [
-        (segment.name, explanation_block(segment_explain(segment=segment, profile=profile)))
-        for segment in segments
+        (segment.name, explanation_block(explanation))
+        for segment, explanation in profile_segments_explain(profile=profile)
     ]
     if not blocks:
         return format_html("{}", gettext("In no segment now."))
@@ -513,3 +524,7 @@ class SegmentMembershipInline(ReadOnlyTabularInline):
     readonly_fields = fields
     ordering = (F("exited_at").desc(nulls_first=True), "-entered_at")
     verbose_name_plural = _("segments (current and past)")
+
+    def get_queryset(self, request):
+        # Each row shows its segment and is titled "<profile> in <segment>": one query.
+        return super().get_queryset(request).select_related("segment", "profile")

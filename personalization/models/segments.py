@@ -123,7 +123,9 @@ class SegmentMembership(models.Model):
         ]
         indexes = [
             models.Index(fields=["profile", "segment"], name="pzn_membership_profile"),
-            models.Index(fields=["segment", "entered_at"], name="pzn_membership_entered"),
+            # A segment's stays newest first, for its member list and the sample on its
+            # page (the id breaks ties: a refresh's entrants share one entered_at).
+            models.Index(fields=["segment", "entered_at", "id"], name="pzn_membership_entered"),
             models.Index(
                 fields=["segment", "exited_at"],
                 condition=Q(exited_at__isnull=False),

@@ -9,11 +9,12 @@ Public surface:
 - :func:`segment_members` is the definition as a queryset of profiles.
 - :func:`rule_segment_define` creates or updates a rule segment (``rules`` holds the format);
   :func:`segment_export` gives a definition back as data.
-- :func:`segment_explain` says why a profile is or is not in a segment.
+- :func:`segment_explain` says why a profile is or is not in a segment;
+  :func:`profile_segments_explain` why it is in each of its segments.
 """
 
 from .definitions import rule_segment_define, segment_export
-from .explain import Explanation, segment_explain
+from .explain import Explanation, profile_segments_explain, segment_explain
 from .lifecycle import LIFECYCLE_TEXTS, Lifecycle, lifecycle_members
 from .members import segment_members
 from .membership import (
@@ -34,6 +35,7 @@ __all__ = [
     "Trigger",
     "lifecycle_members",
     "lifecycle_segments_ensure",
+    "profile_segments_explain",
     "rule_segment_define",
     "segment_explain",
     "segment_export",

@@ -59,8 +59,27 @@ def segment_explain(
     *, segment: Segment, profile: Profile, now: dt.datetime | None = None
 ) -> Explanation:
     """The definition of ``segment`` evaluated for ``profile`` at ``now`` (default: now)."""
-    now = now or timezone.now()
-    facts = ProfileFacts(profile=profile, now=now)
+    facts = ProfileFacts(profile=profile, now=now or timezone.now())
+    return _explain(segment, facts)
+
+
+def profile_segments_explain(
+    *, profile: Profile, now: dt.datetime | None = None
+) -> list[tuple[Segment, Explanation]]:
+    """Why ``profile`` is in each segment it belongs to now (an open stay), by name.
+
+    The profile's data (orders, carts, consent, …) is read once for all of them, so the
+    number of queries does not grow with its orders or its segments' conditions: one for the
+    segments, a few for the data their definitions read, and one per lifecycle segment.
+    """
+    segments = Segment.objects.filter(
+        memberships__profile=profile, memberships__exited_at__isnull=True
+    ).order_by("name", "pk")
+    facts = ProfileFacts(profile=profile, now=now or timezone.now())
+    return [(segment, _explain(segment, facts)) for segment in segments]
+
+
+def _explain(segment: Segment, facts: ProfileFacts) -> Explanation:
     if segment.kind == SegmentKind.RULE:
         return _node(segment.rule, facts, "")
     return _lifecycle(segment, facts)

@@ -7,8 +7,13 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from personalization.consent import consent_state, consent_states, profiles_with_consent
-from personalization.models import ConsentRecord, Profile, Purpose
+from personalization.consent import (
+    consent_state,
+    consent_states,
+    profiles_in_consent_state,
+    profiles_with_consent,
+)
+from personalization.models import ConsentRecord, ConsentState, Profile, Purpose
 
 pytestmark = pytest.mark.django_db
 T0 = dt.datetime(2026, 2, 1, 12, tzinfo=dt.UTC)
@@ -59,4 +64,11 @@ def test_python_and_sql_derive_the_same_state_for_any_ledger(ledger):
                 state = consent_state(profile=profile, purpose=purpose)
                 assert from_sql[profile.pk] == state
                 assert consent_states(profile=profile)[purpose] == state
+            for state in ConsentState.values:
+                in_state = profiles_in_consent_state(
+                    Profile.objects.filter(pk__in=pks), purpose, state
+                )
+                assert set(in_state.values_list("pk", flat=True)) == {
+                    pk for pk, derived in from_sql.items() if derived == state
+                }
         transaction.set_rollback(True)

@@ -4,11 +4,22 @@ import datetime as dt
 import json
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from personalization.admin.base import LargeTablePaginator
 from personalization.commerce import order_record
 from personalization.identity import Identity
-from personalization.models import Profile, Segment, SegmentDailyCount
+from personalization.models import (
+    ConsentRecord,
+    Profile,
+    Segment,
+    SegmentDailyCount,
+    SegmentMembership,
+    Topic,
+    TopicPreference,
+)
 from personalization.segments import segment_refresh
 
 pytestmark = pytest.mark.django_db
@@ -196,3 +207,147 @@ def test_the_rule_builder_gets_the_allowlist_and_searches_values(admin_client, n
     segments = admin_client.get(choices, {"type": "segment", "term": "lap"}).json()["results"]
     assert [item["value"] for item in segments] == ["lapsed"]
     assert admin_client.get(choices, {"type": "sql"}).status_code == 400
+
+
+# --- the pages stay fast with many rows: no query per row, no count of a whole table ----------
+
+
+def _queries(client, path, data=None, method="get") -> int:
+    with CaptureQueriesContext(connection) as captured:
+        response = getattr(client, method)(path, data or {})
+    assert response.status_code == 200, response.status_code
+    return len(captured)
+
+
+def _members(segment: Segment, count: int, *, start: int = 0, left: bool = False) -> None:
+    profiles = Profile.objects.bulk_create(
+        Profile(email=f"m{start + n}@example.com", orders_count=1) for n in range(count)
+    )
+    SegmentMembership.objects.bulk_create(
+        SegmentMembership(
+            segment=segment,
+            profile=profile,
+            entered_at=NOW - dt.timedelta(days=2),
+            exited_at=NOW - dt.timedelta(days=1) if left else None,
+        )
+        for profile in profiles
+    )
+    ConsentRecord.objects.bulk_create(
+        ConsentRecord(
+            profile=profile,
+            purpose="email_marketing",
+            status="granted",
+            source="api",
+            recorded_at=NOW,
+            written_at=NOW,
+        )
+        for profile in profiles
+    )
+
+
+@pytest.fixture
+def lapsed(time_machine):
+    time_machine.move_to(NOW, tick=False)
+    return Segment.objects.get(slug="lapsed")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"current": "yes"},
+        {"current": "no"},
+        {"q": "m1@example.com"},
+    ],
+    ids=["all", "current", "left", "search"],
+)
+def test_the_member_list_sends_as_many_queries_for_60_members_as_for_2(
+    admin_client, lapsed, params
+):
+    path = url("segmentmembership")
+    with_segment = {"segment__id__exact": lapsed.pk, **params}
+    _members(lapsed, 2)
+    _members(lapsed, 2, start=2, left=True)
+    few = _queries(admin_client, path, with_segment), _queries(admin_client, path, params)
+    _members(lapsed, 60, start=10)
+    _members(lapsed, 60, start=100, left=True)
+    many = _queries(admin_client, path, with_segment), _queries(admin_client, path, params)
+    assert many == few
+
+
+def test_the_profile_list_sends_as_many_queries_for_60_profiles_as_for_2(admin_client, lapsed):
+    path = url("profile")
+    filters = [{}, {"c_email_marketing": "granted"}, {"has_orders": "yes"}, {"q": "m1"}]
+    _members(lapsed, 2)
+    few = [_queries(admin_client, path, params) for params in filters]
+    _members(lapsed, 60, start=10)
+    assert [_queries(admin_client, path, params) for params in filters] == few
+
+
+def test_segment_pages_send_as_many_queries_for_60_members_as_for_2(admin_client, lapsed):
+    pages = [
+        (url("segment"), {}, "get"),
+        (url("segment", "change", lapsed.pk), {}, "get"),
+        (
+            url("segment", "add"),
+            {**_rule_form(rule=json.dumps(LAPSED_RULE)), "_preview": "1"},
+            "post",
+        ),
+        (
+            reverse("admin:personalization_segment_explain", args=[lapsed.pk]),
+            {"profile": "m1@example.com"},
+            "get",
+        ),
+    ]
+    _members(lapsed, 2)
+    few = [_queries(admin_client, path, data, method) for path, data, method in pages]
+    _members(lapsed, 60, start=10)
+    assert [_queries(admin_client, path, data, method) for path, data, method in pages] == few
+
+
+LAPSED_RULE = {"field": "segment", "op": "eq", "value": "lapsed"}
+
+
+def test_a_profile_page_sends_as_many_queries_for_many_stays_and_choices_as_for_one(
+    admin_client, lapsed
+):
+    _members(lapsed, 1)
+    profile = Profile.objects.get(email="m0@example.com")
+    topics = Topic.objects.bulk_create(Topic(slug=f"t{n}", name=f"Topic {n}") for n in range(6))
+    TopicPreference.objects.create(
+        profile=profile, topic=topics[0], subscribed=True, updated_at=NOW
+    )
+    path = url("profile", "change", profile.pk)
+    few = _queries(admin_client, path)
+    for segment in Segment.objects.exclude(kind="lifecycle"):
+        segment.delete()
+    SegmentMembership.objects.bulk_create(  # past stays: the history grows, the page does not
+        SegmentMembership(
+            segment=segment,
+            profile=profile,
+            entered_at=NOW - dt.timedelta(days=10 + n),
+            exited_at=NOW - dt.timedelta(days=5 + n),
+        )
+        for n, segment in enumerate(Segment.objects.exclude(pk=lapsed.pk))
+    )
+    TopicPreference.objects.bulk_create(
+        TopicPreference(profile=profile, topic=topic, subscribed=False, updated_at=NOW)
+        for topic in topics[1:]
+    )
+    page = admin_client.get(path)
+    assert "days since the last order" in page.content.decode()  # lapsed, explained
+    assert _queries(admin_client, path) == few
+
+
+def test_a_big_list_says_its_count_is_capped(admin_client, lapsed, monkeypatch):
+    monkeypatch.setattr(LargeTablePaginator, "exact_up_to", 5)
+    _members(lapsed, 8)
+    page = admin_client.get(url("segmentmembership"), {"segment__id__exact": lapsed.pk})
+    assert page.context["cl"].paginator.count_is == "more_than"
+    assert "more than 5" in page.content.decode()
+    monkeypatch.setattr(LargeTablePaginator, "exact_up_to", 50)
+    page = admin_client.get(url("segmentmembership"), {"segment__id__exact": lapsed.pk})
+    assert page.context["cl"].result_count == 8 and "more than" not in page.content.decode()
+    # Unfiltered on PostgreSQL: its estimate once the table was analysed; SQLite counts.
+    page = admin_client.get(url("profile"))
+    assert page.context["cl"].paginator.count_is in ("exact", "estimate")
