@@ -396,7 +396,13 @@ def profiles_with_consent(
 
 
 def profiles_consented(queryset: QuerySet[Profile], purpose: str) -> QuerySet[Profile]:
-    """Only the profiles whose current consent for ``purpose`` is granted.
+    """Only the profiles whose current consent for ``purpose`` is granted (see
+    :func:`consented_q`)."""
+    return queryset.filter(consented_q(purpose))
+
+
+def consented_q(purpose: str) -> Q:
+    """True for a profile whose current consent for ``purpose`` is granted.
 
     The same verdict as :func:`consent_state` (a test holds them together), said the short
     way: a grant that counts (no double opt-in, or confirmed) with no withdrawal after it in
@@ -417,7 +423,7 @@ def profiles_consented(queryset: QuerySet[Profile], purpose: str) -> QuerySet[Pr
         purpose=purpose,
         status=ConsentStatus.GRANTED,
     ).filter(~Exists(withdrawn_after))
-    return queryset.filter(Exists(standing_grant))
+    return Q(Exists(standing_grant))
 
 
 def profiles_in_consent_state(

@@ -12,12 +12,14 @@ import datetime as dt
 from collections.abc import Callable
 from enum import StrEnum
 
-from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.db.models.lookups import GreaterThanOrEqual
 from django.utils.translation import gettext_lazy as _
 
 from ..changes import Change
 from ..conf import app_settings
-from ..consent import profiles_consented
+from ..consent import consented_q, profiles_consented
 from ..models import Cart, CartLine, Order, Profile, Purpose
 
 
@@ -95,18 +97,21 @@ def _loyal(profiles: QuerySet[Profile], now: dt.datetime) -> QuerySet[Profile]:
 
 
 def _cart_abandoner(profiles: QuerySet[Profile], now: dt.datetime) -> QuerySet[Profile]:
+    return profiles.filter(pk__in=_abandoned_carts(now).values("profile"))
+
+
+def _abandoned_carts(now: dt.datetime) -> QuerySet[Cart]:
     changed_before = now - dt.timedelta(minutes=app_settings.CART_ABANDONED_AFTER_MINUTES)
     changed_after = now - dt.timedelta(days=app_settings.CART_ABANDONED_WITHIN_DAYS)
     ordered_since = Order.objects.counted().filter(
         profile=OuterRef("profile"), placed_at__gt=OuterRef("source_updated_at")
     )
-    abandoned = (
+    return (
         Cart.objects.open()
         .filter(source_updated_at__gte=changed_after, source_updated_at__lte=changed_before)
         .filter(Exists(CartLine.objects.filter(cart=OuterRef("pk"))))
         .filter(~Exists(ordered_since))
     )
-    return profiles.filter(pk__in=abandoned.values("profile"))
 
 
 # What the lifecycle definitions read: a change of anything else (a browse event, a name)
@@ -120,6 +125,59 @@ DEFINITIONS: dict[str, Callable[[QuerySet[Profile], dt.datetime], QuerySet[Profi
     Lifecycle.LOYAL: _loyal,
     Lifecycle.CART_ABANDONER: _cart_abandoner,
 }
+
+
+# The same definitions as conditions on one profile row, for evaluating a few profiles (the
+# realtime update): only correlated subqueries, where the set forms above join or group over
+# everybody. Tests hold both forms to the same members.
+
+
+def _lead_row(now: dt.datetime) -> Q:
+    return Q(orders_count=0) & consented_q(Purpose.EMAIL_MARKETING)
+
+
+def _new_customer_row(now: dt.datetime) -> Q:
+    return Q(first_order_at__gte=now - dt.timedelta(days=app_settings.NEW_CUSTOMER_DAYS))
+
+
+def _lapsed_row(now: dt.datetime) -> Q:
+    before = now - dt.timedelta(days=app_settings.LAPSED_AFTER_DAYS)
+    return Q(orders_count__gt=0, last_order_at__lt=before)
+
+
+def _loyal_row(now: dt.datetime) -> Q:
+    since = now - dt.timedelta(days=app_settings.LOYAL_WITHIN_DAYS)
+    minimum = app_settings.LOYAL_MIN_ORDERS
+    recent = Subquery(
+        Order.objects.counted()
+        .filter(profile=OuterRef("pk"), placed_at__gte=since)
+        .order_by()
+        .values("profile")
+        .annotate(recent=Count("pk"))
+        .values("recent"),
+        output_field=IntegerField(),
+    )
+    return Q(orders_count__gte=minimum, last_order_at__gte=since) & Q(
+        GreaterThanOrEqual(Coalesce(recent, 0), minimum)
+    )
+
+
+def _cart_abandoner_row(now: dt.datetime) -> Q:
+    return Q(Exists(_abandoned_carts(now).filter(profile=OuterRef("pk"))))
+
+
+ROW_DEFINITIONS: dict[str, Callable[[dt.datetime], Q]] = {
+    Lifecycle.LEAD: _lead_row,
+    Lifecycle.NEW_CUSTOMER: _new_customer_row,
+    Lifecycle.LAPSED: _lapsed_row,
+    Lifecycle.LOYAL: _loyal_row,
+    Lifecycle.CART_ABANDONER: _cart_abandoner_row,
+}
+
+
+def lifecycle_q(slug: str, *, now: dt.datetime) -> Q:
+    """Lifecycle segment ``slug`` at ``now`` as a condition on one profile row."""
+    return ROW_DEFINITIONS[slug](now)
 
 
 def lifecycle_members(
@@ -136,4 +194,5 @@ __all__ = [
     "LIFECYCLE_TEXTS",
     "Lifecycle",
     "lifecycle_members",
+    "lifecycle_q",
 ]

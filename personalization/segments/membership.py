@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from ..models import Profile, Segment, SegmentDailyCount, SegmentMembership
@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 SEGMENT_SIGNAL_BATCH = 10_000  # profile ids per segment_entered/segment_exited signal
 FETCH_BATCH = 10_000
+PAIRS_PER_STATEMENT = 1_000  # (segment, profile) pairs per realtime write: 3,000 parameters
 _ADVISORY_NAMESPACE = 0x707A6E  # "pzn": keeps our advisory locks apart from the shop's
 
 
@@ -112,8 +113,8 @@ def segments_update_for_profiles(
 
     A fixed number of statements, whatever the number of profiles in the shop or in a
     segment: one to read the segments (and take their shared locks), one to evaluate them all
-    and read the open stays, and one insert and one update per segment whose membership
-    changed.
+    and read the open stays and, if anything changed, one to open stays, one to close stays
+    and one for the member counts (per PAIRS_PER_STATEMENT changes).
     """
     ids = sorted(set(profile_ids))
     if not ids:
@@ -126,25 +127,38 @@ def segments_update_for_profiles(
         now = now or timezone.now()
         among = memberships_among(segments=segments, profile_ids=ids, now=now)
         should, current = among.belong, among.stay
+        entering = [
+            (segment.pk, profile_id)
+            for segment in segments
+            for profile_id in sorted(should[segment.pk] - current[segment.pk])
+        ]
+        leaving = [
+            (segment.pk, profile_id)
+            for segment in segments
+            for profile_id in sorted(current[segment.pk] - should[segment.pk])
+        ]
+        if not entering and not leaving:
+            return {}
+        # One statement each for all segments: the stays opened, the stays closed, the counts.
+        entered = _stays_open(entering, now=now)
+        exited = _stays_close(leaving, now=now)
+        _member_counts_add(
+            {
+                segment.pk: len(entered.get(segment.pk, ())) - len(exited.get(segment.pk, ()))
+                for segment in segments
+            }
+        )
         for segment in segments:
-            entered = frozenset(should[segment.pk] - current[segment.pk])
-            exited = frozenset(current[segment.pk] - should[segment.pk])
-            if not entered and not exited:
-                continue
-            entered = _open_few(segment, entered, now=now)
-            exited = _close_few(segment, exited, now=now)
-            if entered or exited:
-                Segment.objects.filter(pk=segment.pk).update(
-                    member_count=F("member_count") + len(entered) - len(exited)
-                )
+            came, went = entered.get(segment.pk, set()), exited.get(segment.pk, set())
+            if came or went:
                 _announce_after_commit(
                     segment,
-                    entered=array("q", sorted(entered)),
-                    exited=array("q", sorted(exited)),
+                    entered=array("q", sorted(came)),
+                    exited=array("q", sorted(went)),
                     at=now,
                     by=Trigger.REALTIME,
                 )
-                changes[segment.slug] = (entered, exited)
+                changes[segment.slug] = (frozenset(came), frozenset(went))
     return changes
 
 
@@ -170,10 +184,8 @@ def segment_stays_release(
             for segment_id, profile_id in cursor.fetchall():
                 left.setdefault(segment_id, set()).add(profile_id)
         segments = Segment.objects.in_bulk(list(left))
+        _member_counts_add({segment_id: -len(profiles) for segment_id, profiles in left.items()})
         for segment_id, profiles in left.items():
-            Segment.objects.filter(pk=segment_id).update(
-                member_count=F("member_count") - len(profiles)
-            )
             _announce_after_commit(
                 segments[segment_id],
                 entered=array("q"),
@@ -242,19 +254,70 @@ def _returned_ids(sql: str, params: list) -> array:
     return ids
 
 
-def _open_few(segment: Segment, profile_ids: frozenset[int], *, now: dt.datetime) -> frozenset:
-    if not profile_ids:
-        return frozenset()
-    return frozenset(_open(segment, Profile.objects.filter(pk__in=profile_ids), now=now))
-
-
-def _close_few(segment: Segment, profile_ids: frozenset[int], *, now: dt.datetime) -> frozenset:
-    if not profile_ids:
-        return frozenset()
-    leaving = SegmentMembership.objects.current().filter(
-        segment=segment, profile_id__in=profile_ids
+def _stays_open(pairs: list[tuple[int, int]], *, now: dt.datetime) -> dict[int, set[int]]:
+    """Open a stay for each (segment id, profile id) without one; {segment id: who entered}."""
+    if len(pairs) > PAIRS_PER_STATEMENT:
+        return _chunked(_stays_open, pairs, now=now)
+    if not pairs:
+        return {}
+    table = connection.ops.quote_name(SegmentMembership._meta.db_table)
+    at = connection.ops.adapt_datetimefield_value(now)
+    rows = ", ".join(["(%s, %s, %s)"] * len(pairs))
+    sql = (
+        f"INSERT INTO {table} (segment_id, profile_id, entered_at) VALUES {rows} "
+        "ON CONFLICT DO NOTHING RETURNING segment_id, profile_id"
     )
-    return frozenset(_close(leaving, now=now))
+    return _pairs_returned(sql, [value for pair in pairs for value in (*pair, at)])
+
+
+def _stays_close(pairs: list[tuple[int, int]], *, now: dt.datetime) -> dict[int, set[int]]:
+    """Close the open stay of each (segment id, profile id); {segment id: who left}."""
+    if len(pairs) > PAIRS_PER_STATEMENT:
+        return _chunked(_stays_close, pairs, now=now)
+    if not pairs:
+        return {}
+    table = connection.ops.quote_name(SegmentMembership._meta.db_table)
+    at = connection.ops.adapt_datetimefield_value(now)
+    rows = ", ".join(["(%s, %s)"] * len(pairs))
+    sql = (
+        f"UPDATE {table} SET exited_at = CASE WHEN entered_at > %s THEN entered_at ELSE %s END "
+        f"WHERE exited_at IS NULL AND (segment_id, profile_id) IN (VALUES {rows}) "
+        "RETURNING segment_id, profile_id"
+    )
+    return _pairs_returned(sql, [at, at, *(value for pair in pairs for value in pair)])
+
+
+def _chunked(write, pairs: list[tuple[int, int]], *, now: dt.datetime) -> dict[int, set[int]]:
+    result: dict[int, set[int]] = {}
+    for start in range(0, len(pairs), PAIRS_PER_STATEMENT):
+        chunk = pairs[start : start + PAIRS_PER_STATEMENT]
+        for segment_id, profiles in write(chunk, now=now).items():
+            result.setdefault(segment_id, set()).update(profiles)
+    return result
+
+
+def _pairs_returned(sql: str, params: list) -> dict[int, set[int]]:
+    result: dict[int, set[int]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for segment_id, profile_id in cursor.fetchall():
+            result.setdefault(segment_id, set()).add(profile_id)
+    return result
+
+
+def _member_counts_add(deltas: dict[int, int]) -> None:
+    deltas = {segment_id: delta for segment_id, delta in deltas.items() if delta}
+    if not deltas:
+        return
+    table = connection.ops.quote_name(Segment._meta.db_table)
+    cases = " ".join(["WHEN %s THEN %s"] * len(deltas))
+    ids = ", ".join(["%s"] * len(deltas))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET member_count = member_count + CASE id {cases} END "
+            f"WHERE id IN ({ids})",
+            [*(value for item in sorted(deltas.items()) for value in item), *sorted(deltas)],
+        )
 
 
 def _daily_count_store(*, segment: Segment, members: int, now: dt.datetime) -> None:
