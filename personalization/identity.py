@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils.translation import gettext as _
 
 from .adapter import Identity, get_adapter
@@ -94,6 +94,30 @@ def customers_only(identity: Identity) -> Identity:
 def attributes_clean(attributes: dict[str, Any]) -> dict[str, Any]:
     """Check the optional profile attributes; drop the empty ones."""
     return profile_attributes_clean(attributes, fields=ATTRIBUTE_FIELDS)
+
+
+def profiles_search(term: str) -> Q:
+    """Profiles a marketer means by ``term``, as a condition on profiles. A whole email
+    address (current or former) or an anonymous visitor id is matched exactly, which an index
+    answers at any size; anything else matches the start of an email address or of a first
+    or last name (case-insensitive), which reads the profiles table once."""
+    term = term.strip()
+    if not term:
+        return Q()
+    if "@" in term:
+        try:
+            email = email_normalize(term, field="q")
+        except InvalidInput:
+            return Q(email__startswith=term.lower())
+        former = ProfileAlias.objects.filter(kind=ProfileAlias.Kind.EMAIL, value=email)
+        return Q(email=email) | Q(pk__in=former.values("profile"))
+    visitor = ProfileAlias.objects.filter(kind=ProfileAlias.Kind.ANONYMOUS_ID, value=term)
+    return (
+        Q(email__startswith=term.lower())
+        | Q(first_name__istartswith=term)
+        | Q(last_name__istartswith=term)
+        | Q(pk__in=visitor.values("profile"))
+    )
 
 
 def profile_find(identity: Identity) -> Profile | None:

@@ -23,7 +23,7 @@ from ..consent import (
     with_confirmation,
 )
 from ..exceptions import InvalidInput
-from ..identity import ATTRIBUTE_FIELDS, attributes_clean
+from ..identity import ATTRIBUTE_FIELDS, attributes_clean, profiles_search
 from ..models import (
     Cart,
     ChannelPreference,
@@ -320,11 +320,18 @@ class ProfileAdmin(LargeTableAdminMixin, admin.ModelAdmin):
         PausedFilter,
         HasUserFilter,
     )
-    search_fields = ("email", "first_name", "last_name", "aliases__value")
-    search_help_text = _("Email address, name, a former email address or an anonymous visitor id.")
+    search_fields = ("email",)  # the search itself is profiles_search(), indexed
+    search_help_text = _(
+        "A whole email address (current or former), an anonymous visitor id, or the start "
+        "of an email address or a first or last name."
+    )
     ordering = ("-pk",)
     list_per_page = 50
     actions = [_withdraw_action(purpose) for purpose in Purpose.values]
+
+    def get_search_results(self, request, queryset, search_term):
+        return queryset.filter(profiles_search(search_term)), False
+
     # The email address and the shop user are identifiers: they change through identity
     # resolution (identify(), the signals), which keeps a former address as an alias and merges
     # duplicate profiles. Stats are denormalised from the orders and kept by the app.

@@ -24,6 +24,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from ..exceptions import InvalidInput
+from ..identity import profiles_search
 from ..models import (
     ConsentState,
     Profile,
@@ -486,10 +487,17 @@ class SegmentMembershipAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.Mod
     list_display = ("profile_link", "segment", "entered_at", "exited_at")
     list_filter = ("segment", CurrentFilter)
     list_select_related = ("profile", "segment")
-    search_fields = ("=profile__email",)
-    search_help_text = _("The customer's email address (exact).")
+    search_fields = ("profile__email",)  # the search itself is profiles_search(), indexed
+    search_help_text = _(
+        "A whole email address (current or former), an anonymous visitor id, or the start "
+        "of an email address or a first or last name."
+    )
     list_per_page = 50
     ordering = ("-entered_at", "-pk")
+
+    def get_search_results(self, request, queryset, search_term):
+        matching = Profile.objects.filter(profiles_search(search_term)).values("pk")
+        return queryset.filter(profile_id__in=matching), False
 
     def get_ordering(self, request):
         # One segment's stays come newest first from pzn_membership_entered. Across all
