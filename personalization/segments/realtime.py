@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core.signals import setting_changed
 from django.db import connection
 from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, QuerySet
@@ -68,8 +69,12 @@ def memberships_among(
             for segment in segments:
                 if values[f"belongs_{segment.pk}"]:
                     belong[segment.pk].add(values["pk"])
-                if values[f"stays_{segment.pk}"]:
-                    stay[segment.pk].add(values["pk"])
+            if "stays" in values:  # PostgreSQL: the open stays' segment ids as one array
+                staying = set(values["stays"])
+            else:
+                staying = {segment.pk for segment in segments if values[f"stays_{segment.pk}"]}
+            for segment_id in staying & stay.keys():
+                stay[segment_id].add(values["pk"])
     return Memberships(belong=belong, stay=stay)
 
 
@@ -81,8 +86,13 @@ def _query(segments: Sequence[Segment], ids: list[int], now: dt.datetime) -> Que
         columns[f"belongs_{segment.pk}"] = ExpressionWrapper(
             segment_q(segment=segment, now=now), output_field=BooleanField()
         )
-        stays = SegmentMembership.objects.current().filter(segment_id=segment.pk)
-        columns[f"stays_{segment.pk}"] = Exists(stays.filter(profile=OuterRef("pk")))
+    stays = SegmentMembership.objects.current().filter(profile=OuterRef("pk"))
+    if connection.vendor == "postgresql":
+        # One index scan for all of them, where an EXISTS per segment is one plan each.
+        columns["stays"] = ArraySubquery(stays.values("segment_id"))
+    else:
+        for segment in segments:
+            columns[f"stays_{segment.pk}"] = Exists(stays.filter(segment_id=segment.pk))
     return Profile.objects.filter(pk__in=ids).annotate(**columns).values("pk", *columns)
 
 
