@@ -7,8 +7,13 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from personalization.consent import consent_state, consent_states, profiles_with_consent
-from personalization.models import ConsentRecord, Profile, Purpose
+from personalization.consent import (
+    consent_in_states,
+    consent_state,
+    consent_states,
+    profiles_with_consent,
+)
+from personalization.models import ConsentRecord, ConsentState, Profile, Purpose
 
 pytestmark = pytest.mark.django_db
 T0 = dt.datetime(2026, 2, 1, 12, tzinfo=dt.UTC)
@@ -55,8 +60,17 @@ def test_python_and_sql_derive_the_same_state_for_any_ledger(ledger):
                     "pk", f"consent_{purpose}"
                 )
             )
+            in_state = {
+                state: set(
+                    Profile.objects.filter(pk__in=pks)
+                    .filter(consent_in_states(purpose, [state]))
+                    .values_list("pk", flat=True)
+                )
+                for state in ConsentState.values
+            }
             for profile in profiles:
                 state = consent_state(profile=profile, purpose=purpose)
                 assert from_sql[profile.pk] == state
                 assert consent_states(profile=profile)[purpose] == state
+                assert {s for s, members in in_state.items() if profile.pk in members} == {state}
         transaction.set_rollback(True)
