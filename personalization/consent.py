@@ -445,7 +445,14 @@ def consent_in_states(purpose: str, states: Iterable[str]) -> Q:
         ConsentState.GRANTED: Q(granted),
         ConsentState.PENDING: Q(Exists(records)) & ~Q(withdrawn) & ~Q(granted),
     }
-    chosen = [conditions[state] for state in sorted(set(states))]
+    states = set(states)
+    if unknown := states - set(conditions):
+        raise InvalidInput(
+            _("Unknown consent state %(value)r; choose among %(choices)s.")
+            % {"value": sorted(unknown)[0], "choices": ", ".join(ConsentState.values)},
+            field="states",
+        )
+    chosen = [conditions[state] for state in sorted(states)]
     result = chosen[0] if chosen else Q(pk__in=[])
     for condition in chosen[1:]:
         result |= condition
