@@ -83,10 +83,10 @@ def _customers(n: int) -> list[tuple[int, str]]:
 
 
 def _cleanup(profile_ids: list[int], now: dt.datetime) -> None:
-    from personalization.stats import profile_stats_rebuild
     from personalization.models import Job, Order, Profile
     from personalization.segments import segments_update_for_profiles
     from personalization.segments.jobs import SEGMENTS_UPDATE_JOB
+    from personalization.stats import profile_stats_rebuild
 
     Order.objects.filter(external_id__startswith=PREFIX).delete()
     Job.objects.filter(task=SEGMENTS_UPDATE_JOB).delete()
