@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.db import transaction
 from django.db.models import Case, Count, F, Func, Q, Subquery, When
 from django.forms.models import BaseInlineFormSet
@@ -15,6 +16,7 @@ from django.utils.translation import ngettext
 
 from ..changes import Change, changes_collected, profile_changed_note
 from ..consent import (
+    consent_in_states,
     consent_record,
     consent_states,
     profiles_in_consent_state,
@@ -74,7 +76,26 @@ def _consent_column(purpose: str):
         return ConsentState(value).label if value else "–"
 
     column.__name__ = attr
-    return admin.display(description=_consent_label(purpose), ordering=attr)(column)
+    # Not sortable: sorting a million profiles by a derived state would derive every one.
+    return admin.display(description=_consent_label(purpose))(column)
+
+
+class ConsentColumnsChangeList(ChangeList):
+    """Derives the consent columns for the page's profiles only, in one query: annotated on
+    the list's own query, PostgreSQL planned them as scans of the whole ledger (0.7 s at 1M
+    profiles for a page of 50)."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        page = list(self.result_list)  # evaluated once; the template reuses these instances
+        states = Profile.objects.filter(pk__in=[profile.pk for profile in page])
+        for purpose in Purpose.values:
+            states = profiles_with_consent(states, purpose, name=consent_attr(purpose))
+        attrs = [consent_attr(purpose) for purpose in Purpose.values]
+        by_pk = {row[0]: row[1:] for row in states.values_list("pk", *attrs)}
+        for profile in page:
+            for attr, value in zip(attrs, by_pk.get(profile.pk, ()), strict=False):
+                setattr(profile, attr, value)
 
 
 class ConsentStateFilter(admin.SimpleListFilter):
@@ -106,12 +127,12 @@ CONSENT_FILTERS = [_consent_filter(purpose) for purpose in Purpose.values]
 
 def _withdraw_action(purpose: str):
     """An action recording a withdrawal (source: admin), e.g. when a customer asks by phone."""
-    attr = consent_attr(purpose)
 
     def action(modeladmin, request, queryset):
         count = 0
         with transaction.atomic():
-            for profile in queryset.exclude(**{attr: ConsentState.WITHDRAWN}):
+            already = consent_in_states(purpose, [ConsentState.WITHDRAWN])
+            for profile in queryset.exclude(already):
                 consent_record(
                     profile=profile, purpose=purpose, granted=False, source=ConsentSource.ADMIN
                 )
@@ -382,11 +403,8 @@ class ProfileAdmin(LargeTableAdminMixin, admin.ModelAdmin):
         ProfileAliasInline,
     ]
 
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        for purpose in Purpose.values:
-            queryset = profiles_with_consent(queryset, purpose, name=consent_attr(purpose))
-        return queryset
+    def get_changelist(self, request, **kwargs):
+        return ConsentColumnsChangeList
 
     # Profiles come into being through the shop's signals, track() and identify(). Erasure is
     # a privacy request, not a delete: deleting here would also delete the consent ledger.
