@@ -42,6 +42,7 @@ from ..models import (
     Topic,
     TopicPreference,
 )
+from ..validation import saved_instance_check
 
 #: Changes when the shape of the export changes in a way a reader of old files must know.
 EXPORT_FORMAT_VERSION = 1
@@ -247,7 +248,9 @@ def profile_export(*, profile: Profile) -> dict[str, Any]:
     (``aliases``, ``consent_records``, ``topic_preferences``, ``channel_preferences``,
     ``orders`` and ``carts`` with their ``lines``, ``events``, ``segment_memberships``).
     Times are ISO 8601 strings, amounts decimal strings, choices their stored values.
+    ``profile`` must be a saved Profile (a TypeError otherwise: a programming error).
     """
+    saved_instance_check(profile, Profile, field="profile")
     rows = {part.model: _part_rows(part, profile=profile) for part in EXPORT_PARTS}
     export: dict[str, Any] = {
         "format_version": EXPORT_FORMAT_VERSION,

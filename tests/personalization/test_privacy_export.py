@@ -282,6 +282,12 @@ def test_the_export_holds_everything_the_app_keeps_about_the_person(person):
     ] == [("new_customer", (NOW - dt.timedelta(days=3)).isoformat(), None)]
 
 
+@pytest.mark.parametrize("profile", [Profile(email="new@example.com"), "ann@example.com"])
+def test_only_a_saved_profile_can_be_exported(profile):
+    with pytest.raises(TypeError, match="profile must be a saved Profile"):
+        profile_export(profile=profile)
+
+
 def test_nobody_else_is_in_the_export(person):
     text = json.dumps(profile_export(profile=person))
     assert "bob" not in text.lower() and "O2" not in text
