@@ -47,6 +47,7 @@ from .base import (
     SharedChoicesFormSet,
     changelist_url,
 )
+from .privacy import download_data
 from .segments import SegmentMembershipInline, profile_segments_explained
 
 # --- Consent, derived from the ledger ---------------------------------------------------------
@@ -348,7 +349,7 @@ class ProfileAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     )
     ordering = ("-pk",)
     list_per_page = 50
-    actions = [_withdraw_action(purpose) for purpose in Purpose.values]
+    actions = [download_data, *(_withdraw_action(purpose) for purpose in Purpose.values)]
 
     def get_search_results(self, request, queryset, search_term):
         return queryset.filter(profiles_search(search_term)), False
