@@ -28,9 +28,9 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from ..models import Profile, Segment, SegmentDailyCount, SegmentMembership
+from ..models import Profile, Segment, SegmentDailyCount, SegmentKind, SegmentMembership
 from ..signals import segment_entered, segment_exited
-from .members import segment_members
+from .members import segment_members, segment_q
 from .realtime import memberships_among
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,15 @@ def segment_refresh(*, segment: Segment, now: dt.datetime | None = None) -> Refr
         now = now or timezone.now()
         members = segment_members(segment=segment, now=now)
         current = SegmentMembership.objects.current().filter(segment=segment)
-        leaving = current.filter(~Exists(members.filter(pk=OuterRef("profile_id"))))
+        if segment.kind == SegmentKind.RULE:
+            # Each stay's profile checked on its own row: the set form of a rule selects
+            # whole sets (IN … UNION …), which an anti-join would rebuild per stay.
+            still = Profile.objects.filter(pk=OuterRef("profile_id")).filter(
+                segment_q(segment=segment, now=now)
+            )
+        else:
+            still = members.filter(pk=OuterRef("profile_id"))
+        leaving = current.filter(~Exists(still))
         exited = _close(leaving, now=now)
         # The members without an open stay, as members EXCEPT current: a set operation
         # reads both sides once whatever the planner estimates, where an anti-join went
