@@ -238,6 +238,42 @@ def test_a_rule_segment_refreshes_and_follows_a_customer_in_realtime():
     ) == {"ann@example.com", "bob@example.com"}
 
 
+def test_a_refresh_lets_go_of_those_an_any_group_no_longer_holds():
+    # An "any" group every member must meet is selected as one set in a refresh; those it
+    # no longer holds leave at the next refresh.
+    segment, _ = rule_segment_define(
+        slug="recent_kitchen",
+        rule={
+            "all": [
+                {"field": "stats.orders_count", "op": "gte", "value": 1},
+                {
+                    "any": [
+                        {
+                            "field": "orders.bought_product",
+                            "op": "eq",
+                            "value": "pan",
+                            "within_days": 30,
+                        },
+                        COFFEE,
+                    ]
+                },
+            ]
+        },
+    )
+    order("ann@example.com", "pan", NOW - 10 * DAY)
+    order("bob@example.com", "beans", NOW - 80 * DAY)
+    order("cid@example.com", "pan", NOW - 200 * DAY)
+    first = segment_refresh(segment=segment, now=NOW)
+    assert (first.entered, first.exited, first.members) == (2, 0, 2)
+    later = segment_refresh(segment=segment, now=NOW + 15 * DAY)  # Bob's beans are 95 days old
+    assert (later.entered, later.exited, later.members) == (0, 1, 1)
+    assert set(
+        SegmentMembership.objects.current()
+        .filter(segment=segment)
+        .values_list("profile__email", flat=True)
+    ) == {"ann@example.com"}
+
+
 def test_realtime_updates_depend_on_what_the_segments_read():
     lifecycle_segments_ensure()
     ann = Profile.objects.create(email="ann@example.com")
