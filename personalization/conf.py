@@ -81,6 +81,11 @@ DEFAULTS: dict[str, Any] = {
     # Products in other sensitive categories, and products the shop flagged sensitive, are never
     # used by a rule: they cannot be named, and their orders, cart lines and views do not count.
     "SEGMENT_ALLOWED_SENSITIVE_CATEGORIES": [],
+    # Preference links in emails (personalization.preferences.tokens). A link lets the customer
+    # change their preferences for this many days after it was made...
+    "PREFERENCE_LINK_EDIT_DAYS": 30,
+    # ...and unsubscribe from all marketing for this many (at least PREFERENCE_LINK_EDIT_DAYS).
+    "PREFERENCE_LINK_UNSUBSCRIBE_DAYS": 400,
 }
 
 # Keys whose value is a dotted path to import.
