@@ -311,11 +311,10 @@ def _update_write(*, profile_id: int, update: _Update) -> tuple[list[PreferenceC
         profile.frequency = update.frequency
         fields.append("frequency")
     if update.paused_until is not UNSET:
-        # A pause already over counts as no pause: ending it changes nothing.
+        # A pause already over counts as no pause: ending it changes (and writes) nothing.
         old = profile.paused_until if _paused(profile, now=update.now) else None
         if update.paused_until != old:
             change(PreferenceField.PAUSE, pause_text(old), pause_text(update.paused_until))
-        if update.paused_until != profile.paused_until:
             profile.paused_until = update.paused_until
             fields.append("paused_until")
     if update.greeting is not None and update.greeting != profile.greeting:

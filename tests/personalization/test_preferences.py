@@ -191,8 +191,10 @@ def test_a_pause_that_is_over_shows_as_none_and_ending_it_records_nothing(profil
     time_machine.move_to(T0 + 3 * DAY, tick=False)
 
     assert preferences_read(profile=profile).paused_until is None
+    updated_at = Profile.objects.get(pk=profile.pk).updated_at
     assert update(profile, paused_until=None) == []
     assert PreferenceChange.objects.count() == 1
+    assert Profile.objects.get(pk=profile.pk).updated_at == updated_at
 
 
 def test_several_changes_at_once_are_one_row_each(
@@ -548,3 +550,23 @@ def test_the_migration_folds_few_per_week_into_weekly():
         "c@example.com": Frequency.DEFAULT,
     }
     assert set(Profile.objects.values_list("link_version", flat=True)) == {1}
+
+
+def test_a_topic_segment_follows_the_change_after_commit(
+    profile, news, django_capture_on_commit_callbacks
+):
+    from personalization.models import SegmentMembership
+    from personalization.segments.definitions import rule_segment_define
+    from personalization.segments.membership import segment_refresh
+
+    segment, _ = rule_segment_define(
+        slug="news_readers", rule={"field": "topics.subscribed", "op": "eq", "value": "news"}
+    )
+    segment_refresh(segment=segment, now=T0)
+    members = SegmentMembership.objects.current().filter(segment=segment)
+    assert set(members.values_list("profile_id", flat=True)) == {profile.pk}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        update(profile, topics={"news": False})
+
+    assert not members.exists()
