@@ -85,6 +85,8 @@ SETTING_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "CART_ABANDONED_WITHIN_DAYS": (_is_positive_int, "a positive whole number of days"),
     "SEGMENT_ALLOWED_SENSITIVE_CATEGORIES": (_is_text_list, "a list of category names"),
     "EVENT_RETENTION_DAYS": (_is_positive_int_or_none, "None or a positive whole number of days"),
+    "PREFERENCE_LINK_EDIT_DAYS": (_is_positive_int, "a positive whole number of days"),
+    "PREFERENCE_LINK_UNSUBSCRIBE_DAYS": (_is_positive_int, "a positive whole number of days"),
 }
 
 
@@ -152,6 +154,17 @@ def check_settings(app_configs, **kwargs):
                 "confirmation emails cannot link back to the shop.",
                 hint="Set PERSONALIZATION['SITE_URL'] = 'https://your-shop.example'.",
                 id="personalization.E005",
+            )
+        )
+    if app_settings.PREFERENCE_LINK_UNSUBSCRIBE_DAYS < app_settings.PREFERENCE_LINK_EDIT_DAYS:
+        errors.append(
+            Error(
+                "PERSONALIZATION['PREFERENCE_LINK_UNSUBSCRIBE_DAYS'] is shorter than "
+                "PERSONALIZATION['PREFERENCE_LINK_EDIT_DAYS']: a link in an email would let the "
+                "customer change their preferences but no longer unsubscribe.",
+                hint="Unsubscribing must keep working at least as long as editing; see "
+                f"{docs_url('reference/settings.md#preference_link_unsubscribe_days')}.",
+                id="personalization.E008",
             )
         )
     middleware = "personalization.middleware.AnonymousIdMiddleware"

@@ -84,6 +84,11 @@ DEFAULTS: dict[str, Any] = {
     # Privacy (personalization.privacy). Raw events older than this many days are deleted by
     # the daily personalization.events_expire task. None keeps them for ever.
     "EVENT_RETENTION_DAYS": 365,
+    # Preference links in emails (personalization.preferences.tokens). A link lets the customer
+    # change their preferences for this many days after it was made...
+    "PREFERENCE_LINK_EDIT_DAYS": 30,
+    # ...and unsubscribe from all marketing for this many (at least PREFERENCE_LINK_EDIT_DAYS).
+    "PREFERENCE_LINK_UNSUBSCRIBE_DAYS": 400,
 }
 
 # Keys whose value is a dotted path to import.

@@ -5,8 +5,9 @@ Django exception it resembles, so callers may catch either. Input errors carry t
 offending ``field`` so that forms, API views and commands can point at it.
 """
 
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import OperationalError
+from django.utils.translation import gettext
 
 
 class PersonalizationError(Exception):
@@ -77,6 +78,25 @@ class InvalidRule(InvalidInput):
 
 class UnknownOrder(InvalidInput, LookupError):
     """A status change names an order that was never recorded."""
+
+
+class InvalidLink(PersonalizationError, PermissionDenied):
+    """A preference link (``personalization.preferences.tokens``) cannot be used.
+
+    Whatever was wrong with it (forged, tampered with, expired for this purpose, made for
+    another purpose, revoked, or its profile is gone), the message is the same neutral one, so
+    that a page answering with it tells nobody which links or profiles exist. The reason is
+    only logged. As a ``PermissionDenied``, Django answers it with a 403 where a view lets it
+    through.
+    """
+
+    def __init__(self) -> None:
+        message = gettext(
+            "This link cannot be used. Please use the link in the newest email from us, or "
+            "sign in to your account to manage your preferences."
+        )
+        super().__init__(message)
+        self.message = message
 
 
 class ImmutableRecord(PersonalizationError, TypeError):

@@ -26,6 +26,7 @@ from .models import (
     Frequency,
     Greeting,
     Order,
+    PreferenceChange,
     Profile,
     ProfileAlias,
     TopicPreference,
@@ -364,20 +365,16 @@ def _alias_add(profile: Profile, kind: str, value: str) -> None:
         raise  # the unique conflict: atomic_retried resolves again and finds the other profile
 
 
-_FREQUENCY_STRICTNESS = [
-    Frequency.DEFAULT,
-    Frequency.FEW_PER_WEEK,
-    Frequency.WEEKLY,
-    Frequency.MONTHLY,
-]
+_FREQUENCY_STRICTNESS = [Frequency.DEFAULT, Frequency.WEEKLY, Frequency.MONTHLY]
 
 
 @atomic_retried
 def profile_merge(*, source: Profile, target: Profile) -> Profile:
     """Fold ``source`` into ``target`` and delete ``source``. Returns the refreshed target.
 
-    Orders, carts, events, consent records and aliases move over unchanged. Where both chose
-    a topic or channel, the later choice wins; for pace and pause the more protective one does.
+    Orders, carts, events, consent records, preference history and aliases move over
+    unchanged. Where both chose a topic or channel, the later choice wins; for pace and pause
+    the more protective one does.
     """
     saved_instance_check(source, Profile, field="source")
     saved_instance_check(target, Profile, field="target")
@@ -389,7 +386,7 @@ def profile_merge(*, source: Profile, target: Profile) -> Profile:
     if len(locked) < 2:
         return _merge_after_concurrent_merge(source=source, target=target, locked=locked)
     source, target = locked[source.pk], locked[target.pk]
-    for model in (Order, Cart, Event, ProfileAlias):
+    for model in (Order, Cart, Event, ProfileAlias, PreferenceChange):
         model.objects.filter(profile=source).update(profile=target)
     ConsentRecord.objects.filter(profile=source).merge_into(profile=target)
     _merge_choices(TopicPreference, "topic", source=source, target=target)

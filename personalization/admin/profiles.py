@@ -34,6 +34,7 @@ from ..models import (
     ConsentState,
     Event,
     Order,
+    PreferenceChange,
     Profile,
     ProfileAlias,
     Purpose,
@@ -314,6 +315,27 @@ class RecentOrderInline(ReadOnlyTabularInline):
     )
 
 
+class PreferenceChangeInline(ReadOnlyTabularInline):
+    """The profile's preference history, newest first (consent changes are in the ledger)."""
+
+    model = PreferenceChange
+    formset = LatestOnlyFormSet
+    fields = (
+        "changed_at",
+        "field",
+        "subject",
+        "old_value",
+        "new_value",
+        "source",
+        "wording_version",
+    )
+    readonly_fields = fields
+    ordering = ("-changed_at", "-pk")
+    verbose_name_plural = format_lazy(
+        _("preference history (latest {limit})"), limit=LatestOnlyFormSet.limit
+    )
+
+
 # --- Profile ----------------------------------------------------------------------------------
 
 
@@ -399,6 +421,7 @@ class ProfileAdmin(LargeTableAdminMixin, admin.ModelAdmin):
         ConsentRecordInline,
         TopicChoiceInline,
         ChannelChoiceInline,
+        PreferenceChangeInline,
         RecentOrderInline,
         SegmentMembershipInline,
         ProfileAliasInline,

@@ -9,6 +9,7 @@ from .consent import (
 )
 from .events import Event, EventName
 from .jobs import Job, JobState
+from .preferences import PreferenceChange, PreferenceField, PreferenceSource
 from .profiles import (
     Channel,
     ChannelPreference,
@@ -41,6 +42,9 @@ __all__ = [
     "Order",
     "OrderLine",
     "OrderStatus",
+    "PreferenceChange",
+    "PreferenceField",
+    "PreferenceSource",
     "Product",
     "ProductCategory",
     "Profile",

@@ -26,6 +26,8 @@ class ConsentSource(models.TextChoices):
     CHECKOUT = "checkout", _("checkout")
     SIGNUP = "signup", _("account sign-up")
     PREFERENCE_CENTRE = "preference_centre", _("preference centre")
+    ACCOUNT = "account", _("the customer's account page")
+    UNSUBSCRIBE_LINK = "unsubscribe_link", _("unsubscribe link in an email")
     BANNER = "banner", _("website consent banner")
     API = "api", _("API")
     IMPORT = "import", _("import")

@@ -10,10 +10,13 @@ from django.utils.translation import gettext_lazy as _
 
 
 class Frequency(models.TextChoices):
-    """How much marketing mail the customer wants at most (stricter than the shop's pace)."""
+    """How much marketing mail the customer wants at most (stricter than the shop's pace).
 
-    DEFAULT = "default", _("Whatever the shop normally sends")
-    FEW_PER_WEEK = "few_per_week", _("At most three emails a week")
+    Ordered from the least to the most strict. ``default`` sends as things happen, at the
+    shop's own pace. (``few_per_week`` was folded into ``weekly`` by migration 0013.)
+    """
+
+    DEFAULT = "default", _("As it happens")
     WEEKLY = "weekly", _("At most one email a week")
     MONTHLY = "monthly", _("At most one email a month")
 
@@ -106,6 +109,15 @@ class Profile(models.Model):
     greeting = models.CharField(
         _("greeting"), max_length=20, choices=Greeting.choices, default=Greeting.DEFAULT
     )
+    link_version = models.PositiveIntegerField(
+        _("link version"),
+        default=1,
+        editable=False,
+        help_text=_(
+            "Preference links in emails carry this number; raising it makes every link sent "
+            "so far unusable (personalization.preferences.tokens.preference_links_revoke)."
+        ),
+    )
 
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
@@ -122,6 +134,9 @@ class Profile(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(email=Lower("email")), name="pzn_profile_email_lowercase"
+            ),
+            models.CheckConstraint(
+                condition=Q(frequency__in=Frequency.values), name="pzn_profile_frequency"
             ),
         ]
         indexes = [

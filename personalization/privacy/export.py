@@ -32,6 +32,7 @@ from ..models import (
     Job,
     Order,
     OrderLine,
+    PreferenceChange,
     Product,
     ProductCategory,
     Profile,
@@ -104,6 +105,7 @@ EXPORT_PARTS: tuple[ExportPart, ...] = (
             "frequency",
             "paused_until",
             "greeting",
+            "link_version",  # how many times their email links were revoked, plus one
             "created_at",
             "updated_at",
         ),
@@ -149,6 +151,22 @@ EXPORT_PARTS: tuple[ExportPart, ...] = (
         person="profile",
         fields=("id", "channel", "enabled", "updated_at"),
         order_by=("channel", "pk"),
+    ),
+    ExportPart(
+        key="preference_changes",
+        model=PreferenceChange,
+        person="profile",
+        fields=(
+            "id",
+            "field",
+            "subject",
+            "old_value",
+            "new_value",
+            "source",
+            "wording_version",
+            "changed_at",
+        ),
+        order_by=("changed_at", "pk"),
     ),
     ExportPart(
         key="orders",

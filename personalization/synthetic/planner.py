@@ -312,8 +312,9 @@ def _plan_profile_fields(
         fields["birthday"] = dt.date(year, 1, 1) + dt.timedelta(days=rng.randrange(365))
     roll = rng.random()
     if roll < 0.08:
+        # Four entries, as before few_per_week was folded into weekly: the same draws.
         fields["frequency"] = rng.choice(
-            (Frequency.FEW_PER_WEEK, Frequency.WEEKLY, Frequency.WEEKLY, Frequency.MONTHLY)
+            (Frequency.WEEKLY, Frequency.WEEKLY, Frequency.WEEKLY, Frequency.MONTHLY)
         )
     roll = rng.random()
     if roll < 0.07:

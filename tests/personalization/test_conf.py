@@ -78,3 +78,16 @@ def test_every_setting_has_a_type_rule():
     from personalization.checks import SETTING_RULES
 
     assert set(SETTING_RULES) == set(DEFAULTS)
+
+
+def test_preference_links_that_stop_unsubscribing_before_editing_are_an_error(settings):
+    settings.PERSONALIZATION = {
+        **settings.PERSONALIZATION,
+        "PREFERENCE_LINK_EDIT_DAYS": 60,
+        "PREFERENCE_LINK_UNSUBSCRIBE_DAYS": 30,
+    }
+    assert [m.id for m in checks.run_checks() if m.id == "personalization.E008"] == [
+        "personalization.E008"
+    ]
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "PREFERENCE_LINK_UNSUBSCRIBE_DAYS": 60}
+    assert not [m for m in checks.run_checks() if m.id == "personalization.E008"]
