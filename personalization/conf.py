@@ -81,6 +81,12 @@ DEFAULTS: dict[str, Any] = {
     # Products in other sensitive categories, and products the shop flagged sensitive, are never
     # used by a rule: they cannot be named, and their orders, cart lines and views do not count.
     "SEGMENT_ALLOWED_SENSITIVE_CATEGORIES": [],
+    # Key of the HMAC that turns an email address into its entry on the suppression list
+    # (personalization.privacy.suppression). None: derived from SECRET_KEY. Set a long random
+    # string of its own, so that SECRET_KEY can be rotated: changing this key (or SECRET_KEY
+    # while this is None) makes every stored hash stop matching, and erased or unsubscribed
+    # people could then be re-subscribed by an import.
+    "SUPPRESSION_HASH_KEY": None,
 }
 
 # Keys whose value is a dotted path to import.

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db import transaction
 from django.db.models import Case, Count, F, Func, Q, Subquery, When
 from django.forms.models import BaseInlineFormSet
+from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import format_lazy
@@ -22,7 +24,7 @@ from ..consent import (
     record_status,
     with_confirmation,
 )
-from ..exceptions import InvalidInput
+from ..exceptions import InvalidInput, UnknownProfile
 from ..identity import ATTRIBUTE_FIELDS, attributes_clean, profiles_search
 from ..models import (
     Cart,
@@ -35,9 +37,11 @@ from ..models import (
     Profile,
     ProfileAlias,
     Purpose,
+    SuppressionSource,
     Topic,
     TopicPreference,
 )
+from ..privacy.erasure import profile_erase, profile_erasure_preview
 from .base import (
     LargeTableAdminMixin,
     PresentValuesFilter,
@@ -134,6 +138,68 @@ def _withdraw_action(purpose: str):
         ),
         permissions=["change"],
     )(action)
+
+
+# At most this many people are erased by one confirmation: each is a transaction of its own,
+# and the page lists what each erasure removes.
+ERASE_AT_ONCE = 100
+
+
+@admin.action(description=_("Erase the selected people (privacy request)…"), permissions=["erase"])
+def erase_profiles(modeladmin, request, queryset):
+    """Erase at the person's request, after a confirmation page listing what goes and stays."""
+    profiles = list(
+        Profile.objects.filter(pk__in=queryset.values("pk")).order_by("pk")[: ERASE_AT_ONCE + 1]
+    )
+    if len(profiles) > ERASE_AT_ONCE:
+        modeladmin.message_user(
+            request,
+            _("Select at most %(max)d profiles to erase at once.") % {"max": ERASE_AT_ONCE},
+            messages.ERROR,
+        )
+        return None
+    if request.POST.get("post") == "yes":
+        erased = gone = 0
+        for profile in profiles:
+            try:
+                profile_erase(profile=profile, source=SuppressionSource.ADMIN)
+                erased += 1
+            except UnknownProfile:
+                gone += 1  # erased or merged by someone else since the page was shown
+        modeladmin.message_user(
+            request,
+            ngettext("Erased %(count)d person.", "Erased %(count)d people.", erased)
+            % {"count": erased},
+            messages.SUCCESS,
+        )
+        if gone:
+            modeladmin.message_user(
+                request,
+                ngettext(
+                    "%(count)d profile was no longer there (erased or merged meanwhile).",
+                    "%(count)d profiles were no longer there (erased or merged meanwhile).",
+                    gone,
+                )
+                % {"count": gone},
+                messages.WARNING,
+            )
+        return None
+    opts = modeladmin.model._meta
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": _("Erase people"),
+        "opts": opts,
+        "previews": [
+            (profile, profile_erasure_preview(profile=profile, source=SuppressionSource.ADMIN))
+            for profile in profiles
+        ],
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "action_name": "erase_profiles",
+        "media": modeladmin.media,
+    }
+    return TemplateResponse(
+        request, "admin/personalization/profile/erase_confirmation.html", context
+    )
 
 
 # --- Profile list filters -----------------------------------------------------------------------
@@ -327,7 +393,7 @@ class ProfileAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     )
     ordering = ("-pk",)
     list_per_page = 50
-    actions = [_withdraw_action(purpose) for purpose in Purpose.values]
+    actions = [*(_withdraw_action(purpose) for purpose in Purpose.values), erase_profiles]
 
     def get_search_results(self, request, queryset, search_term):
         return queryset.filter(profiles_search(search_term)), False
@@ -395,6 +461,11 @@ class ProfileAdmin(LargeTableAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def has_erase_permission(self, request) -> bool:
+        """Erasing is deleting a person: it takes the model's delete permission."""
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.delete_{opts.model_name}")
 
     @admin.display(description=_("email"), ordering="email")
     def identifier(self, profile: Profile) -> str:

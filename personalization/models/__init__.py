@@ -9,6 +9,7 @@ from .consent import (
 )
 from .events import Event, EventName
 from .jobs import Job, JobState
+from .privacy import Suppression, SuppressionReason, SuppressionSource
 from .profiles import (
     Channel,
     ChannelPreference,
@@ -50,6 +51,9 @@ __all__ = [
     "SegmentDailyCount",
     "SegmentKind",
     "SegmentMembership",
+    "Suppression",
+    "SuppressionReason",
+    "SuppressionSource",
     "Topic",
     "TopicPreference",
 ]

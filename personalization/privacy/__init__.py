@@ -1,0 +1,1 @@
+"""Privacy requests: erasure and the suppression list (``erasure``, ``suppression``)."""
