@@ -310,6 +310,16 @@ def test_command_erases_after_confirmation(annika, monkeypatch):
     assert not Profile.objects.filter(pk=annika.pk).exists()
 
 
+def test_command_without_an_answer_erases_nothing(annika, monkeypatch):
+    def no_terminal(prompt):
+        raise EOFError
+
+    monkeypatch.setattr("builtins.input", no_terminal)
+    with pytest.raises(CommandError, match="Nothing was erased"):
+        call_command("erase_profile", EMAIL, stdout=StringIO())
+    assert Profile.objects.filter(pk=annika.pk).exists()
+
+
 def test_command_with_yes_finds_the_person_by_a_former_address(annika):
     out = StringIO()
     call_command("erase_profile", FORMER.upper(), "--yes", stdout=out)

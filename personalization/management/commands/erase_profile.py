@@ -42,7 +42,10 @@ class Command(BaseCommand):
             self.stdout.write(_("and keep:"))
             for line in preview.kept():
                 self.stdout.write(f"  - {line}")
-            answer = input(_("Erase %(email)s? Type 'yes' to go on: ") % {"email": email})
+            try:
+                answer = input(_("Erase %(email)s? Type 'yes' to go on: ") % {"email": email})
+            except EOFError:  # no terminal to answer from (a script without --yes)
+                answer = ""
             if answer.strip().lower() not in YES:
                 raise CommandError(_("Nothing was erased."))
         try:
