@@ -26,6 +26,10 @@ def _is_positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
+def _is_positive_int_or_none(value: Any) -> bool:
+    return value is None or _is_positive_int(value)
+
+
 def _is_text_list(value: Any) -> bool:
     return isinstance(value, (list, tuple)) and all(isinstance(v, str) and v for v in value)
 
@@ -85,6 +89,7 @@ SETTING_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "CART_ABANDONED_AFTER_MINUTES": (_is_positive_int, "a positive whole number of minutes"),
     "CART_ABANDONED_WITHIN_DAYS": (_is_positive_int, "a positive whole number of days"),
     "SEGMENT_ALLOWED_SENSITIVE_CATEGORIES": (_is_text_list, "a list of category names"),
+    "EVENT_RETENTION_DAYS": (_is_positive_int_or_none, "None or a positive whole number of days"),
     "SUPPRESSION_HASH_KEY": (_is_secret_or_none, "None or a secret of at least 32 characters"),
 }
 

@@ -81,6 +81,9 @@ DEFAULTS: dict[str, Any] = {
     # Products in other sensitive categories, and products the shop flagged sensitive, are never
     # used by a rule: they cannot be named, and their orders, cart lines and views do not count.
     "SEGMENT_ALLOWED_SENSITIVE_CATEGORIES": [],
+    # Privacy (personalization.privacy). Raw events older than this many days are deleted by
+    # the daily personalization.events_expire task. None keeps them for ever.
+    "EVENT_RETENTION_DAYS": 365,
     # Key of the HMAC that turns an email address into its entry on the suppression list
     # (personalization.privacy.suppression). None: derived from SECRET_KEY. Set a long random
     # string of its own, so that SECRET_KEY can be rotated: changing this key (or SECRET_KEY

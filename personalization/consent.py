@@ -12,12 +12,14 @@ record dated ahead (at most ``CLOCK_SKEW`` is accepted) cannot outrank one writt
   ``DOUBLE_OPT_IN_PURPOSES`` when it was written) and none is confirmed: then ``pending``.
 
 ``consent_state()`` answers for one profile; ``profiles_with_consent()`` annotates a queryset
-of profiles with the same answer in SQL, for segments and sends over many profiles.
+of profiles with the same answer in SQL, and ``consent_in_states()`` filters on it, for
+segments and sends over many profiles.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
 
@@ -347,7 +349,8 @@ def has_consent(*, profile: Profile | None, purpose: str) -> bool:
 
 
 def _derive(records_latest_first: list[dict]) -> str:
-    # Keep in step with profiles_with_consent(): a property test checks they agree.
+    # Keep in step with profiles_with_consent() and consent_in_states(): a property test
+    # checks they agree.
     if not records_latest_first:
         return ConsentState.NONE
     if records_latest_first[0]["status"] == ConsentStatus.WITHDRAWN:
@@ -421,45 +424,62 @@ def consented_q(purpose: str) -> Q:
     the state annotation of :func:`profiles_with_consent` costs several index probes per
     profile (9 times as long for the ``lead`` segment).
     """
+    return consent_in_states(purpose, [ConsentState.GRANTED])
+
+
+def consent_in_states(purpose: str, states: Iterable[str]) -> Q:
+    """The condition on profiles that their current consent for ``purpose`` is one of
+    ``states`` (:class:`ConsentState` values); never unknown, so it can be negated.
+
+    The same verdict as :func:`consent_state`, each state said directly as ``EXISTS`` over the
+    ledger (in ledger order, ``ordered_at`` then pk), which the database runs as semi- and
+    anti-joins rather than deriving every profile's state (:func:`profiles_with_consent`):
+
+    - ``none``: no record;
+    - ``withdrawn``: a withdrawal with no record after it;
+    - ``granted``: a grant that counts (no double opt-in, or confirmed) with no withdrawal
+      after it;
+    - ``pending``: a record, and neither of the two above.
+    """
     purpose_clean(purpose)
-    withdrawn_after = ConsentRecord.objects.filter(
-        profile=OuterRef("profile"), purpose=purpose, status=ConsentStatus.WITHDRAWN
-    ).filter(
+    records = ConsentRecord.objects.filter(profile=OuterRef("pk"), purpose=purpose)
+
+    # The records after the (outer) record in ledger order.
+    later = ConsentRecord.objects.filter(profile=OuterRef("profile"), purpose=purpose).filter(
         Q(ordered_at__gt=OuterRef("ordered_at"))
         | Q(ordered_at=OuterRef("ordered_at"), pk__gt=OuterRef("pk"))
     )
-    standing_grant = ConsentRecord.objects.filter(
-        Q(double_opt_in=False) | Q(confirmed_at__isnull=False),
-        profile=OuterRef("pk"),
-        purpose=purpose,
-        status=ConsentStatus.GRANTED,
-    ).filter(~Exists(withdrawn_after))
-    return Q(Exists(standing_grant))
+    withdrawn = Exists(records.filter(status=ConsentStatus.WITHDRAWN).filter(~Exists(later)))
+    granted = Exists(
+        records.filter(
+            Q(double_opt_in=False) | Q(confirmed_at__isnull=False),
+            status=ConsentStatus.GRANTED,
+        ).filter(~Exists(later.filter(status=ConsentStatus.WITHDRAWN)))
+    )
+    conditions = {
+        ConsentState.NONE: ~Exists(records),
+        ConsentState.WITHDRAWN: Q(withdrawn),
+        ConsentState.GRANTED: Q(granted),
+        ConsentState.PENDING: Q(Exists(records)) & ~Q(withdrawn) & ~Q(granted),
+    }
+    states = set(states)
+    if unknown := states - set(conditions):
+        raise InvalidInput(
+            _("Unknown consent state %(value)r; choose among %(choices)s.")
+            % {"value": sorted(unknown)[0], "choices": ", ".join(ConsentState.values)},
+            field="states",
+        )
+    chosen = [conditions[state] for state in sorted(states)]
+    result = chosen[0] if chosen else Q(pk__in=[])
+    for condition in chosen[1:]:
+        result |= condition
+    return result
 
 
 def profiles_in_consent_state(
     queryset: QuerySet[Profile], purpose: str, state: str
 ) -> QuerySet[Profile]:
     """Only the profiles whose current consent for ``purpose`` is ``state`` (a
-    :class:`ConsentState`): the verdict of :func:`consent_state` as semi-joins, for filtering
-    a list of a million profiles, where filtering on the annotation of
-    :func:`profiles_with_consent` derives every profile's state first."""
-    purpose_clean(purpose)
-    if state not in ConsentState.values:
-        raise InvalidInput(_("Unknown consent state %(state)r.") % {"state": state}, field="state")
-    if state == ConsentState.GRANTED:
-        return profiles_consented(queryset, purpose)
-    records = ConsentRecord.objects.filter(profile=OuterRef("pk"), purpose=purpose)
-    if state == ConsentState.NONE:
-        return queryset.filter(~Exists(records))
-    later = ConsentRecord.objects.filter(profile=OuterRef("profile"), purpose=purpose).filter(
-        Q(ordered_at__gt=OuterRef("ordered_at"))
-        | Q(ordered_at=OuterRef("ordered_at"), pk__gt=OuterRef("pk"))
-    )
-    latest_is_withdrawal = Exists(
-        records.filter(status=ConsentStatus.WITHDRAWN).filter(~Exists(later))
-    )
-    if state == ConsentState.WITHDRAWN:
-        return queryset.filter(latest_is_withdrawal)
-    granted = profiles_consented(Profile.objects.all(), purpose).filter(pk=OuterRef("pk"))
-    return queryset.filter(Exists(records), ~latest_is_withdrawal, ~Exists(granted))
+    :class:`ConsentState`): for filtering a list of a million profiles, where filtering on the
+    annotation of :func:`profiles_with_consent` derives every profile's state first."""
+    return queryset.filter(consent_in_states(purpose, [state]))

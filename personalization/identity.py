@@ -98,8 +98,8 @@ def attributes_clean(attributes: dict[str, Any]) -> dict[str, Any]:
 
 def profiles_search(term: str) -> Q:
     """Profiles a marketer means by ``term``, as a condition on profiles. A whole email
-    address (current or former) or an anonymous visitor id is matched exactly, which an index
-    answers at any size; anything else matches the start of an email address or of a first
+    address (current or former) or an anonymous visitor id is looked up exactly, through
+    indexes, at any size; anything else matches the start of an email address or of a first
     or last name (case-insensitive), which reads the profiles table once."""
     term = term.strip()
     if not term:
@@ -108,16 +108,27 @@ def profiles_search(term: str) -> Q:
         try:
             email = email_normalize(term, field="q")
         except InvalidInput:
-            return Q(email__startswith=term.lower())
-        former = ProfileAlias.objects.filter(kind=ProfileAlias.Kind.EMAIL, value=email)
-        return Q(email=email) | Q(pk__in=former.values("profile"))
-    visitor = ProfileAlias.objects.filter(kind=ProfileAlias.Kind.ANONYMOUS_ID, value=term)
-    return (
+            return Q(pk__in=Profile.objects.filter(email__startswith=term.lower()).values("pk"))
+        # Looked up first: a list ordered by id, filtered by "this or that alias", would
+        # walk the whole id index looking for the one match.
+        return Q(pk__in=_exact_matches(email, ProfileAlias.Kind.EMAIL, email=email))
+    by_name = (
         Q(email__startswith=term.lower())
         | Q(first_name__istartswith=term)
         | Q(last_name__istartswith=term)
-        | Q(pk__in=visitor.values("profile"))
     )
+    return Q(pk__in=Profile.objects.filter(by_name).values("pk")) | Q(
+        pk__in=_exact_matches(term, ProfileAlias.Kind.ANONYMOUS_ID)
+    )
+
+
+def _exact_matches(value: str, kind: str, *, email: str = "") -> list[int]:
+    found = set(
+        ProfileAlias.objects.filter(kind=kind, value=value).values_list("profile_id", flat=True)
+    )
+    if email:
+        found.update(Profile.objects.filter(email=email).values_list("pk", flat=True))
+    return sorted(found)
 
 
 def profile_find(identity: Identity) -> Profile | None:

@@ -29,6 +29,11 @@ SCHEDULES = {
         "personalization.jobs_purge",
         {"minute": "47", "hour": "4", **_DAILY},
     ),
+    # Raw events older than EVENT_RETENTION_DAYS are deleted (data minimisation).
+    "personalization: expire old events": (
+        "personalization.events_expire",
+        {"minute": "37", "hour": "2", **_DAILY},
+    ),
     # A cart turns abandoned an hour after its last change: picked up within five minutes.
     "personalization: refresh cart abandoners": (
         "personalization.segments_refresh",

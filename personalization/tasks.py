@@ -10,6 +10,7 @@ from celery import shared_task
 from django.db import OperationalError
 
 from .jobs import JOB_RUN_TASK, job_run, jobs_purge, jobs_sweep
+from .privacy.retention import events_expire
 from .segments import segments_refresh
 from .segments.selection import segments_select
 from .stats import profile_stats_rebuild
@@ -58,3 +59,9 @@ def segments_refresh_task(slugs: list[str] | None = None, exclude: list[str] | N
     """
     results = segments_refresh(segments=segments_select(slugs=slugs, exclude=exclude))
     return sum(result.entered + result.exited for result in results)
+
+
+@shared_task(name="personalization.events_expire", ignore_result=True)
+def events_expire_task() -> int:
+    """Delete events older than EVENT_RETENTION_DAYS (daily); returns how many."""
+    return events_expire()

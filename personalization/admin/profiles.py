@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
+from django.contrib.admin.views.main import ChangeList
 from django.db import transaction
 from django.db.models import Case, Count, F, Func, Q, Subquery, When
 from django.forms.models import BaseInlineFormSet
-from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import format_lazy
@@ -17,6 +16,7 @@ from django.utils.translation import ngettext
 
 from ..changes import Change, changes_collected, profile_changed_note
 from ..consent import (
+    consent_in_states,
     consent_record,
     consent_states,
     profiles_in_consent_state,
@@ -24,7 +24,7 @@ from ..consent import (
     record_status,
     with_confirmation,
 )
-from ..exceptions import InvalidInput, UnknownProfile
+from ..exceptions import InvalidInput
 from ..identity import ATTRIBUTE_FIELDS, attributes_clean, profiles_search
 from ..models import (
     Cart,
@@ -37,11 +37,9 @@ from ..models import (
     Profile,
     ProfileAlias,
     Purpose,
-    SuppressionSource,
     Topic,
     TopicPreference,
 )
-from ..privacy.erasure import profile_erase, profile_erasure_preview
 from .base import (
     LargeTableAdminMixin,
     PresentValuesFilter,
@@ -49,6 +47,7 @@ from .base import (
     SharedChoicesFormSet,
     changelist_url,
 )
+from .privacy import download_data, erase_profiles
 from .segments import SegmentMembershipInline, profile_segments_explained
 
 # --- Consent, derived from the ledger ---------------------------------------------------------
@@ -78,7 +77,26 @@ def _consent_column(purpose: str):
         return ConsentState(value).label if value else "–"
 
     column.__name__ = attr
-    return admin.display(description=_consent_label(purpose), ordering=attr)(column)
+    # Not sortable: sorting a million profiles by a derived state would derive every one.
+    return admin.display(description=_consent_label(purpose))(column)
+
+
+class ConsentColumnsChangeList(ChangeList):
+    """Derives the consent columns for the page's profiles only, in one query: annotated on
+    the list's own query, PostgreSQL planned them as scans of the whole ledger (0.7 s at 1M
+    profiles for a page of 50)."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        page = list(self.result_list)  # evaluated once; the template reuses these instances
+        states = Profile.objects.filter(pk__in=[profile.pk for profile in page])
+        for purpose in Purpose.values:
+            states = profiles_with_consent(states, purpose, name=consent_attr(purpose))
+        attrs = [consent_attr(purpose) for purpose in Purpose.values]
+        by_pk = {row[0]: row[1:] for row in states.values_list("pk", *attrs)}
+        for profile in page:
+            for attr, value in zip(attrs, by_pk.get(profile.pk, ()), strict=False):
+                setattr(profile, attr, value)
 
 
 class ConsentStateFilter(admin.SimpleListFilter):
@@ -110,12 +128,12 @@ CONSENT_FILTERS = [_consent_filter(purpose) for purpose in Purpose.values]
 
 def _withdraw_action(purpose: str):
     """An action recording a withdrawal (source: admin), e.g. when a customer asks by phone."""
-    attr = consent_attr(purpose)
 
     def action(modeladmin, request, queryset):
         count = 0
         with transaction.atomic():
-            for profile in queryset.exclude(**{attr: ConsentState.WITHDRAWN}):
+            already = consent_in_states(purpose, [ConsentState.WITHDRAWN])
+            for profile in queryset.exclude(already):
                 consent_record(
                     profile=profile, purpose=purpose, granted=False, source=ConsentSource.ADMIN
                 )
@@ -138,68 +156,6 @@ def _withdraw_action(purpose: str):
         ),
         permissions=["change"],
     )(action)
-
-
-# At most this many people are erased by one confirmation: each is a transaction of its own,
-# and the page lists what each erasure removes.
-ERASE_AT_ONCE = 100
-
-
-@admin.action(description=_("Erase the selected people (privacy request)…"), permissions=["erase"])
-def erase_profiles(modeladmin, request, queryset):
-    """Erase at the person's request, after a confirmation page listing what goes and stays."""
-    profiles = list(
-        Profile.objects.filter(pk__in=queryset.values("pk")).order_by("pk")[: ERASE_AT_ONCE + 1]
-    )
-    if len(profiles) > ERASE_AT_ONCE:
-        modeladmin.message_user(
-            request,
-            _("Select at most %(max)d profiles to erase at once.") % {"max": ERASE_AT_ONCE},
-            messages.ERROR,
-        )
-        return None
-    if request.POST.get("post") == "yes":
-        erased = gone = 0
-        for profile in profiles:
-            try:
-                profile_erase(profile=profile, source=SuppressionSource.ADMIN)
-                erased += 1
-            except UnknownProfile:
-                gone += 1  # erased or merged by someone else since the page was shown
-        modeladmin.message_user(
-            request,
-            ngettext("Erased %(count)d person.", "Erased %(count)d people.", erased)
-            % {"count": erased},
-            messages.SUCCESS,
-        )
-        if gone:
-            modeladmin.message_user(
-                request,
-                ngettext(
-                    "%(count)d profile was no longer there (erased or merged meanwhile).",
-                    "%(count)d profiles were no longer there (erased or merged meanwhile).",
-                    gone,
-                )
-                % {"count": gone},
-                messages.WARNING,
-            )
-        return None
-    opts = modeladmin.model._meta
-    context = {
-        **modeladmin.admin_site.each_context(request),
-        "title": _("Erase people"),
-        "opts": opts,
-        "previews": [
-            (profile, profile_erasure_preview(profile=profile, source=SuppressionSource.ADMIN))
-            for profile in profiles
-        ],
-        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        "action_name": "erase_profiles",
-        "media": modeladmin.media,
-    }
-    return TemplateResponse(
-        request, "admin/personalization/profile/erase_confirmation.html", context
-    )
 
 
 # --- Profile list filters -----------------------------------------------------------------------
@@ -393,7 +349,11 @@ class ProfileAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     )
     ordering = ("-pk",)
     list_per_page = 50
-    actions = [*(_withdraw_action(purpose) for purpose in Purpose.values), erase_profiles]
+    actions = [
+        download_data,
+        *(_withdraw_action(purpose) for purpose in Purpose.values),
+        erase_profiles,
+    ]
 
     def get_search_results(self, request, queryset, search_term):
         return queryset.filter(profiles_search(search_term)), False
@@ -448,11 +408,8 @@ class ProfileAdmin(LargeTableAdminMixin, admin.ModelAdmin):
         ProfileAliasInline,
     ]
 
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        for purpose in Purpose.values:
-            queryset = profiles_with_consent(queryset, purpose, name=consent_attr(purpose))
-        return queryset
+    def get_changelist(self, request, **kwargs):
+        return ConsentColumnsChangeList
 
     # Profiles come into being through the shop's signals, track() and identify(). Erasure is
     # a privacy request, not a delete: deleting here would also delete the consent ledger.

@@ -11,9 +11,10 @@ import datetime as dt
 
 from django import forms
 from django.contrib import admin
+from django.contrib.messages import ERROR
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F, OuterRef, Q, Subquery
-from django.http import JsonResponse
+from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -35,6 +36,7 @@ from ..models import (
 )
 from ..segments import Explanation, profile_segments_explain, segment_explain
 from ..segments.definitions import segment_slug_clean, segments_referring_to
+from ..segments.export import segment_members_csv
 from ..segments.jobs import segments_refresh_enqueue
 from ..segments.rules import rule_members, rule_validate
 from ..segments.rules.choices import rule_value_choices
@@ -242,7 +244,7 @@ class SegmentAdmin(admin.ModelAdmin):
     list_display_links = ("name",)
     list_filter = ("kind",)
     search_fields = ("name", "slug")
-    actions = ["refresh"]
+    actions = ["refresh", "export_members_csv"]
     fields = (
         "name",
         "slug",
@@ -465,6 +467,23 @@ class SegmentAdmin(admin.ModelAdmin):
             )
             % {"count": len(slugs)},
         )
+
+    @admin.action(description=_("Export members (CSV)"), permissions=["view"])
+    def export_members_csv(self, request, queryset):
+        """The current members of one selected segment, streamed as a CSV attachment."""
+        segments = list(queryset.order_by()[:2])
+        if len(segments) != 1:
+            self.message_user(
+                request, gettext("Select exactly one segment to export its members."), ERROR
+            )
+            return None
+        segment = segments[0]
+        response = StreamingHttpResponse(
+            segment_members_csv(segment=segment), content_type="text/csv; charset=utf-8"
+        )
+        filename = f"segment-{segment.slug}-members-{timezone.now():%Y-%m-%d}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
 
 
 class CurrentFilter(admin.SimpleListFilter):

@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('personalization', '0010_membership_entered_index_id'),
+        ('personalization', '0011_profile_search_indexes'),
     ]
 
     operations = [

@@ -27,6 +27,7 @@ from ..models import (
     Order,
     OrderLine,
     Product,
+    ProductCategory,
     Profile,
     ProfileAlias,
     Topic,
@@ -524,11 +525,13 @@ def _insert(model: type, objs: list, batch_size: int, counts: dict[str, int]) ->
 
 def _analyze(*models) -> None:
     """Refresh the planner's statistics on PostgreSQL (of ``models``, default every table
-    written), so the stats rebuild and what runs next use the indexes."""
+    written, the catalogue's category rows included), so the stats rebuild and what runs next
+    use the indexes."""
     if connection.vendor != "postgresql":
         return
     tables = ", ".join(
-        connection.ops.quote_name(model._meta.db_table) for model in models or TABLES
+        connection.ops.quote_name(model._meta.db_table)
+        for model in models or (*TABLES, ProductCategory)
     )
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {tables}")

@@ -5,6 +5,7 @@ import time_machine
 
 from personalization.consent import (
     consent_confirm,
+    consent_in_states,
     consent_pending_grant,
     consent_record,
     consent_state,
@@ -308,3 +309,9 @@ def test_postgres_itself_refuses_to_change_a_ledger_row_but_allows_a_merge(setti
     ConsentRecord.objects.filter(pk=record.pk).merge_into(profile=other)
     assert ConsentRecord.objects.get().status == "granted"
     assert consent_state(profile=other, purpose="email_marketing") == "granted"
+
+
+def test_consent_in_states_refuses_an_unknown_state():
+    with pytest.raises(InvalidInput) as caught:
+        consent_in_states("email_marketing", ["granted", "maybe"])
+    assert caught.value.field == "states"

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from personalization.consent import (
+    consent_in_states,
     consent_state,
     consent_states,
     profiles_in_consent_state,
@@ -60,10 +61,19 @@ def test_python_and_sql_derive_the_same_state_for_any_ledger(ledger):
                     "pk", f"consent_{purpose}"
                 )
             )
+            in_state = {
+                state: set(
+                    Profile.objects.filter(pk__in=pks)
+                    .filter(consent_in_states(purpose, [state]))
+                    .values_list("pk", flat=True)
+                )
+                for state in ConsentState.values
+            }
             for profile in profiles:
                 state = consent_state(profile=profile, purpose=purpose)
                 assert from_sql[profile.pk] == state
                 assert consent_states(profile=profile)[purpose] == state
+                assert {s for s, members in in_state.items() if profile.pk in members} == {state}
             for state in ConsentState.values:
                 in_state = profiles_in_consent_state(
                     Profile.objects.filter(pk__in=pks), purpose, state

@@ -137,6 +137,21 @@ def test_the_planner_sees_the_profiles_order_statistics_after_a_run():
     assert null_frac < 1
 
 
+@pytest.mark.postgres
+def test_the_planner_has_statistics_of_the_category_rows_after_a_run():
+    # Unanalysed, the planner took every category for one product: rule segments over
+    # categories chose plans for one row (docs/benchmarks.md, B1-rule).
+    from django.db import connection
+
+    generate(profiles=20)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stats WHERE tablename = 'personalization_productcategory'"
+        )
+        (columns,) = cursor.fetchone()
+    assert columns > 0
+
+
 def test_the_default_anchor_is_the_start_of_the_current_utc_day():
     now = dt.datetime(2026, 3, 9, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
     assert default_until(now=now) == dt.datetime(2026, 3, 10, tzinfo=dt.UTC)

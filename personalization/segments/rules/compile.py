@@ -37,7 +37,7 @@ from django.db.models.lookups import (
     LessThanOrEqual,
 )
 
-from ...consent import profiles_with_consent
+from ...consent import consent_in_states
 from ...models import (
     Cart,
     CartLine,
@@ -67,19 +67,27 @@ _LOOKUPS = {
     Op.LTE: LessThanOrEqual,
 }
 _MONEY = DecimalField(max_digits=14, decimal_places=2)
+_CORRELATED = object()  # rows of the profile in the outer query (the default)
 
 
 def rule_q(rule: dict, *, now: dt.datetime) -> Q:
-    """The condition a profile meets to be in a segment defined by ``rule`` (validated)."""
+    """The condition a profile meets to be in a segment defined by ``rule`` (validated), as
+    correlated subqueries on the profile's row: the form for evaluating a few profiles."""
     return _Compiler(now=now).node(rule)
 
 
 def rule_members(
     rule: dict, *, now: dt.datetime, profiles: QuerySet[Profile] | None = None
 ) -> QuerySet[Profile]:
-    """The profiles (of ``profiles``, default all) that meet ``rule`` at ``now``."""
+    """The profiles (of ``profiles``, default all) that meet ``rule`` at ``now``.
+
+    The form for everybody: an ``any`` group of conditions on orders, views or carts that
+    every member must meet (the rule itself, or a child of its top ``all``) becomes one
+    ``id IN (… UNION …)``, which PostgreSQL joins once instead of probing per profile (see
+    B1-rule in docs/benchmarks.md). The same members as :func:`rule_q`.
+    """
     profiles = Profile.objects.all() if profiles is None else profiles
-    return profiles.filter(rule_q(rule, now=now))
+    return profiles.filter(_Compiler(now=now, sets=True).top(rule))
 
 
 def _values(condition: dict) -> list[Any]:
@@ -95,9 +103,57 @@ def _compare(expression, op: str, value) -> Q:
 
 
 class _Compiler:
-    def __init__(self, *, now: dt.datetime):
+    def __init__(self, *, now: dt.datetime, sets: bool = False):
         self.now = now
+        self.sets = sets  # may compile positive "any" groups as one set (rule_members)
         self.blocked = blocked_category_names()
+
+    def top(self, node: dict) -> Q:
+        """The rule, with its "any" groups that every member must meet as sets if it can."""
+        if not self.sets:
+            return self.node(node)
+        if "all" in node:
+            result = Q()
+            for child in node["all"]:
+                result &= self._as_set(child) if "any" in child else self.node(child)
+            return result
+        return self._as_set(node) if "any" in node else self.node(node)
+
+    def _as_set(self, group: dict) -> Q:
+        # Only where the group is met positively (NOT IN would read a NULL as unknown), and
+        # only when every child is a condition with rows to select profiles from.
+        sets = [self._profiles_with_rows(child) for child in group["any"]]
+        if any(found is None for found in sets):
+            return self.node(group)
+        union = sets[0]
+        for other in sets[1:]:
+            union = union.union(other)
+        return Q(pk__in=union)
+
+    def _profiles_with_rows(self, node: dict) -> QuerySet | None:
+        """The profile ids meeting a condition on orders, views or carts, uncorrelated; None
+        for any other node."""
+        name = node.get("field", "")
+        spec = field_spec(name) if name else None
+        if name in ("orders.bought_product", "orders.bought_category"):
+            lines = OrderLine.objects.filter(order=OuterRef("pk")).filter(
+                self._product_match(node, spec, "product__")
+            )
+            rows = self._orders(node, profile=None).filter(Exists(lines))
+        elif name in ("events.viewed_product", "events.viewed_category"):
+            rows = self._views(node, profile=None)
+        elif name in ("cart.contains_product", "cart.contains_category"):
+            rows = self._open_lines(profile=None).filter(
+                self._product_match(node, spec, "product__")
+            )
+            return rows.values_list("cart__profile", flat=True)
+        else:
+            return None
+        rows = rows.filter(profile__isnull=False).values("profile")
+        needed = node.get(Param.AT_LEAST, 1)
+        if needed > 1:
+            rows = rows.annotate(n=Count("pk")).filter(n__gte=needed)
+        return rows.values_list("profile", flat=True)
 
     def node(self, node: dict) -> Q:
         if "all" in node:
@@ -215,8 +271,10 @@ class _Compiler:
 
     # --- orders -----------------------------------------------------------------------------
 
-    def _orders(self, condition: dict):
-        orders = Order.objects.filter(profile=OuterRef("pk"), status=OrderStatus.PLACED)
+    def _orders(self, condition: dict, *, profile=_CORRELATED):
+        orders = Order.objects.filter(status=OrderStatus.PLACED)
+        if profile is _CORRELATED:
+            orders = orders.filter(profile=OuterRef("pk"))
         if Param.WITHIN_DAYS in condition:
             orders = orders.filter(placed_at__gte=self.now - condition[Param.WITHIN_DAYS] * DAY)
         return orders.order_by()
@@ -282,24 +340,30 @@ class _Compiler:
 
     # --- events -----------------------------------------------------------------------------
 
-    def _viewed(self, condition, spec) -> Q:
-        views = Event.objects.filter(
-            profile=OuterRef("pk"), name=EventName.PRODUCT_VIEWED, is_sensitive=False
-        )
+    def _views(self, condition: dict, *, profile=_CORRELATED):
+        spec = field_spec(condition["field"])
+        views = Event.objects.filter(name=EventName.PRODUCT_VIEWED, is_sensitive=False)
+        if profile is _CORRELATED:
+            views = views.filter(profile=OuterRef("pk"))
         if Param.WITHIN_DAYS in condition:
             views = views.filter(occurred_at__gte=self.now - condition[Param.WITHIN_DAYS] * DAY)
-        views = views.filter(self._product_match(condition, spec, "product__")).order_by()
-        return self._at_least(views, condition)
+        return views.filter(self._product_match(condition, spec, "product__")).order_by()
+
+    def _viewed(self, condition, spec) -> Q:
+        return self._at_least(self._views(condition), condition)
 
     events_viewed_product = _viewed
     events_viewed_category = _viewed
 
     # --- cart -------------------------------------------------------------------------------
 
-    def _open_lines(self):
-        return CartLine.objects.filter(
-            cart__profile=OuterRef("pk"), cart__status=CartStatus.OPEN
-        ).order_by()
+    def _open_lines(self, *, profile=_CORRELATED):
+        lines = CartLine.objects.filter(cart__status=CartStatus.OPEN)
+        if profile is _CORRELATED:
+            lines = lines.filter(cart__profile=OuterRef("pk"))
+        else:
+            lines = lines.filter(cart__profile__isnull=False)
+        return lines.order_by()
 
     def cart_lines(self, condition, spec) -> Q:
         counted = Subquery(
@@ -332,22 +396,23 @@ class _Compiler:
     # --- consent, topics, segments ----------------------------------------------------------
 
     def _consent(self, purpose: str, condition: dict) -> Q:
-        row = Profile.objects.filter(pk=OuterRef("pk"))
-        states = profiles_with_consent(row, purpose, name="state")
-        match = Q(state__in=_values(condition))
-        if condition["op"] in (Op.NE, Op.NOT_IN):
-            match = ~match
-        return Q(Exists(states.filter(match)))
+        # Each state said as semi- and anti-joins over the ledger: deriving every profile's
+        # state (profiles_with_consent) costs five index probes per profile.
+        match = consent_in_states(purpose, _values(condition))
+        return ~match if condition["op"] in (Op.NE, Op.NOT_IN) else match
 
     def topics_subscribed(self, condition, spec) -> Q:
         # Hears about a topic: chose it, or never chose and the topic is on by default. The
         # default is read in SQL, so that a compiled statement stays right when it changes.
+        # A profile has one choice at most per topic (a unique constraint), so that is: no
+        # choice against it, and it is on by default or chosen; the first part an anti-join,
+        # the second decided by the default (computed once) before any choice is read.
         result = Q(pk__in=[])
         for slug in _values(condition):
             choices = TopicPreference.objects.filter(profile=OuterRef("pk"), topic__slug=slug)
             on_by_default = Topic.objects.filter(slug=slug, subscribed_by_default=True)
-            result |= Q(Exists(choices.filter(subscribed=True))) | (
-                Q(Exists(on_by_default)) & ~Q(Exists(choices.filter(subscribed=False)))
+            result |= ~Q(Exists(choices.filter(subscribed=False))) & (
+                Q(Exists(on_by_default)) | Q(Exists(choices.filter(subscribed=True)))
             )
         return result
 

@@ -1,0 +1,296 @@
+"""Everything the app holds about one person, as JSON-ready data (GDPR Art. 15 and 20).
+
+:func:`profile_export` is the one export: the admin's "Download their data" action, the
+preference centre's "Download my data" and any API call it. What it covers is declared in
+:data:`EXPORT_PARTS`, one :class:`ExportPart` per model that holds personal data, and
+:data:`NO_PERSONAL_DATA` lists, with the reason, the app's models that hold none. A test walks
+the app's models and fails for a model that links to a profile or holds a personal field but is
+in neither, and for a field of an exported model that the export leaves out.
+
+A person has hundreds of rows, not millions: each part is one query (related products, topics
+and segments joined in), so the export reads as many queries for a long history as for none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import models
+from django.utils import timezone
+
+from ..models import (
+    Cart,
+    CartLine,
+    ChannelPreference,
+    ConsentRecord,
+    Event,
+    Job,
+    Order,
+    OrderLine,
+    Product,
+    ProductCategory,
+    Profile,
+    ProfileAlias,
+    Segment,
+    SegmentDailyCount,
+    SegmentMembership,
+    Suppression,
+    Topic,
+    TopicPreference,
+)
+from ..validation import saved_instance_check
+
+#: Changes when the shape of the export changes in a way a reader of old files must know.
+EXPORT_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ExportPart:
+    """How one model's rows about a person appear in the export.
+
+    ``fields`` are ``QuerySet.values()`` lookups; one that follows a relation
+    (``"product__title"``) appears as ``product_title``. ``person`` is the lookup from the
+    model to the profile's primary key. A part ``within`` another (an order's lines) is nested
+    in each row of that part under ``key``, through the named foreign key; the others are
+    top-level keys of the export.
+    """
+
+    key: str
+    model: type[models.Model]
+    person: str
+    fields: tuple[str, ...]
+    order_by: tuple[str, ...] = ("pk",)
+    within: str | None = None
+
+    def covered_fields(self) -> set[str]:
+        """The model's fields this part accounts for: exported, or the link to the person or
+        to the part it is nested in."""
+        names = {lookup.split("__", 1)[0] for lookup in self.fields}
+        names.add(self.person.split("__", 1)[0])
+        if self.within:
+            names.add(self.within)
+        return names
+
+
+EXPORT_PARTS: tuple[ExportPart, ...] = (
+    ExportPart(
+        key="profile",
+        model=Profile,
+        person="pk",
+        fields=(
+            "id",
+            # identity
+            "email",
+            "user",
+            "first_name",
+            "last_name",
+            # attributes
+            "locale",
+            "timezone",
+            "country",
+            "birthday",
+            "traits",
+            # order statistics
+            "orders_count",
+            "total_spent",
+            "average_order_value",
+            "first_order_at",
+            "last_order_at",
+            # preferences
+            "frequency",
+            "paused_until",
+            "greeting",
+            "created_at",
+            "updated_at",
+        ),
+    ),
+    ExportPart(
+        key="aliases",
+        model=ProfileAlias,
+        person="profile",
+        fields=("id", "kind", "value", "created_at"),
+        order_by=("created_at", "pk"),
+    ),
+    ExportPart(
+        key="consent_records",
+        model=ConsentRecord,
+        person="profile",
+        fields=(
+            "id",
+            "purpose",
+            "status",
+            "source",
+            "wording_version",
+            "recorded_at",
+            "written_at",
+            "ordered_at",
+            "double_opt_in",
+            "confirmed_at",
+            "confirms",
+            "email",
+            "ip_address",
+        ),
+        order_by=("ordered_at", "pk"),  # the ledger in its own order, oldest first
+    ),
+    ExportPart(
+        key="topic_preferences",
+        model=TopicPreference,
+        person="profile",
+        fields=("id", "topic__slug", "topic__name", "subscribed", "updated_at"),
+        order_by=("topic__position", "topic__name", "pk"),
+    ),
+    ExportPart(
+        key="channel_preferences",
+        model=ChannelPreference,
+        person="profile",
+        fields=("id", "channel", "enabled", "updated_at"),
+        order_by=("channel", "pk"),
+    ),
+    ExportPart(
+        key="orders",
+        model=Order,
+        person="profile",
+        fields=(
+            "id",
+            "external_id",
+            "placed_at",
+            "total",
+            "currency",
+            "shop_total",
+            "status",
+            "status_changed_at",
+            "cart__external_id",
+            "source",
+            "created_at",
+        ),
+        order_by=("placed_at", "pk"),
+    ),
+    ExportPart(
+        key="lines",
+        model=OrderLine,
+        person="order__profile",
+        within="order",
+        fields=("id", "product__external_id", "product__title", "quantity", "unit_price"),
+    ),
+    ExportPart(
+        key="carts",
+        model=Cart,
+        person="profile",
+        fields=(
+            "id",
+            "external_id",
+            "status",
+            "currency",
+            "total",
+            "shop_total",
+            "source_updated_at",
+            "created_at",
+        ),
+        order_by=("created_at", "pk"),
+    ),
+    ExportPart(
+        key="lines",
+        model=CartLine,
+        person="cart__profile",
+        within="cart",
+        fields=("id", "product__external_id", "product__title", "quantity", "unit_price"),
+    ),
+    ExportPart(
+        key="events",
+        model=Event,
+        person="profile",
+        fields=(
+            "id",
+            "name",
+            "occurred_at",
+            "product__external_id",
+            "product__title",
+            "is_sensitive",
+            "properties",
+        ),
+        order_by=("occurred_at", "pk"),
+    ),
+    ExportPart(
+        key="segment_memberships",
+        model=SegmentMembership,
+        person="profile",
+        fields=("id", "segment__slug", "segment__name", "entered_at", "exited_at"),
+        order_by=("entered_at", "pk"),
+    ),
+)
+
+#: The app's models that hold no personal data, and why. A model added to the app must be
+#: named here or in EXPORT_PARTS (the tests check it).
+NO_PERSONAL_DATA: dict[type[models.Model], str] = {
+    # The shop's catalogue mirror: products, not people.
+    Product: "the shop's products",
+    ProductCategory: "levels of the products' categories",
+    # What marketers define; a person's own choices are TopicPreference.
+    Topic: "subjects a marketer defines",
+    # A segment's definition and its daily size; who is in it is SegmentMembership.
+    Segment: "a marketer's definition of a group",
+    SegmentDailyCount: "a segment's size on a day, a number",
+    # Work to do: arguments name profiles, consent records or segments by id only, and a
+    # finished job is purged after JOB_KEEP_DONE_DAYS.
+    Job: "background work, referring to rows by id only",
+    # Salted hashes of addresses, linked to no profile: nobody can read an address out of one.
+    Suppression: "salted hashes of suppressed addresses, linked to no one",
+}
+
+
+def profile_export(*, profile: Profile) -> dict[str, Any]:
+    """Everything the app holds about ``profile``, as a dict ``json.dumps`` can write.
+
+    Top-level keys: ``format_version``, ``exported_at``, ``profile`` (its fields: identity,
+    attributes, order statistics, preferences) and one list per part of :data:`EXPORT_PARTS`
+    (``aliases``, ``consent_records``, ``topic_preferences``, ``channel_preferences``,
+    ``orders`` and ``carts`` with their ``lines``, ``events``, ``segment_memberships``).
+    Times are ISO 8601 strings, amounts decimal strings, choices their stored values.
+    ``profile`` must be a saved Profile (a TypeError otherwise: a programming error).
+    """
+    saved_instance_check(profile, Profile, field="profile")
+    rows = {part.model: _part_rows(part, profile=profile) for part in EXPORT_PARTS}
+    export: dict[str, Any] = {
+        "format_version": EXPORT_FORMAT_VERSION,
+        "exported_at": timezone.now().isoformat(),
+    }
+    for part in EXPORT_PARTS:
+        if part.within is None:
+            export[part.key] = rows[part.model]
+            continue
+        parent = part.model._meta.get_field(part.within).related_model
+        nested: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+        for row in rows[part.model]:
+            nested[row.pop(part.within)].append(row)
+        for parent_row in rows[parent]:
+            parent_row[part.key] = nested.get(parent_row["id"], [])
+    profile_rows = export["profile"]
+    export["profile"] = profile_rows[0] if profile_rows else None
+    return export
+
+
+def _part_rows(part: ExportPart, *, profile: Profile) -> list[dict[str, Any]]:
+    lookups = (*part.fields, part.within) if part.within else part.fields
+    queryset = (
+        part.model._default_manager.filter(**{part.person: profile.pk})
+        .order_by(*part.order_by)
+        .values(*lookups)
+    )
+    return [
+        {lookup.replace("__", "_"): _plain(value) for lookup, value in row.items()}
+        for row in queryset
+    ]
+
+
+def _plain(value: Any) -> Any:
+    """A value as JSON can hold it."""
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal | uuid.UUID):
+        return str(value)
+    return value
