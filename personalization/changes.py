@@ -80,6 +80,13 @@ def profile_merged_note(*, source_id: int, target_id: int) -> None:
     profile_changed_note(target_id, Change.MERGE, *moved)
 
 
+def profile_removed_note(profile_id: int) -> None:
+    """The profile is being erased: what was noted for it is not announced (it will not exist
+    at commit, and receivers are promised profiles that do)."""
+    for collected in _collections.get():
+        collected.pop(profile_id, None)
+
+
 def _announce(changes: Mapping[int, set[str]]) -> None:
     if not changes:
         return

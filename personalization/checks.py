@@ -53,6 +53,11 @@ def _is_dotted_path_or_class(value: Any) -> bool:
     return isinstance(value, type) or (isinstance(value, str) and "." in value)
 
 
+def _is_secret_or_none(value: Any) -> bool:
+    # A key of its own is worth having only when it is hard to guess.
+    return value is None or (isinstance(value, str | bytes) and len(value) >= 32)
+
+
 def _is_cookie_name(value: Any) -> bool:
     return isinstance(value, str) and bool(value) and value.isascii() and " " not in value
 
@@ -87,6 +92,7 @@ SETTING_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "EVENT_RETENTION_DAYS": (_is_positive_int_or_none, "None or a positive whole number of days"),
     "PREFERENCE_LINK_EDIT_DAYS": (_is_positive_int, "a positive whole number of days"),
     "PREFERENCE_LINK_UNSUBSCRIBE_DAYS": (_is_positive_int, "a positive whole number of days"),
+    "SUPPRESSION_HASH_KEY": (_is_secret_or_none, "None or a secret of at least 32 characters"),
 }
 
 

@@ -174,23 +174,24 @@ def order_status_set(*, order_id: Any, status: str, at: Any = None) -> Order:
     if status not in (OrderStatus.CANCELLED, OrderStatus.REFUNDED):
         raise InvalidInput(_("An order can only be cancelled or refunded."), field="status")
     at = aware_datetime(at, field="at", not_future=True) if at is not None else timezone.now()
-    profile_id = (
-        Order.objects.filter(external_id=order_id).values_list("profile_id", flat=True).first()
-    )
-    if profile_id is None:
+    found = Order.objects.filter(external_id=order_id).values_list("profile_id").first()
+    if found is None:
         raise UnknownOrder(_("No order %(id)s was recorded.") % {"id": order_id}, field="order_id")
+    (profile_id,) = found  # None: the customer was erased, the order still counts as revenue
     # The profile before the order (the one lock order): a new order of the same customer
     # recorded meanwhile is then committed, and counted, when the stats are recomputed.
-    profiles_lock([profile_id])
+    if profile_id is not None:
+        profiles_lock([profile_id])
     order = Order.objects.select_for_update().get(external_id=order_id)
     if order.profile_id != profile_id:
-        raise TransactionRetry  # a merge moved the order to another profile meanwhile
+        raise TransactionRetry  # a merge or an erasure moved the order meanwhile
     if order.status != status:
         order.status = status
         order.status_changed_at = at
         order.save(update_fields=["status", "status_changed_at"])
-        profile_stats_refresh(profile_id=order.profile_id)
-        profile_changed_note(order.profile_id, Change.ORDERS)
+        if profile_id is not None:
+            profile_stats_refresh(profile_id=profile_id)
+            profile_changed_note(profile_id, Change.ORDERS)
     return order
 
 

@@ -4,8 +4,8 @@ Lock order. A transaction that writes takes its row locks in this order, and nev
 way round, so two transactions cannot wait for each other in a circle:
 
 1. profiles, in ascending primary key (:func:`profiles_lock`), before anything that belongs
-   to them: every write of an order (recorded, cancelled, refunded, moved by a merge) and
-   every statistics update holds the lock of the order's profile;
+   to them: every write of an order (recorded, cancelled, refunded, moved by a merge,
+   detached by an erasure) and every statistics update holds the lock of the order's profile;
 2. then the order;
 3. then the cart;
 4. then the rest (consent records, events, aliases, preferences, jobs) by insert or update.

@@ -89,6 +89,12 @@ DEFAULTS: dict[str, Any] = {
     "PREFERENCE_LINK_EDIT_DAYS": 30,
     # ...and unsubscribe from all marketing for this many (at least PREFERENCE_LINK_EDIT_DAYS).
     "PREFERENCE_LINK_UNSUBSCRIBE_DAYS": 400,
+    # Key of the HMAC that turns an email address into its entry on the suppression list
+    # (personalization.privacy.suppression). None: derived from SECRET_KEY. Set a long random
+    # string of its own, so that SECRET_KEY can be rotated: changing this key (or SECRET_KEY
+    # while this is None) makes every stored hash stop matching, and erased or unsubscribed
+    # people could then be re-subscribed by an import.
+    "SUPPRESSION_HASH_KEY": None,
 }
 
 # Keys whose value is a dotted path to import.

@@ -49,6 +49,7 @@ from .models import (
     Profile,
     Purpose,
 )
+from .privacy.suppression import suppression_blocks_grant
 from .signals import consent_recorded
 from .validation import aware_datetime, instance_check, saved_instance_check, text
 from .validation import ip_address as ip_address_clean
@@ -105,8 +106,13 @@ def consent_record(
     wording_version: str = "",
     ip_address: str | None = None,
     at: dt.datetime | None = None,
-) -> ConsentRecord:
-    """Append a grant or a withdrawal to the ledger."""
+) -> ConsentRecord | None:
+    """Append a grant or a withdrawal to the ledger.
+
+    Returns None, writing nothing, for a grant the suppression list refuses: the address was
+    erased and ``source`` is not a new consent of the person's own (an import, the admin; see
+    ``personalization.privacy.suppression.suppression_blocks_grant``).
+    """
     saved_instance_check(profile, Profile, field="profile")
     if not isinstance(granted, bool):  # "no" or None must never count as a grant or withdrawal
         raise InvalidInput(
@@ -119,6 +125,8 @@ def consent_record(
     ip_address = ip_address_clean(ip_address)
     now = timezone.now()
     at = _at_clean(at, now=now)
+    if granted and suppression_blocks_grant(email=profile.email, source=source):
+        return None
     record = ConsentRecord(
         profile=profile,
         purpose=purpose,
@@ -157,7 +165,9 @@ def consent_grant_many(
 ) -> list[ConsentRecord]:
     """Record a grant per ``{purpose: wording_version}``, as sent with checkout and sign-up.
 
-    Every grant is checked before the first is written: all are recorded, or none.
+    Every grant is checked before the first is written: all are recorded, or none. Returns the
+    records written: none for an erased address when ``source`` is not a new consent of the
+    person's own (see :func:`consent_record`).
     """
     saved_instance_check(profile, Profile, field="profile")
     consents = consents_clean(consents)
@@ -167,7 +177,7 @@ def consent_grant_many(
     if not consents:
         return []
     with transaction.atomic():
-        return [
+        records = [
             consent_record(
                 profile=profile,
                 purpose=purpose,
@@ -179,6 +189,7 @@ def consent_grant_many(
             )
             for purpose, version in consents.items()
         ]
+    return [record for record in records if record is not None]
 
 
 class GrantStatus(StrEnum):

@@ -99,6 +99,11 @@ class InvalidLink(PersonalizationError, PermissionDenied):
         self.message = message
 
 
+class UnknownProfile(InvalidInput, LookupError):
+    """No profile has this email address (current or former), or the profile named is gone:
+    erased, or merged into another, meanwhile."""
+
+
 class ImmutableRecord(PersonalizationError, TypeError):
     """An append-only record (the consent ledger) was asked to change. Record a new one."""
 

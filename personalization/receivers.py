@@ -15,7 +15,7 @@ from .confirmation import confirmation_enqueue
 from .identity import ATTRIBUTE_FIELDS, identity_from
 from .models import ConsentSource, EventName, OrderStatus
 from .segments import segment_stays_release
-from .segments.jobs import segments_update_enqueue
+from .segments.jobs import segments_update_enqueue, segments_update_jobs_forget
 from .tracking import identify, track
 
 IDENTITY_ARGS = ("email", "user", "anonymous_id", "request")
@@ -122,7 +122,11 @@ def on_profile_changed(sender, profile_ids, changes, **kwargs):
 def on_profiles_removing(sender, profile_ids, into, **kwargs):
     # Inside the deleting transaction: their open stays close (member counts stay right, the
     # exits are announced) and, for a merge, their history moves to the profile they became.
-    return segment_stays_release(profile_ids=profile_ids, into=into)
+    # Erased (no ``into``): no segment job may keep their ids either.
+    released = segment_stays_release(profile_ids=profile_ids, into=into)
+    if into is None:
+        segments_update_jobs_forget(profile_ids=profile_ids)
+    return released
 
 
 CONNECTIONS = {

@@ -9,6 +9,7 @@ from .catalogue import ProductAdmin
 from .commerce import CartAdmin, EventAdmin, OrderAdmin
 from .consent import ConsentRecordAdmin
 from .jobs import JobAdmin
+from .privacy import SuppressionAdmin
 from .profiles import ProfileAdmin, TopicAdmin
 from .segments import SegmentAdmin, SegmentMembershipAdmin
 
@@ -22,5 +23,6 @@ __all__ = [
     "ProfileAdmin",
     "SegmentAdmin",
     "SegmentMembershipAdmin",
+    "SuppressionAdmin",
     "TopicAdmin",
 ]

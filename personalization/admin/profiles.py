@@ -48,7 +48,7 @@ from .base import (
     SharedChoicesFormSet,
     changelist_url,
 )
-from .privacy import download_data
+from .privacy import download_data, erase_profiles
 from .segments import SegmentMembershipInline, profile_segments_explained
 
 # --- Consent, derived from the ledger ---------------------------------------------------------
@@ -371,7 +371,11 @@ class ProfileAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     )
     ordering = ("-pk",)
     list_per_page = 50
-    actions = [download_data, *(_withdraw_action(purpose) for purpose in Purpose.values)]
+    actions = [
+        download_data,
+        *(_withdraw_action(purpose) for purpose in Purpose.values),
+        erase_profiles,
+    ]
 
     def get_search_results(self, request, queryset, search_term):
         return queryset.filter(profiles_search(search_term)), False
@@ -437,6 +441,11 @@ class ProfileAdmin(LargeTableAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def has_erase_permission(self, request) -> bool:
+        """Erasing is deleting a person: it takes the model's delete permission."""
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.delete_{opts.model_name}")
 
     @admin.display(description=_("email"), ordering="email")
     def identifier(self, profile: Profile) -> str:

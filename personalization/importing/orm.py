@@ -15,7 +15,7 @@ from .products import bulk_create_with_pks
 from .reading import ParsedOrder
 from .results import BadRow
 from .stats import profile_stats_recompute
-from .writing import BatchWriter, Written
+from .writing import BatchWriter, Written, orders_suppressed_count
 
 
 class OrmWriter(BatchWriter):
@@ -35,7 +35,8 @@ class OrmWriter(BatchWriter):
 
     def _write(self, orders: list[ParsedOrder], *, nested: bool) -> Written:
         present = _orders_present([order.order_id for order in orders])
-        touched = set(present.values())
+        # An erased customer's orders are present without a profile: nobody's stats to redo.
+        touched = {pk for pk in present.values() if pk is not None}
         new = [order for order in orders if order.order_id not in present]
         counts = {"orders_present": len(orders) - len(new)}
         if not new:
@@ -44,6 +45,7 @@ class OrmWriter(BatchWriter):
         if rejected:
             left_out = {id(order) for order, _errors in rejected}
             new = [order for order in new if id(order) not in left_out]
+        counts["orders_suppressed"] = orders_suppressed_count(new)
         profiles, counts["profiles_created"] = _profiles_resolve(new)
         order_rows = [
             Order(
@@ -75,7 +77,7 @@ class OrmWriter(BatchWriter):
 
 
 def _orders_present(order_ids: list[str]) -> dict[str, int]:
-    """The profile of each of these orders already recorded."""
+    """The profile of each of these orders already recorded (None: its customer was erased)."""
     rows = Order.objects.filter(external_id__in=order_ids).values_list("external_id", "profile_id")
     return dict(rows)
 

@@ -26,7 +26,7 @@ from ..models import IngestSource, Order, OrderLine, Profile, ProfileAlias
 from .reading import ParsedOrder, ProductKey
 from .results import BadRow
 from .stats import profile_stats_recompute
-from .writing import BatchCollision, BatchWriter, Written
+from .writing import BatchCollision, BatchWriter, Written, orders_suppressed_count
 
 # Session-local staging tables: nobody else sees them, and they are not written to the WAL.
 # The batch's tables empty themselves when its transaction commits.
@@ -115,6 +115,7 @@ class PostgresWriter(BatchWriter):
             cursor.execute(
                 "DELETE FROM pzn_import_order WHERE external_id = ANY(%s)", [list(left_out)]
             )
+        suppressed = orders_suppressed_count(new)
         _lines_copy(cursor, new, products)
         cursor.execute(sql.profiles_resolve, sql.profiles_resolve_params())
         emails, profiles_created, resolved = cursor.fetchone()
@@ -139,6 +140,7 @@ class PostgresWriter(BatchWriter):
             "lines_imported": lines,
             "profiles_created": profiles_created,
             "products_created": products_created,
+            "orders_suppressed": suppressed,
         }
         return counts, rejected, products, touched_present + touched
 
@@ -195,7 +197,9 @@ class _Statements:
                     AS profile_id
             ), touched AS (
                 INSERT INTO pzn_import_touched (profile_id)
-                SELECT DISTINCT profile_id FROM present ON CONFLICT DO NOTHING
+                SELECT DISTINCT profile_id FROM present
+                WHERE profile_id IS NOT NULL  -- the order of an erased customer
+                ON CONFLICT DO NOTHING
                 RETURNING 1
             )
             SELECT (SELECT array_agg(external_id) FROM present),

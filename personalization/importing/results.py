@@ -37,6 +37,9 @@ class ImportResult:
     lines_imported: int = 0
     profiles_created: int = 0
     products_created: int = 0
+    # Orders imported for addresses on the suppression list as erased: their customer has a
+    # profile again, without any consent (see docs/guide/privacy.md).
+    orders_suppressed: int = 0
     elapsed: float = 0.0
     dry_run: bool = False
     ignored_columns: list[str] = field(default_factory=list)

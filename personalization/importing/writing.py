@@ -12,7 +12,9 @@ from django.db import connection
 
 from ..concurrency import TransactionRetry, atomic_retried
 from ..exceptions import InvalidInput
+from ..models import SuppressionReason
 from ..money import RateCache
+from ..privacy.suppression import emails_suppressed
 from .products import ProductKeys, Rejected
 from .reading import ParsedOrder, ProductKey
 from .results import BadRow, ImportResult
@@ -26,6 +28,18 @@ class BatchCollision(TransactionRetry):
 # What a batch wrote: totals for ImportResult, the orders left out, the products it found,
 # and the profiles whose statistics it changed (in the writer's own terms).
 Written = tuple[dict[str, int], Rejected, dict[ProductKey, int], Any]
+
+
+def orders_suppressed_count(orders: list[ParsedOrder]) -> int:
+    """How many of these orders are for addresses erased before (on the suppression list).
+
+    They are imported like any other (revenue), and their customer gets a profile again,
+    without consent: an import never records consent, and could not for an erased address.
+    """
+    erased = emails_suppressed(
+        emails={order.email for order in orders}, reason=SuppressionReason.ERASED
+    )
+    return sum(1 for order in orders if order.email in erased) if erased else 0
 
 
 class BatchWriter(ABC):

@@ -10,6 +10,7 @@ from .consent import (
 from .events import Event, EventName
 from .jobs import Job, JobState
 from .preferences import PreferenceChange, PreferenceField, PreferenceSource
+from .privacy import Suppression, SuppressionReason, SuppressionSource
 from .profiles import (
     Channel,
     ChannelPreference,
@@ -54,6 +55,9 @@ __all__ = [
     "SegmentDailyCount",
     "SegmentKind",
     "SegmentMembership",
+    "Suppression",
+    "SuppressionReason",
+    "SuppressionSource",
     "Topic",
     "TopicPreference",
 ]

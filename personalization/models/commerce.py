@@ -33,12 +33,17 @@ class Order(models.Model):
         _("order id"), max_length=64, help_text=_("The order's id in the shop.")
     )
     # Looked up through pzn_order_profile_placed: an index of its own would only slow writes.
+    # Empty once the customer was erased: the order still counts in the shop's revenue, but
+    # belongs to nobody (personalization.privacy.erasure).
     profile = models.ForeignKey(
         Profile,
         verbose_name=_("customer"),
-        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="orders",
         db_index=False,
+        help_text=_("Empty for the orders of an erased customer, kept for revenue figures."),
     )
     placed_at = models.DateTimeField(_("placed at"))
     total = models.DecimalField(

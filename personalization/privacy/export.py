@@ -40,6 +40,7 @@ from ..models import (
     Segment,
     SegmentDailyCount,
     SegmentMembership,
+    Suppression,
     Topic,
     TopicPreference,
 )
@@ -255,6 +256,8 @@ NO_PERSONAL_DATA: dict[type[models.Model], str] = {
     # Work to do: arguments name profiles, consent records or segments by id only, and a
     # finished job is purged after JOB_KEEP_DONE_DAYS.
     Job: "background work, referring to rows by id only",
+    # Salted hashes of addresses, linked to no profile: nobody can read an address out of one.
+    Suppression: "salted hashes of suppressed addresses, linked to no one",
 }
 
 

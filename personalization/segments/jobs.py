@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from django.db import OperationalError, transaction
+from django.db import OperationalError, connection, transaction
+from django.db.models import BooleanField, Q
+from django.db.models.expressions import RawSQL
 
 from ..jobs import job_enqueue, job_handler
 from ..models import Job, Profile
@@ -35,6 +37,42 @@ def segments_update_enqueue(
         return None
     with transaction.atomic():
         return job_enqueue(task=SEGMENTS_UPDATE_JOB, args={"profile_ids": ids})
+
+
+def segments_update_jobs_forget(*, profile_ids: Iterable[int]) -> int:
+    """Take these profiles' ids out of the segment update jobs that name them (erasure).
+
+    Whatever their state: a pending job would skip a deleted profile anyway, but no row of
+    the app may keep the id of an erased person. How many jobs were changed.
+    """
+    ids = sorted(set(profile_ids))
+    if not ids:
+        return 0
+    jobs = Job.objects.filter(task=SEGMENTS_UPDATE_JOB)
+    if connection.vendor == "postgresql":
+        naming = Q()
+        for pk in ids:
+            naming |= Q(args__profile_ids__contains=[pk])
+        jobs = jobs.filter(naming)
+    elif connection.vendor == "sqlite":
+        table = connection.ops.quote_name(Job._meta.db_table)
+        placeholders = ", ".join(["%s"] * len(ids))
+        names = RawSQL(
+            f"EXISTS (SELECT 1 FROM json_each({table}.args, '$.profile_ids') "
+            f"WHERE value IN ({placeholders}))",
+            ids,
+            output_field=BooleanField(),
+        )
+        jobs = jobs.alias(names_them=names).filter(names_them=True)
+    forget = set(ids)
+    changed = 0
+    # Only the jobs that name them, read one at a time: a few, among many.
+    for job in jobs.only("pk", "args").order_by("pk").iterator():
+        kept = [pk for pk in job.args.get("profile_ids", []) if pk not in forget]
+        if len(kept) != len(job.args.get("profile_ids", [])):
+            Job.objects.filter(pk=job.pk).update(args={**job.args, "profile_ids": kept})
+            changed += 1
+    return changed
 
 
 # A lock wait that timed out or a deadlock victim is worth another try; the update reads the

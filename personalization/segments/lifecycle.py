@@ -83,7 +83,8 @@ def _loyal(profiles: QuerySet[Profile], now: dt.datetime) -> QuerySet[Profile]:
     minimum = app_settings.LOYAL_MIN_ORDERS
     enough_recent_orders = (
         Order.objects.counted()
-        .filter(placed_at__gte=since)
+        # Not the erased customers' orders, which would form a group of their own (NULL).
+        .filter(placed_at__gte=since, profile__isnull=False)
         .order_by()
         .values("profile")
         .annotate(recent=Count("pk"))

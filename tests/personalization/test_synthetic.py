@@ -90,7 +90,8 @@ def data_digest() -> str:
 
 
 def wipe():
-    Profile.objects.all().delete()  # cascades to everything but products and topics
+    Order.objects.all().delete()  # a deleted profile leaves its orders (detached, as erasure)
+    Profile.objects.all().delete()  # cascades to everything else but products and topics
     Product.objects.all().delete()
     Topic.objects.all().delete()
 

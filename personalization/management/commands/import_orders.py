@@ -132,6 +132,7 @@ class Command(BaseCommand):
             (_("orders skipped as bad"), f"{result.orders_bad:,}"),
             (_("bad rows"), f"{result.rows_bad:,}"),
             (_("profiles created"), f"{result.profiles_created:,}"),
+            (_("orders of erased addresses (no consent)"), f"{result.orders_suppressed:,}"),
             (_("products created"), f"{result.products_created:,}"),
             (_("rows read"), f"{result.rows:,}"),
             (_("elapsed"), _("%(seconds).1f s") % {"seconds": result.elapsed}),
