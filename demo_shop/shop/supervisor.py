@@ -161,12 +161,17 @@ _prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("lin
 
 
 def _die_with(parent_pid: int) -> Callable[[], None] | None:
-    """A preexec_fn that has the kernel SIGTERM the child when ``parent_pid`` dies (Linux)."""
+    """A preexec_fn that has the kernel SIGKILL the child when ``parent_pid`` dies (Linux).
+
+    SIGKILL, not SIGTERM: the parent died without an orderly stop, and a child busy in a long
+    call (Beat waiting on SQLite's lock) could take longer than anyone waits to handle a
+    SIGTERM. Nothing is lost by it: work lives in the database's outbox, not in the worker.
+    """
     if _prctl is None:
         return None
 
     def preexec() -> None:
-        if _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        if _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
         if os.getppid() != parent_pid:
             # The parent died before the call above: no signal will come, so go now.
