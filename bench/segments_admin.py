@@ -27,46 +27,15 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from segbench import StatementCounter, django_setup  # noqa: E402  (bench/ is the script's folder)
+
 USERNAME = "bench-admin"
-
-
-def _setup(args: argparse.Namespace) -> None:
-    os.environ.update(
-        DATABASE_URL=f"{args.server}/{args.database}",
-        DJANGO_DEBUG="0",
-        DJANGO_SETTINGS_MODULE="demo_shop.settings",
-        DEMO_VAR_DIR=tempfile.mkdtemp(prefix="pzn-bench-admin-"),
-    )
-    import django
-
-    django.setup()
-
-
-class _StatementCounter:
-    """Counts the statements of one request and keeps the slowest."""
-
-    def __init__(self, *, log: bool = False) -> None:
-        self.count = 0
-        self.slowest = (0.0, "")
-        self.log = log
-
-    def __call__(self, execute, sql, params, many, context):
-        self.count += 1
-        started = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            ms = (time.perf_counter() - started) * 1000
-            if ms > self.slowest[0]:
-                self.slowest = (ms, " ".join(sql.split()[:6])[:70])
-            if self.log:
-                print(f"    {ms:8.1f} ms  {' '.join(sql.split())[:300]}", file=sys.stderr)
 
 
 def _pages(segment_slug: str) -> list[tuple[str, str, str, dict]]:
@@ -214,7 +183,7 @@ def _measure(client, pages, repeat: int, show: str | None) -> list[dict]:
             raise SystemExit(f"{label}: {method.upper()} {url} answered {response.status_code}")
         times, counts, slowest = [], [], (0.0, "")
         for number in range(repeat):
-            counter = _StatementCounter(log=bool(show) and show in label and number == 0)
+            counter = StatementCounter(log=bool(show) and show in label and number == 0)
             with connection.execute_wrapper(counter):
                 started = time.perf_counter()
                 response = send(url, data)
@@ -254,7 +223,7 @@ def main() -> None:
     parser.add_argument("--save", help="Write the results to this JSON file.")
     parser.add_argument("--compare", help="Print them beside a file --save wrote.")
     args = parser.parse_args()
-    _setup(args)
+    django_setup(server=args.server, database=args.database, prefix="pzn-bench-admin-")
 
     from django.conf import settings
     from django.db import connection

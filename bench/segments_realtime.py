@@ -30,45 +30,15 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from segbench import StatementCounter, django_setup, percentile  # noqa: E402  (bench/ is the script's folder)
+
 PREFIX = "B2-"
-
-
-def _setup(args: argparse.Namespace) -> None:
-    os.environ.update(
-        DATABASE_URL=f"{args.server}/{args.database}",
-        DJANGO_DEBUG="0",
-        DJANGO_SETTINGS_MODULE="demo_shop.settings",
-        DEMO_VAR_DIR=tempfile.mkdtemp(prefix="pzn-bench-rt-"),
-    )
-    import django
-
-    django.setup()
-
-
-class _StatementCounter:
-    """Counts the statements sent and sums their time by kind (the statement's first words)."""
-
-    def __init__(self, by_kind: dict[str, list[float]]) -> None:
-        self.count = 0
-        self.ms = 0.0
-        self.by_kind = by_kind
-
-    def __call__(self, execute, sql, params, many, context):
-        self.count += 1
-        started = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            kind = " ".join(sql.split()[:4])[:60]
-            ms = (time.perf_counter() - started) * 1000
-            self.ms += ms
-            self.by_kind.setdefault(kind, []).append(ms)
 
 
 # The floor: the five lifecycle definitions (bench/segments_refresh.py's HAND_WRITTEN, default
@@ -125,11 +95,6 @@ def _floor_timed(cursor, params: dict, *, prepare: bool | None = None) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def _percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
 def _customers(n: int) -> list[tuple[int, str]]:
     """``n`` identified profiles in a fixed pseudo-random order (same every run)."""
     from django.db import connection
@@ -169,7 +134,7 @@ def main() -> None:
         help="The time of the orders and updates (default: the generator's default --until).",
     )
     args = parser.parse_args()
-    _setup(args)
+    django_setup(server=args.server, database=args.database, prefix="pzn-bench-rt-")
 
     from django.db import connection
 
@@ -211,7 +176,7 @@ def main() -> None:
                 lines=[{"product_id": product[0], "quantity": 1, "unit_price": str(product[1])}],
             )
             recorded = time.perf_counter()
-            counter = _StatementCounter(by_kind if number >= args.warm_up else {})
+            counter = StatementCounter(by_kind=by_kind if number >= args.warm_up else {})
             with connection.execute_wrapper(counter):
                 updated_started = time.perf_counter()
                 changes = segments_update_for_profiles(profile_ids=[pk], now=now)
@@ -256,8 +221,8 @@ def main() -> None:
     ):
         values = [r[key] for r in rows]
         print(
-            f"| {label} | {_percentile(values, 50):.1f} | {_percentile(values, 95):.1f} "
-            f"| {_percentile(values, 99):.1f} | {max(values):.1f} "
+            f"| {label} | {percentile(values, 50):.1f} | {percentile(values, 95):.1f} "
+            f"| {percentile(values, 99):.1f} | {max(values):.1f} "
             f"| {statistics.mean(values):.1f} |"
         )
     updates = [r["update"] for r in rows]
@@ -265,8 +230,8 @@ def main() -> None:
         floors = [r[floor] for r in rows]
         print(
             f"\nUpdate / {floor}: p50 "
-            f"{_percentile(updates, 50) / _percentile(floors, 50):.1f}x, "
-            f"p95 {_percentile(updates, 95) / _percentile(floors, 95):.1f}x"
+            f"{percentile(updates, 50) / percentile(floors, 50):.1f}x, "
+            f"p95 {percentile(updates, 95) / percentile(floors, 95):.1f}x"
         )
     counts = sorted({r["statements"] for r in rows})
     changed = [r for r in rows if r["changed"]]
@@ -283,19 +248,19 @@ def main() -> None:
             print(
                 f"- {label}: {len(subset)}, statements "
                 f"{sorted({r['statements'] for r in subset})}, p95 "
-                f"{_percentile([r['update'] for r in subset], 95):.1f} ms"
+                f"{percentile([r['update'] for r in subset], 95):.1f} ms"
             )
     print("\n| statement of the update | calls | p50 ms | p95 ms |")
     print("|---|---:|---:|---:|")
     for kind, times in sorted(by_kind.items(), key=lambda item: -sum(item[1])):
         print(
-            f"| `{kind}` | {len(times)} | {_percentile(times, 50):.1f} "
-            f"| {_percentile(times, 95):.1f} |"
+            f"| `{kind}` | {len(times)} | {percentile(times, 50):.1f} "
+            f"| {percentile(times, 95):.1f} |"
         )
     rest = [r["rest"] for r in rows]
     print(
-        f"| everything else (the COMMIT, Python) | {len(rest)} | {_percentile(rest, 50):.1f} "
-        f"| {_percentile(rest, 95):.1f} |"
+        f"| everything else (the COMMIT, Python) | {len(rest)} | {percentile(rest, 50):.1f} "
+        f"| {percentile(rest, 95):.1f} |"
     )
 
 

@@ -43,12 +43,13 @@ import os
 import platform
 import resource
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from segbench import StatementCounter, django_setup, stored_differs, timed_count  # noqa: E402  (bench/ is the script's folder)
 
 SLUGS = ("lead", "new_customer", "lapsed", "loyal", "cart_abandoner")
 
@@ -95,18 +96,6 @@ HAND_WRITTEN = {
 }
 
 
-def _setup(args: argparse.Namespace) -> None:
-    os.environ.update(
-        DATABASE_URL=f"{args.server}/{args.database}",
-        DJANGO_DEBUG="0",
-        DJANGO_SETTINGS_MODULE="demo_shop.settings",
-        DEMO_VAR_DIR=tempfile.mkdtemp(prefix="pzn-bench-seg-"),
-    )
-    import django
-
-    django.setup()
-
-
 def _hand_params(now: dt.datetime) -> dict:
     from personalization.conf import app_settings as s
 
@@ -127,16 +116,6 @@ def _check_defaults() -> None:
         sys.exit("The hand-written queries assume the default lifecycle thresholds.")
 
 
-def _timed(sql: str, params) -> tuple[float, int]:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        started = time.perf_counter()
-        cursor.execute(sql, params)
-        (count,) = cursor.fetchone()
-        return time.perf_counter() - started, count
-
-
 def _set_sql(slug: str, now: dt.datetime) -> tuple[str, tuple]:
     from personalization.segments import lifecycle_members
 
@@ -146,31 +125,6 @@ def _set_sql(slug: str, now: dt.datetime) -> tuple[str, tuple]:
 
 def _floor_sql(slug: str) -> str:
     return f"SELECT count(*) FROM ({HAND_WRITTEN[slug]}) s"
-
-
-def _stored_differs(slug: str, segment_id: int, now: dt.datetime) -> int:
-    """How many profiles are in the stored open stays or the hand-written set but not both."""
-    from django.db import connection
-
-    sql = f"""
-        SELECT count(*) FROM ({HAND_WRITTEN[slug]}) h (id)
-        FULL JOIN (SELECT profile_id FROM personalization_segmentmembership
-                   WHERE segment_id = %(segment)s AND exited_at IS NULL) m
-          ON m.profile_id = h.id
-        WHERE m.profile_id IS NULL OR h.id IS NULL
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, {**_hand_params(now), "segment": segment_id})
-        return cursor.fetchone()[0]
-
-
-class _StatementCounter:
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __call__(self, execute, sql, params, many, context):
-        self.count += 1
-        return execute(sql, params, many, context)
 
 
 def _write_floor(slug: str, segment_id: int, now: dt.datetime) -> float:
@@ -238,18 +192,20 @@ def run_pass(name: str, now: dt.datetime, *, verify: bool, repeat: int) -> list[
         set_sql, set_params = _set_sql(slug, now)
         floors, sets = [], []
         for _ in range(repeat):  # alternately, the best of each: the machine is shared
-            floors.append(_timed(_floor_sql(slug), _hand_params(now)))
-            sets.append(_timed(set_sql, set_params))
+            floors.append(timed_count(_floor_sql(slug), _hand_params(now)))
+            sets.append(timed_count(set_sql, set_params))
         (floor_s, floor_n), (set_s, set_n) = min(floors), min(sets)
         write_floor_s = _write_floor(slug, segment.pk, now) if name == "first" else None
-        counter = _StatementCounter()
+        counter = StatementCounter()
         with connection.execute_wrapper(counter):
             started = time.perf_counter()
             result = segment_refresh(segment=segment, now=now)
             refresh_s = time.perf_counter() - started
         if not floor_n == set_n == result.members:
             sys.exit(f"{slug}: floor {floor_n}, app set {set_n}, stored {result.members}")
-        if verify and (differs := _stored_differs(slug, segment.pk, now)):
+        if verify and (
+            differs := stored_differs(HAND_WRITTEN[slug], _hand_params(now), segment_id=segment.pk)
+        ):
             sys.exit(f"{slug}: {differs} profiles differ between stored and hand-written sets")
         rows.append(
             {
@@ -278,8 +234,8 @@ def run_pass(name: str, now: dt.datetime, *, verify: bool, repeat: int) -> list[
 def _warm_up(now: dt.datetime) -> None:
     """Read every table the queries touch once, so no pass pays for the first read from disk."""
     for slug in SLUGS:
-        _timed(_floor_sql(slug), _hand_params(now))
-        _timed(*_set_sql(slug, now))
+        timed_count(_floor_sql(slug), _hand_params(now))
+        timed_count(*_set_sql(slug, now))
 
 
 def main() -> None:
@@ -300,7 +256,7 @@ def main() -> None:
         "--no-verify", action="store_true", help="Skip comparing the stored sets (untimed)."
     )
     args = parser.parse_args()
-    _setup(args)
+    django_setup(server=args.server, database=args.database, prefix="pzn-bench-seg-")
     _check_defaults()
 
     from django.db import connection

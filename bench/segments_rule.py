@@ -36,12 +36,13 @@ import datetime as dt
 import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from segbench import StatementCounter, django_setup, stored_differs, timed_count  # noqa: E402  (bench/ is the script's folder)
 
 SLUG = "bench_b1_rule"
 CATEGORY = "Coffee & Tea"
@@ -139,18 +140,6 @@ HAND_WRITTEN = """
 """
 
 
-def _setup(args: argparse.Namespace) -> None:
-    os.environ.update(
-        DATABASE_URL=f"{args.server}/{args.database}",
-        DJANGO_DEBUG="0",
-        DJANGO_SETTINGS_MODULE="demo_shop.settings",
-        DEMO_VAR_DIR=tempfile.mkdtemp(prefix="pzn-bench-rule-"),
-    )
-    import django
-
-    django.setup()
-
-
 def _check_assumptions() -> None:
     """What the hand-written query takes for granted."""
     from personalization.conf import app_settings as s
@@ -192,16 +181,6 @@ def _set_sql(now: dt.datetime) -> tuple[str, tuple]:
     return f"SELECT count(*) FROM ({sql}) s", params
 
 
-def _timed(sql: str, params) -> tuple[float, int]:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        started = time.perf_counter()
-        cursor.execute(sql, params)
-        (count,) = cursor.fetchone()
-        return time.perf_counter() - started, count
-
-
 def _explain(sql: str, params) -> list[str]:
     from django.db import connection
 
@@ -217,31 +196,6 @@ def _summary(plan: list[str]) -> list[str]:
         lines.append(plan[1])
     summary = ("JIT:", "  Functions:", "  Timing:", "Planning Time", "Execution Time")
     return lines + [line for line in plan if line.startswith(summary)]
-
-
-def _stored_differs(segment_id: int, now: dt.datetime) -> int:
-    """How many profiles are in the stored open stays or the hand-written set but not both."""
-    from django.db import connection
-
-    sql = f"""
-        SELECT count(*) FROM ({HAND_WRITTEN}) h (id)
-        FULL JOIN (SELECT profile_id FROM personalization_segmentmembership
-                   WHERE segment_id = %(segment)s AND exited_at IS NULL) m
-          ON m.profile_id = h.id
-        WHERE m.profile_id IS NULL OR h.id IS NULL
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, {**_hand_params(now), "segment": segment_id})
-        return cursor.fetchone()[0]
-
-
-class _StatementCounter:
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __call__(self, execute, sql, params, many, context):
-        self.count += 1
-        return execute(sql, params, many, context)
 
 
 def _segment_fresh():
@@ -268,8 +222,8 @@ def _compare(now: dt.datetime, repeat: int) -> dict:
     set_sql, set_params = _set_sql(now)
     floors, sets = [], []
     for _ in range(repeat):  # alternately, the best of each: the machine is shared
-        floors.append(_timed(floor_sql, floor_params))
-        sets.append(_timed(set_sql, set_params))
+        floors.append(timed_count(floor_sql, floor_params))
+        sets.append(timed_count(set_sql, set_params))
     (floor_s, floor_n), (set_s, set_n) = min(floors), min(sets)
     if floor_n != set_n:
         sys.exit(f"hand-written {floor_n} members, rule_members {set_n}")
@@ -281,12 +235,14 @@ def _refresh(segment, now: dt.datetime, *, verify: bool) -> dict:
 
     from personalization.segments import segment_refresh
 
-    counter = _StatementCounter()
+    counter = StatementCounter()
     with connection.execute_wrapper(counter):
         started = time.perf_counter()
         result = segment_refresh(segment=segment, now=now)
         seconds = time.perf_counter() - started
-    if verify and (differs := _stored_differs(segment.pk, now)):
+    if verify and (
+        differs := stored_differs(HAND_WRITTEN, _hand_params(now), segment_id=segment.pk)
+    ):
         sys.exit(f"{differs} profiles differ between the stored and the hand-written set")
     with connection.cursor() as cursor:  # what autovacuum would do (it is off here)
         cursor.execute("VACUUM ANALYZE personalization_segmentmembership")
@@ -327,7 +283,7 @@ def main() -> None:
     )
     parser.add_argument("--keep", action="store_true", help="Keep the segment afterwards.")
     args = parser.parse_args()
-    _setup(args)
+    django_setup(server=args.server, database=args.database, prefix="pzn-bench-rule-")
     _check_assumptions()
 
     from django.db import connection
@@ -347,8 +303,8 @@ def main() -> None:
         jit = cursor.fetchone()[0]
     segment = _segment_fresh()
     # Read every table both queries touch once, so neither pays for the first read from disk.
-    _timed(_floor_sql(), _hand_params(now))
-    _timed(*_set_sql(now))
+    timed_count(_floor_sql(), _hand_params(now))
+    timed_count(*_set_sql(now))
 
     compared = _compare(now, args.repeat)
     print(
