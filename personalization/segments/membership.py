@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 SEGMENT_SIGNAL_BATCH = 10_000  # profile ids per segment_entered/segment_exited signal
 FETCH_BATCH = 10_000
 PAIRS_PER_STATEMENT = 1_000  # (segment, profile) pairs per realtime write: 3,000 parameters
+# When a closed stay ended, given ``now`` twice: a stay opened after ``now`` by a worker whose
+# clock runs ahead closes when it opened.
+_EXITED_AT = "CASE WHEN entered_at > %s THEN entered_at ELSE %s END"
 _ADVISORY_NAMESPACE = 0x707A6E  # "pzn": keeps our advisory locks apart from the shop's
 
 
@@ -245,9 +248,8 @@ def _close_sql(
     select_sql, select_params = leaving.order_by().values("pk").query.sql_with_params()
     table = connection.ops.quote_name(SegmentMembership._meta.db_table)
     at = connection.ops.adapt_datetimefield_value(now)
-    # A stay opened after ``now`` by a worker whose clock runs ahead closes when it opened.
     sql = (
-        f"UPDATE {table} SET exited_at = CASE WHEN entered_at > %s THEN entered_at ELSE %s END "
+        f"UPDATE {table} SET exited_at = {_EXITED_AT} "
         f"WHERE exited_at IS NULL AND id IN ({select_sql}) RETURNING {returning}"
     )
     return sql, [at, at, *select_params]
@@ -288,7 +290,7 @@ def _stays_close(pairs: list[tuple[int, int]], *, now: dt.datetime) -> dict[int,
     at = connection.ops.adapt_datetimefield_value(now)
     rows = ", ".join(["(%s, %s)"] * len(pairs))
     sql = (
-        f"UPDATE {table} SET exited_at = CASE WHEN entered_at > %s THEN entered_at ELSE %s END "
+        f"UPDATE {table} SET exited_at = {_EXITED_AT} "
         f"WHERE exited_at IS NULL AND (segment_id, profile_id) IN (VALUES {rows}) "
         "RETURNING segment_id, profile_id"
     )
