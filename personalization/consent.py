@@ -339,6 +339,19 @@ def consent_states(*, profile: Profile) -> dict[str, str]:
     return {purpose: _derive(rows) for purpose, rows in by_purpose.items()}
 
 
+def consent_states_many(*, profile_ids: Iterable[int]) -> dict[int, dict[str, str]]:
+    """The current state for every purpose of each of a few profiles (a page of a list), in
+    one query: {profile id: {purpose: state}}. Profiles that do not exist are left out."""
+    profiles = Profile.objects.filter(pk__in=list(profile_ids))
+    for purpose in Purpose.values:
+        profiles = profiles_with_consent(profiles, purpose, name=f"state_{purpose}")
+    names = [f"state_{purpose}" for purpose in Purpose.values]
+    return {
+        row[0]: dict(zip(Purpose.values, row[1:], strict=True))
+        for row in profiles.values_list("pk", *names)
+    }
+
+
 def has_consent(*, profile: Profile | None, purpose: str) -> bool:
     """Whether ``profile`` (None or unsaved: no) currently consents to ``purpose``."""
     if profile is not None:

@@ -19,8 +19,8 @@ from ..consent import (
     consent_in_states,
     consent_record,
     consent_states,
+    consent_states_many,
     profiles_in_consent_state,
-    profiles_with_consent,
     record_status,
     with_confirmation,
 )
@@ -90,14 +90,10 @@ class ConsentColumnsChangeList(ChangeList):
     def get_results(self, request):
         super().get_results(request)
         page = list(self.result_list)  # evaluated once; the template reuses these instances
-        states = Profile.objects.filter(pk__in=[profile.pk for profile in page])
-        for purpose in Purpose.values:
-            states = profiles_with_consent(states, purpose, name=consent_attr(purpose))
-        attrs = [consent_attr(purpose) for purpose in Purpose.values]
-        by_pk = {row[0]: row[1:] for row in states.values_list("pk", *attrs)}
+        states = consent_states_many(profile_ids=[profile.pk for profile in page])
         for profile in page:
-            for attr, value in zip(attrs, by_pk.get(profile.pk, ()), strict=False):
-                setattr(profile, attr, value)
+            for purpose, state in states.get(profile.pk, {}).items():
+                setattr(profile, consent_attr(purpose), state)
 
 
 class ConsentStateFilter(admin.SimpleListFilter):

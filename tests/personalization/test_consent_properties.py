@@ -11,6 +11,7 @@ from personalization.consent import (
     consent_in_states,
     consent_state,
     consent_states,
+    consent_states_many,
     profiles_in_consent_state,
     profiles_with_consent,
 )
@@ -55,6 +56,7 @@ def test_python_and_sql_derive_the_same_state_for_any_ledger(ledger):
                 written_at=T0 + dt.timedelta(minutes=entry["written"]),
             )
         pks = [p.pk for p in profiles]
+        many = consent_states_many(profile_ids=pks)
         for purpose in PURPOSES:
             from_sql = dict(
                 profiles_with_consent(Profile.objects.filter(pk__in=pks), purpose).values_list(
@@ -73,6 +75,7 @@ def test_python_and_sql_derive_the_same_state_for_any_ledger(ledger):
                 state = consent_state(profile=profile, purpose=purpose)
                 assert from_sql[profile.pk] == state
                 assert consent_states(profile=profile)[purpose] == state
+                assert many[profile.pk][purpose] == state
                 assert {s for s, members in in_state.items() if profile.pk in members} == {state}
             for state in ConsentState.values:
                 in_state = profiles_in_consent_state(
