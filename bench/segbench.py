@@ -7,6 +7,7 @@ Imported by the ``bench/segments_*.py`` scripts, which run as files (their folde
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sys
 import tempfile
@@ -85,3 +86,16 @@ def stored_differs(hand_written: str, params: dict, *, segment_id: int) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, {**params, "segment": segment_id})
         return cursor.fetchone()[0]
+
+
+def lifecycle_params(now: dt.datetime) -> dict:
+    """The times the hand-written lifecycle queries compare with, from the app's settings."""
+    from personalization.conf import app_settings as s
+
+    return {
+        "new_since": now - dt.timedelta(days=s.NEW_CUSTOMER_DAYS),
+        "lapsed_before": now - dt.timedelta(days=s.LAPSED_AFTER_DAYS),
+        "loyal_since": now - dt.timedelta(days=s.LOYAL_WITHIN_DAYS),
+        "cart_after": now - dt.timedelta(days=s.CART_ABANDONED_WITHIN_DAYS),
+        "cart_before": now - dt.timedelta(minutes=s.CART_ABANDONED_AFTER_MINUTES),
+    }

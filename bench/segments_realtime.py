@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from segbench import StatementCounter, django_setup, percentile  # noqa: E402  (bench/ is the script's folder)
+from segbench import StatementCounter, django_setup, lifecycle_params, percentile  # noqa: E402  (bench/ is the script's folder)
 
 PREFIX = "B2-"
 
@@ -70,19 +70,6 @@ FLOOR_SQL = """
             WHERE m.profile_id = p.id AND m.exited_at IS NULL)
     FROM personalization_profile p WHERE p.id = %(profile)s
 """
-
-
-def _floor_params(now: dt.datetime, profile_id: int) -> dict:
-    from personalization.conf import app_settings as s
-
-    return {
-        "new_since": now - dt.timedelta(days=s.NEW_CUSTOMER_DAYS),
-        "lapsed_before": now - dt.timedelta(days=s.LAPSED_AFTER_DAYS),
-        "loyal_since": now - dt.timedelta(days=s.LOYAL_WITHIN_DAYS),
-        "cart_after": now - dt.timedelta(days=s.CART_ABANDONED_WITHIN_DAYS),
-        "cart_before": now - dt.timedelta(minutes=s.CART_ABANDONED_AFTER_MINUTES),
-        "profile": profile_id,
-    }
 
 
 def _floor_timed(cursor, params: dict, *, prepare: bool | None = None) -> float:
@@ -181,7 +168,7 @@ def main() -> None:
                 updated_started = time.perf_counter()
                 changes = segments_update_for_profiles(profile_ids=[pk], now=now)
                 updated = time.perf_counter()
-            floor_params = _floor_params(now, pk)
+            floor_params = {**lifecycle_params(now), "profile": pk}
             with connection.cursor() as cursor:
                 floor = _floor_timed(cursor, floor_params)
             floor_prepared = _floor_timed(prepared, floor_params, prepare=True)

@@ -49,7 +49,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from segbench import StatementCounter, django_setup, stored_differs, timed_count  # noqa: E402  (bench/ is the script's folder)
+from segbench import StatementCounter, django_setup, lifecycle_params, stored_differs, timed_count  # noqa: E402  (bench/ is the script's folder)
 
 SLUGS = ("lead", "new_customer", "lapsed", "loyal", "cart_abandoner")
 
@@ -96,18 +96,6 @@ HAND_WRITTEN = {
 }
 
 
-def _hand_params(now: dt.datetime) -> dict:
-    from personalization.conf import app_settings as s
-
-    return {
-        "new_since": now - dt.timedelta(days=s.NEW_CUSTOMER_DAYS),
-        "lapsed_before": now - dt.timedelta(days=s.LAPSED_AFTER_DAYS),
-        "loyal_since": now - dt.timedelta(days=s.LOYAL_WITHIN_DAYS),
-        "cart_after": now - dt.timedelta(days=s.CART_ABANDONED_WITHIN_DAYS),
-        "cart_before": now - dt.timedelta(minutes=s.CART_ABANDONED_AFTER_MINUTES),
-    }
-
-
 def _check_defaults() -> None:
     from personalization.conf import app_settings as s
 
@@ -147,7 +135,7 @@ def _write_floor(slug: str, segment_id: int, now: dt.datetime) -> float:
             cursor.execute(
                 f"INSERT INTO {table} (segment_id, profile_id, entered_at) "
                 f"SELECT %(segment)s, h.id, %(now)s FROM ({HAND_WRITTEN[slug]}) h (id)",
-                {**_hand_params(now), "segment": segment_id, "now": now},
+                {**lifecycle_params(now), "segment": segment_id, "now": now},
             )
         seconds = time.perf_counter() - started
         cursor.execute(f"DROP TABLE {table}")
@@ -192,7 +180,7 @@ def run_pass(name: str, now: dt.datetime, *, verify: bool, repeat: int) -> list[
         set_sql, set_params = _set_sql(slug, now)
         floors, sets = [], []
         for _ in range(repeat):  # alternately, the best of each: the machine is shared
-            floors.append(timed_count(_floor_sql(slug), _hand_params(now)))
+            floors.append(timed_count(_floor_sql(slug), lifecycle_params(now)))
             sets.append(timed_count(set_sql, set_params))
         (floor_s, floor_n), (set_s, set_n) = min(floors), min(sets)
         write_floor_s = _write_floor(slug, segment.pk, now) if name == "first" else None
@@ -203,8 +191,9 @@ def run_pass(name: str, now: dt.datetime, *, verify: bool, repeat: int) -> list[
             refresh_s = time.perf_counter() - started
         if not floor_n == set_n == result.members:
             sys.exit(f"{slug}: floor {floor_n}, app set {set_n}, stored {result.members}")
+        hand_written = HAND_WRITTEN[slug]
         if verify and (
-            differs := stored_differs(HAND_WRITTEN[slug], _hand_params(now), segment_id=segment.pk)
+            differs := stored_differs(hand_written, lifecycle_params(now), segment_id=segment.pk)
         ):
             sys.exit(f"{slug}: {differs} profiles differ between stored and hand-written sets")
         rows.append(
@@ -234,7 +223,7 @@ def run_pass(name: str, now: dt.datetime, *, verify: bool, repeat: int) -> list[
 def _warm_up(now: dt.datetime) -> None:
     """Read every table the queries touch once, so no pass pays for the first read from disk."""
     for slug in SLUGS:
-        timed_count(_floor_sql(slug), _hand_params(now))
+        timed_count(_floor_sql(slug), lifecycle_params(now))
         timed_count(*_set_sql(slug, now))
 
 
