@@ -137,3 +137,9 @@ class ImportFileError(PersonalizationError, ValueError):
         super().__init__(message)
         self.message = message
         self.result = result
+
+
+class NoConsentWording(PersonalizationError, LookupError):
+    """No consent wording is published for a purpose, in the language asked for nor in any
+    fallback (``LANGUAGE_CODE``, English). Publish one (admin › Consent wordings, or
+    ``personalization.capture.wording.consent_wording_publish``)."""

@@ -7,7 +7,7 @@ functions; shop data and consent evidence are read-only here.
 
 from .catalogue import ProductAdmin
 from .commerce import CartAdmin, EventAdmin, OrderAdmin
-from .consent import ConsentRecordAdmin
+from .consent import ConsentRecordAdmin, ConsentWordingAdmin
 from .jobs import JobAdmin
 from .privacy import SuppressionAdmin
 from .profiles import ProfileAdmin, TopicAdmin
@@ -16,6 +16,7 @@ from .segments import SegmentAdmin, SegmentMembershipAdmin
 __all__ = [
     "CartAdmin",
     "ConsentRecordAdmin",
+    "ConsentWordingAdmin",
     "EventAdmin",
     "JobAdmin",
     "OrderAdmin",

@@ -5,6 +5,7 @@ from .consent import (
     ConsentSource,
     ConsentState,
     ConsentStatus,
+    ConsentWording,
     Purpose,
 )
 from .events import Event, EventName
@@ -33,6 +34,7 @@ __all__ = [
     "ConsentSource",
     "ConsentState",
     "ConsentStatus",
+    "ConsentWording",
     "Event",
     "EventName",
     "Frequency",

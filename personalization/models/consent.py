@@ -185,3 +185,92 @@ class ConsentRecord(models.Model):
         raise ImmutableRecord(
             "Consent records are deleted only by erasing their profile, never one by one."
         )
+
+
+class ConsentWordingQuerySet(models.QuerySet):
+    """Published wordings are evidence of what customers were shown: never changed or deleted.
+
+    A version, once published, may be on a form a customer has open; were it deleted and its
+    number given again to another text, that form's consent would be recorded against words
+    the customer never saw. Publish a new version instead.
+    """
+
+    def update(self, **kwargs):
+        raise ImmutableRecord("Consent wordings are append-only; publish a new version instead.")
+
+    def delete(self):
+        raise ImmutableRecord("Consent wordings are never deleted; publish a new version instead.")
+
+    def published(self, *, now=None):
+        return self.filter(published_at__lte=now or timezone.now())
+
+    def latest_first(self):
+        return self.order_by("-number", "-pk")
+
+
+class ConsentWording(models.Model):
+    """One published text a customer is shown next to a consent box, in one language.
+
+    Append-only: a text is never edited; changing the words publishes a new version
+    (``personalization.capture.wording.consent_wording_publish``). ``version`` is what the
+    consent ledger stores (``ConsentRecord.wording_version``), so the exact words a customer
+    agreed to can always be shown (GDPR Art. 7(1)).
+    """
+
+    purpose = models.CharField(_("purpose"), max_length=32, choices=Purpose.choices)
+    language = models.CharField(
+        _("language"),
+        max_length=15,
+        help_text=_("A language code from the LANGUAGES setting, e.g. en, sv or tr."),
+    )
+    number = models.PositiveIntegerField(
+        _("number"),
+        help_text=_("Counts the versions of this purpose in this language: 1, 2, 3, …"),
+    )
+    version = models.CharField(
+        _("version"),
+        max_length=64,
+        unique=True,
+        help_text=_(
+            "Purpose, language and number, e.g. email_marketing.sv.2: stored with each consent "
+            "record as its wording version, never given to another text."
+        ),
+    )
+    text = models.TextField(
+        _("text"), help_text=_("The exact words shown next to the consent box, as plain text.")
+    )
+    published_at = models.DateTimeField(
+        _("published at"),
+        default=timezone.now,
+        help_text=_("Since when this text is shown (the latest published version is)."),
+    )
+
+    objects = ConsentWordingQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("consent wording")
+        verbose_name_plural = _("consent wordings")
+        base_manager_name = "objects"
+        ordering = ["purpose", "language", "-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["purpose", "language", "number"], name="pzn_wording_number_unique"
+            ),
+            models.CheckConstraint(condition=~models.Q(text=""), name="pzn_wording_text_not_empty"),
+            models.CheckConstraint(
+                condition=models.Q(number__gte=1), name="pzn_wording_number_gte_1"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.version
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ImmutableRecord(
+                "Consent wordings are append-only; publish a new version instead."
+            )
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableRecord("Consent wordings are never deleted; publish a new version instead.")

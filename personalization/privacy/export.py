@@ -28,6 +28,7 @@ from ..models import (
     CartLine,
     ChannelPreference,
     ConsentRecord,
+    ConsentWording,
     Event,
     Job,
     Order,
@@ -258,6 +259,9 @@ NO_PERSONAL_DATA: dict[type[models.Model], str] = {
     Job: "background work, referring to rows by id only",
     # Salted hashes of addresses, linked to no profile: nobody can read an address out of one.
     Suppression: "salted hashes of suppressed addresses, linked to no one",
+    # The published texts of consent boxes, the same for everybody; a person's consent is
+    # ConsentRecord, which names the version they were shown.
+    ConsentWording: "the published texts of consent boxes, the same for everybody",
 }
 
 
