@@ -12,6 +12,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# axe-core, the accessibility checker the browser tests run (fetched from npm, hash checked).
+AXE := $(VENV)/axe-core/axe.min.js
+$(AXE): tests/tools/fetch_axe.py | $(STAMP)
+	$(BIN)/python tests/tools/fetch_axe.py $(AXE)
+
 install: $(STAMP)
 
 ## Run the demo shop with a Celery worker and Beat on embedded defaults.
@@ -19,7 +24,7 @@ demo: $(STAMP)
 	$(BIN)/python manage.py rundemo
 
 ## Run the whole test suite (SQLite unless DATABASE_URL is set).
-test: $(STAMP)
+test: $(STAMP) $(AXE)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

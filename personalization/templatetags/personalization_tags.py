@@ -6,6 +6,7 @@ from django import template
 from django.urls import get_script_prefix
 
 from ..conf import app_settings
+from ..preferences.links import PreferenceLinks, preference_links
 
 register = template.Library()
 
@@ -14,3 +15,10 @@ register = template.Library()
 def shop_home_url() -> str:
     """Where "back to the shop" leads: ``SITE_URL`` if set, else the root of this site."""
     return app_settings.SITE_URL or get_script_prefix()
+
+
+@register.simple_tag
+def preference_links_for(profile) -> PreferenceLinks:
+    """``{% preference_links_for profile as links %}``: ``links.manage`` and
+    ``links.unsubscribe``, absolute, for the footer of an email the shop sends itself."""
+    return preference_links(profile=profile)
