@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install messages clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,19 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+
+# The languages besides English (the source) that the app and the demo are translated into.
+LANGUAGES := sv tr
+MAKEMESSAGES := makemessages $(addprefix -l ,$(LANGUAGES)) --add-location=file --ignore=migrations
+COMPILEMESSAGES := compilemessages $(addprefix -l ,$(LANGUAGES))
+
+## Re-extract the strings of the app and the demo into their catalogues (msgmerge keeps the
+## translations; new strings come in untranslated) and compile them. Needs GNU gettext.
+messages: $(STAMP)
+	cd personalization && ../$(BIN)/python ../manage.py $(MAKEMESSAGES)
+	cd demo_shop && ../$(BIN)/python ../manage.py $(MAKEMESSAGES)
+	cd personalization && ../$(BIN)/python ../manage.py $(COMPILEMESSAGES)
+	cd demo_shop && ../$(BIN)/python ../manage.py $(COMPILEMESSAGES)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from personalization import signals
@@ -168,6 +169,8 @@ def order_placed(*, request: HttpRequest, order: Order, consents: dict[str, str]
         email=order.email,
         first_name=order.first_name,
         last_name=order.last_name,
+        # The language the customer shops in: the app's emails to them (double opt-in) use it.
+        locale=get_language() or "",
         request=request,
     )
 
@@ -180,6 +183,7 @@ def customer_signed_up(*, request: HttpRequest, user, consents: dict[str, str]) 
         signals.customer_signed_up,
         user=user,
         first_name=user.first_name,
+        locale=get_language() or "",
         consents=consents,
         request=request,
     )
