@@ -8,6 +8,9 @@ from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from personalization.identity import Identity, profile_find
+from personalization.preferences.links import preference_links
+
 from .models import Order
 
 
@@ -15,6 +18,10 @@ def order_confirmation_send(*, order_id: int, language: str | None = None) -> No
     """Email the order's confirmation in ``language``, the one the customer checked out in."""
     order = Order.objects.prefetch_related("lines").get(pk=order_id)
     context = {"order": order, "lines": list(order.lines.all())}
+    # Every email the shop sends leads to the customer's preference centre.
+    profile = profile_find(Identity(email=order.email))
+    if profile is not None:
+        context["links"] = preference_links(profile=profile)
     with translation.override(language or settings.LANGUAGE_CODE):
         subject = _("Your Demo Shop order %(reference)s") % {"reference": order.reference}
         text = render_to_string("shop/emails/order_confirmation.txt", context)

@@ -1,7 +1,9 @@
 """The demo shop end to end: its pages send the app's signals, and the app records them."""
 
 import logging
+import re
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
@@ -531,6 +533,13 @@ def test_outbox_shows_the_order_confirmation(
         reverse("shop:outbox_message", args=[message.file_name, message.index])
     )
     assert "2 × Espresso Beans" in detail.content.decode()
+    # The email leads to the customer's preference centre, which opens from it.
+    link = re.search(
+        r"https?://[^\s\"<]+/personalization/preferences/[-\w:.]+", detail.content.decode()
+    ).group()
+    page = shopper.client.get(urlsplit(link).path)
+    assert page.status_code == 200
+    assert "ann@example.com" in page.content.decode()
 
 
 def test_outbox_never_opens_files_outside_it(client, db):
