@@ -5,11 +5,14 @@ to every bad link; download and delete."""
 import datetime as dt
 import json
 import re
+from urllib.parse import quote
 
 import pytest
 from django.core import signing
 from django.test import Client
 from django.urls import reverse
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from personalization.consent import consent_record, consent_state
 from personalization.models import (
@@ -325,3 +328,22 @@ def test_without_a_published_wording_the_switch_is_left_out(
     assert 'name="personalization"' not in page
     assert client.post(link, _form(frequency=Frequency.WEEKLY)).status_code == 302
     assert not ConsentRecord.objects.filter(purpose=Purpose.PERSONALIZATION).exists()
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    token=st.text(
+        alphabet=st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), min_size=1
+    ),
+    route=st.sampled_from(["preferences", "unsubscribe"]),
+    method=st.sampled_from(["get", "post"]),
+)
+def test_any_string_as_a_token_gets_the_neutral_page(client, profile, token, route, method):
+    """Whatever is in the address where the token goes, the answer is the one neutral page."""
+    path = f"/personalization/{route}/{quote(token, safe='')}"
+    response = getattr(client, method)(path, {"action": "unsubscribe"})
+    assert response.status_code == 403
+    assert b"This link cannot be used" in response.content
+    assert consent_state(profile=profile, purpose=Purpose.EMAIL_MARKETING) == ConsentState.GRANTED
