@@ -111,7 +111,7 @@ def preference_centre(request: HttpRequest) -> HttpResponse:
             return render(
                 request,
                 "personalization/preferences/not_a_customer.html",
-                {"languages": _languages()},
+                {"switcher_languages": _languages()},
                 status=403,
             )
     profile = profile_resolve(identity)
@@ -146,8 +146,8 @@ def _unsubscribe_page(
     with translation.override(language):
         context = {
             "done": done,
-            "language": language,
-            "languages": _languages(),
+            "page_language": language,
+            "switcher_languages": _languages(),
             "unsubscribe_url": reverse("personalization:unsubscribe", kwargs={"token": token}),
         }
         return render(request, "personalization/preferences/unsubscribe.html", context)
@@ -158,7 +158,7 @@ def _refused(request: HttpRequest, err: InvalidLink) -> HttpResponse:
         return render(
             request,
             "personalization/preferences/invalid_link.html",
-            {"message": err.message, "languages": _languages()},
+            {"message": err.message, "switcher_languages": _languages()},
             status=403,
         )
 
@@ -196,8 +196,8 @@ def _page(
         "profile": visit.profile,
         "done": done,
         "error": error,
-        "language": visit.language,
-        "languages": _languages(),
+        "page_language": visit.language,
+        "switcher_languages": _languages(),
         "by_link": visit.source == PreferenceSource.PREFERENCE_CENTRE,
     }
     status = 400 if error or form.errors else 200
@@ -247,7 +247,7 @@ def _download(request: HttpRequest, visit: _Visit) -> HttpResponse:
 
 def _erase(request: HttpRequest, visit: _Visit) -> HttpResponse:
     """First the confirmation page; erasure only when its button says so."""
-    context = {"visit": visit, "language": visit.language, "languages": _languages()}
+    context = {"visit": visit, "page_language": visit.language, "switcher_languages": _languages()}
     if request.POST.get("confirm") != "yes":
         return render(request, "personalization/preferences/erase.html", context)
     profile_erase(profile=visit.profile, source=SuppressionSource.PREFERENCE_CENTRE)

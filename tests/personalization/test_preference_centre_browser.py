@@ -72,8 +72,15 @@ class CentrePage:
     def choose(self, text):
         self.label(text).click()
 
-    def press(self, text):
+    def press(self, text, *, loads=True):
+        """Click the button; wait for the next page unless it ``loads`` none (a download)."""
+        from selenium.webdriver.support import expected_conditions
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        page = self.driver.find_element(self.by.TAG_NAME, "html")
         self.driver.find_element(self.by.XPATH, f"//button[normalize-space()='{text}']").click()
+        if loads:
+            WebDriverWait(self.driver, 10).until(expected_conditions.staleness_of(page))
 
     def status(self):
         return self.driver.find_element(self.by.CSS_SELECTOR, "[role=status]").text
@@ -127,11 +134,11 @@ def test_a_customer_steers_their_email_from_the_link(live_server, browser, custo
     browser.find_element(page.by.CSS_SELECTOR, "a[hreflang=sv]").click()
     assert page.language() == "sv"
     page.assert_accessible()
-    browser.find_element(page.by.CSS_SELECTOR, "form button[type=submit]").click()
+    page.press("Spara mina val")
     assert page.language() == "sv"
     page.open("?language=en")
 
-    page.press("Download my data")
+    page.press("Download my data", loads=False)
     download = tmp_path / "my-data.json"
     for _ in range(50):
         if download.exists():
