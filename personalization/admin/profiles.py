@@ -218,7 +218,7 @@ class ProfileAdminForm(forms.ModelForm):
 
     class Meta:
         model = Profile
-        fields = (*ATTRIBUTE_FIELDS, "traits", "frequency", "paused_until", "greeting")
+        fields = (*ATTRIBUTE_FIELDS, "frequency", "paused_until", "greeting")
 
     def clean(self):
         cleaned = super().clean()
@@ -397,7 +397,7 @@ class ProfileAdmin(LargeTableAdminMixin, admin.ModelAdmin):
         (_("Identity"), {"fields": ("email", "user", "first_name", "last_name")}),
         (
             _("Attributes"),
-            {"fields": ("locale", "timezone", "country", "birthday", "traits")},
+            {"fields": ("locale", "timezone", "country", "birthday")},
         ),
         (_("Consent"), {"fields": ("consent_overview",)}),
         (
@@ -491,7 +491,7 @@ class ProfileAdmin(LargeTableAdminMixin, admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         changed = set(form.changed_data)
         what = []
-        if changed & set(ATTRIBUTE_FIELDS) or "traits" in changed:
+        if changed & set(ATTRIBUTE_FIELDS):
             what.append(Change.PROFILE)
         if changed & {"frequency", "paused_until", "greeting"}:
             what.append(Change.PREFERENCES)

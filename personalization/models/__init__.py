@@ -22,6 +22,7 @@ from .profiles import (
     TopicPreference,
 )
 from .segments import Segment, SegmentDailyCount, SegmentKind, SegmentMembership
+from .traits import TRAIT_KEY, Trait, TraitRemoval, TraitSource
 
 __all__ = [
     "Cart",
@@ -60,4 +61,8 @@ __all__ = [
     "SuppressionSource",
     "Topic",
     "TopicPreference",
+    "TRAIT_KEY",
+    "Trait",
+    "TraitRemoval",
+    "TraitSource",
 ]
