@@ -40,6 +40,7 @@ from ..models import (
     Purpose,
     Topic,
     TopicPreference,
+    Trait,
 )
 from .base import (
     LargeTableAdminMixin,
@@ -50,6 +51,7 @@ from .base import (
 )
 from .privacy import download_data, erase_profiles
 from .segments import SegmentMembershipInline, profile_segments_explained
+from .traits import TraitInline, TraitRemovalInline, traits_formset_save
 
 # --- Consent, derived from the ledger ---------------------------------------------------------
 
@@ -418,6 +420,8 @@ class ProfileAdmin(LargeTableAdminMixin, admin.ModelAdmin):
         (_("Record"), {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
     )
     inlines = [
+        TraitInline,
+        TraitRemovalInline,
         ConsentRecordInline,
         TopicChoiceInline,
         ChannelChoiceInline,
@@ -499,6 +503,8 @@ class ProfileAdmin(LargeTableAdminMixin, admin.ModelAdmin):
             profile_changed_note(obj.pk, *what)
 
     def save_formset(self, request, form, formset, change):
+        if formset.model is Trait:
+            return traits_formset_save(request, form.instance, formset)
         if formset.model not in (TopicPreference, ChannelPreference):
             return super().save_formset(request, form, formset, change)
         # A choice recorded here counts as the customer's own, made now.
