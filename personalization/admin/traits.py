@@ -57,7 +57,9 @@ class TraitForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if self.instance.pk is not None:
+        # Cleaning writes the typed value to the instance: remember the stored one.
+        self.stored = (self.instance.key, self.instance.value) if self.instance.pk else None
+        if self.stored is not None:
             self.initial["value"] = value_show(self.instance.value)
 
     def clean_key(self) -> str:
@@ -74,8 +76,9 @@ class TraitForm(forms.ModelForm):
 
     def has_changed(self) -> bool:
         # A value shown as typed is not a change (the text field and the JSON differ in form).
-        if self.instance.pk is not None and set(self.changed_data) <= {"value"}:
-            return value_parse(self.data.get(self.add_prefix("value"), "")) != self.instance.value
+        if self.stored is not None and set(self.changed_data) <= {"value"}:
+            typed = value_parse(self.data.get(self.add_prefix("value"), ""))
+            return type(typed) is not type(self.stored[1]) or typed != self.stored[1]
         return super().has_changed()
 
 
@@ -109,30 +112,37 @@ class TraitRemovalInline(ReadOnlyTabularInline):
 
 
 def traits_formset_save(request, profile, formset) -> None:
-    """Save the trait inline through the domain: edits as ``shop`` traits, deletions deleted."""
-    values = {}
+    """Save the trait inline through the domain: edits as ``shop`` traits, deletions deleted.
+
+    Sets the formset's ``new_objects``, ``changed_objects`` and ``deleted_objects`` as
+    ``formset.save()`` would, for the admin's change message."""
+    values, renamed, existing = {}, [], set()
     for form in formset.forms:
         if not form.has_changed() or form in formset.deleted_forms:
             continue
         key = form.cleaned_data["key"]
         values[key] = form.cleaned_data["value"]
-        old_key = form.instance.key if form.instance.pk is not None else None
-        if old_key is not None and old_key != key:
-            Trait.objects.filter(pk=form.instance.pk).delete()
-    deleted = [form.instance.pk for form in formset.deleted_forms if form.instance.pk is not None]
-    if deleted:
-        Trait.objects.filter(pk__in=deleted, profile=profile).delete()
+        if form.stored is not None:
+            if form.stored[0] != key:
+                renamed.append(form.instance.pk)
+            else:
+                existing.add(key)
+    deleted = [form.instance for form in formset.deleted_forms if form.instance.pk is not None]
+    gone = [trait.pk for trait in deleted] + renamed
+    if gone:
+        Trait.objects.filter(pk__in=gone, profile=profile).delete()
         profile_changed_note(profile.pk, Change.TRAITS)
-    if not values:
-        return
-    written = {trait.key for trait in traits_set(profile=profile, values=values, source="shop")}
+    written = traits_set(profile=profile, values=values, source="shop") if values else []
+    formset.new_objects = [trait for trait in written if trait.key not in existing]
+    formset.changed_objects = [(trait, ["value"]) for trait in written if trait.key in existing]
+    formset.deleted_objects = deleted
     kept_out = sorted(
         set(
             TraitRemoval.objects.filter(profile=profile, key__in=list(values)).values_list(
                 "key", flat=True
             )
         )
-        - written
+        - {trait.key for trait in written}
     )
     if kept_out:
         messages.warning(
