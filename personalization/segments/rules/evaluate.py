@@ -199,7 +199,7 @@ def condition_evaluate(condition: dict, *, facts: ProfileFacts, nesting: int = 0
         trait = facts.traits.get(name[len(TRAIT_PREFIX) :])
         present = trait is not None and trait.counts  # an unsure inference is not known
         if op == Op.EXISTS:
-            return trait if present else None, present == condition["value"]
+            return trait, present == condition["value"]
         if not present:
             return trait, False
         equal = isinstance(trait.value, str) and trait.value in _values(condition)
