@@ -32,6 +32,7 @@ class Change(StrEnum):
     EVENTS = "events"
     CONSENT = "consent"
     PREFERENCES = "preferences"  # topics, channels, frequency, pause, greeting
+    TRAITS = "traits"  # a trait set, changed or removed
     MERGE = "merge"  # another profile was folded into this one
 
 

@@ -30,6 +30,10 @@ def _is_positive_int_or_none(value: Any) -> bool:
     return value is None or _is_positive_int(value)
 
 
+def _is_fraction(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1
+
+
 def _is_text_list(value: Any) -> bool:
     return isinstance(value, (list, tuple)) and all(isinstance(v, str) and v for v in value)
 
@@ -89,6 +93,7 @@ SETTING_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "CART_ABANDONED_AFTER_MINUTES": (_is_positive_int, "a positive whole number of minutes"),
     "CART_ABANDONED_WITHIN_DAYS": (_is_positive_int, "a positive whole number of days"),
     "SEGMENT_ALLOWED_SENSITIVE_CATEGORIES": (_is_text_list, "a list of category names"),
+    "TRAIT_MIN_CONFIDENCE": (_is_fraction, "a number from 0 to 1, such as 0.8"),
     "EVENT_RETENTION_DAYS": (_is_positive_int_or_none, "None or a positive whole number of days"),
     "PREFERENCE_LINK_EDIT_DAYS": (_is_positive_int, "a positive whole number of days"),
     "PREFERENCE_LINK_UNSUBSCRIBE_DAYS": (_is_positive_int, "a positive whole number of days"),

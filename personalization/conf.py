@@ -81,6 +81,9 @@ DEFAULTS: dict[str, Any] = {
     # Products in other sensitive categories, and products the shop flagged sensitive, are never
     # used by a rule: they cannot be named, and their orders, cart lines and views do not count.
     "SEGMENT_ALLOWED_SENSITIVE_CATEGORIES": [],
+    # Traits (personalization.traits). An inferred trait counts in rule segments only when it
+    # is at least this sure (0 to 1); given and recorded traits always count.
+    "TRAIT_MIN_CONFIDENCE": 0.8,
     # Privacy (personalization.privacy). Raw events older than this many days are deleted by
     # the daily personalization.events_expire task. None keeps them for ever.
     "EVENT_RETENTION_DAYS": 365,

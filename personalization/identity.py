@@ -33,6 +33,7 @@ from .models import (
 )
 from .signals import profiles_merged, profiles_removing
 from .stats import profile_stats_refresh
+from .traits import traits_merge
 from .validation import anonymous_id as anonymous_id_clean
 from .validation import (
     email_normalize,
@@ -374,7 +375,8 @@ def profile_merge(*, source: Profile, target: Profile) -> Profile:
 
     Orders, carts, events, consent records, preference history and aliases move over
     unchanged. Where both chose a topic or channel, the later choice wins; for pace and pause
-    the more protective one does.
+    the more protective one does. The target keeps its traits and takes the source's others,
+    and a trait removed on either stays removed (``personalization.traits.traits_merge``).
     """
     saved_instance_check(source, Profile, field="source")
     saved_instance_check(target, Profile, field="target")
@@ -391,6 +393,7 @@ def profile_merge(*, source: Profile, target: Profile) -> Profile:
     ConsentRecord.objects.filter(profile=source).merge_into(profile=target)
     _merge_choices(TopicPreference, "topic", source=source, target=target)
     _merge_choices(ChannelPreference, "channel", source=source, target=target)
+    traits_merge(source=source, target=target)
 
     source_email, source_user_id = source.email, source.user_id
     # Free the unique email and user before the target takes them over.
@@ -405,7 +408,6 @@ def profile_merge(*, source: Profile, target: Profile) -> Profile:
     for name in ATTRIBUTE_FIELDS:
         if not getattr(target, name) and getattr(source, name):
             setattr(target, name, getattr(source, name))
-    target.traits = {**source.traits, **target.traits}
     pauses = [t for t in (source.paused_until, target.paused_until) if t]
     target.paused_until = max(pauses, default=None)
     target.frequency = max((source.frequency, target.frequency), key=_FREQUENCY_STRICTNESS.index)

@@ -41,6 +41,7 @@ from ..models import (
     Purpose,
     Topic,
     TopicPreference,
+    Trait,
 )
 from ..preferences.services import preferences_check, preferences_update
 from .base import (
@@ -52,6 +53,7 @@ from .base import (
 )
 from .privacy import download_data, erase_profiles
 from .segments import SegmentMembershipInline, profile_segments_explained
+from .traits import TraitInline, TraitRemovalInline, traits_formset_save
 
 # --- Consent, derived from the ledger ---------------------------------------------------------
 
@@ -225,7 +227,7 @@ class ProfileAdminForm(forms.ModelForm):
 
     class Meta:
         model = Profile
-        fields = (*ATTRIBUTE_FIELDS, "traits", *PREFERENCE_FIELDS)
+        fields = (*ATTRIBUTE_FIELDS, *PREFERENCE_FIELDS)
 
     def clean(self):
         cleaned = super().clean()
@@ -427,7 +429,7 @@ class ProfileAdmin(LargeTableAdminMixin, admin.ModelAdmin):
         (_("Identity"), {"fields": ("email", "user", "first_name", "last_name")}),
         (
             _("Attributes"),
-            {"fields": ("locale", "timezone", "country", "birthday", "traits")},
+            {"fields": ("locale", "timezone", "country", "birthday")},
         ),
         (_("Consent"), {"fields": ("consent_overview",)}),
         (
@@ -448,6 +450,8 @@ class ProfileAdmin(LargeTableAdminMixin, admin.ModelAdmin):
         (_("Record"), {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
     )
     inlines = [
+        TraitInline,
+        TraitRemovalInline,
         ConsentRecordInline,
         TopicChoiceInline,
         ChannelChoiceInline,
@@ -526,7 +530,7 @@ class ProfileAdmin(LargeTableAdminMixin, admin.ModelAdmin):
                 setattr(obj, name, value)
         super().save_model(request, obj, form, change)
         changed = set(form.changed_data)
-        if changed & set(ATTRIBUTE_FIELDS) or "traits" in changed:
+        if changed & set(ATTRIBUTE_FIELDS):
             profile_changed_note(obj.pk, Change.PROFILE)
         if preferences:
             preferences_update(
@@ -534,6 +538,8 @@ class ProfileAdmin(LargeTableAdminMixin, admin.ModelAdmin):
             )
 
     def save_formset(self, request, form, formset, change):
+        if formset.model is Trait:
+            return traits_formset_save(request, form.instance, formset)
         if formset.model not in (TopicPreference, ChannelPreference):
             return super().save_formset(request, form, formset, change)
         # The rows are not saved as they are: the service records the choices, as the

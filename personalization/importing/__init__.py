@@ -12,8 +12,10 @@ Columns (a header row is required; names are case-insensitive, in any order; unk
 are ignored and listed in :attr:`ImportResult.ignored_columns`):
 
 required  ``order_id, email, placed_at, total, currency``
-optional  ``status, first_name, last_name`` (per order) and
-          ``product_id, sku, title, category, quantity, unit_price`` (per line)
+optional  ``status, first_name, last_name`` (per order),
+          ``product_id, sku, title, category, quantity, unit_price`` (per line) and
+          ``trait.<key>`` (per order: a trait of the customer, as text, recorded as the
+          shop's; an empty cell records nothing; see :mod:`.traits`)
 
 A row naming a product (``product_id`` or ``sku``) is one order line. The rows of one order
 must be adjacent and repeat the same order fields. An order with a bad row is not imported at

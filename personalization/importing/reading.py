@@ -24,7 +24,8 @@ from django.utils.translation import gettext as _
 
 from ..catalogue import category_path_normalize
 from ..exceptions import ImportFileError, InvalidInput
-from ..models import OrderStatus
+from ..models import TRAIT_KEY, OrderStatus
+from ..traits.services import value_clean as trait_value_clean
 from ..validation import (
     MAX_ID_LENGTH,
     aware_datetime,
@@ -40,6 +41,8 @@ REQUIRED_COLUMNS = ("order_id", "email", "placed_at", "total", "currency")
 ORDER_COLUMNS = ("status", "first_name", "last_name")
 LINE_COLUMNS = ("product_id", "sku", "title", "category", "quantity", "unit_price")
 COLUMNS = REQUIRED_COLUMNS + ORDER_COLUMNS + LINE_COLUMNS
+# Optional per-order columns "trait.<key>": a trait of the customer, recorded as the shop's.
+TRAIT_COLUMN_PREFIX = "trait."
 
 # Bounds that keep memory flat: order ids remembered to notice non-adjacent rows, parsed
 # values (emails, amounts, categories) remembered.
@@ -56,6 +59,25 @@ _STATUSES = {
 
 # A product as a line names it: (product_id, "") or, without a product id, ("", sku).
 ProductKey = tuple[str, str]
+
+
+def _trait_columns(names: list[str]) -> dict[str, int]:
+    """{trait key: column index} of the ``trait.<key>`` columns; a bad key is a file error."""
+    columns = {}
+    for index, name in enumerate(names):
+        if not name.startswith(TRAIT_COLUMN_PREFIX):
+            continue
+        key = name[len(TRAIT_COLUMN_PREFIX) :]
+        if not TRAIT_KEY.match(key):
+            raise ImportFileError(
+                _(
+                    "Column %(name)s: a trait column is trait.<key>, the key a letter, then "
+                    "letters, digits or _ (at most 64)."
+                )
+                % {"name": name}
+            )
+        columns[key] = index
+    return columns
 
 
 def encoding_check(path: str, encoding: str) -> None:
@@ -90,7 +112,7 @@ class ParsedOrder:
 
     __slots__ = tuple(
         "order_id line rows raw email placed_at total currency shop_total status first_name "
-        "last_name lines errors".split()
+        "last_name traits lines errors".split()
     )
 
     def __init__(self, order_id: str, line: int, raw: tuple):
@@ -101,6 +123,7 @@ class ParsedOrder:
         self.lines: list[tuple] = []  # (line, product key, sku, title, category, qty, price)
         self.errors: list[BadRow] = []
         self.first_name = self.last_name = ""
+        self.traits: dict[str, str] = {}  # trait.<key> columns that hold a value
         self.status = OrderStatus.PLACED
 
 
@@ -147,7 +170,12 @@ class Reader:
             )
         self.width = len(names)
         self.columns = {name: index for index, name in enumerate(names) if name in COLUMNS}
-        return [name for name in names if name and name not in COLUMNS]
+        self.trait_columns = _trait_columns(names)
+        return [
+            name
+            for name in names
+            if name and name not in COLUMNS and not name.startswith(TRAIT_COLUMN_PREFIX)
+        ]
 
     def batches(self) -> Iterator[Batch]:
         batch, pending = Batch(), {}
@@ -276,6 +304,13 @@ class Reader:
                     % {"value": row[columns["status"]]}
                 )
             order.status = status
+        for key, index in self.trait_columns.items():
+            value = row[index].strip()
+            if value:
+                try:
+                    order.traits[key] = trait_value_clean(value, field=f"trait.{key}")
+                except InvalidInput as err:
+                    errors.append(f"trait.{key}: {err.message}")
         for name in ("first_name", "last_name"):
             if name in columns:
                 value = row[columns[name]].strip()

@@ -40,6 +40,8 @@ class ImportResult:
     # Orders imported for addresses on the suppression list as erased: their customer has a
     # profile again, without any consent (see docs/guide/privacy.md).
     orders_suppressed: int = 0
+    # Traits of the customers (trait.<key> columns) written, created or changed.
+    traits_recorded: int = 0
     elapsed: float = 0.0
     dry_run: bool = False
     ignored_columns: list[str] = field(default_factory=list)

@@ -19,6 +19,7 @@ from .products import ProductKeys, Rejected
 from .reading import ParsedOrder, ProductKey
 from .results import BadRow, ImportResult
 from .stats import STATS_PENDING
+from .traits import traits_import
 
 
 class BatchCollision(TransactionRetry):
@@ -61,7 +62,12 @@ class BatchWriter(ABC):
             # products first (or a deadlock was broken): atomic_retried rolls the batch back
             # and runs it again, and the next attempt finds what the other one wrote.
             try:
-                return self._write(orders, nested=nested)
+                written = self._write(orders, nested=nested)
+                left_out = {id(order) for order, _errors in written[1]}
+                written[0]["traits_recorded"] = traits_import(
+                    [order for order in orders if id(order) not in left_out]
+                )
+                return written
             except BaseException:
                 self.products.forget()  # it may name products the rollback took away
                 raise

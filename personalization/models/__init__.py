@@ -23,6 +23,7 @@ from .profiles import (
     TopicPreference,
 )
 from .segments import Segment, SegmentDailyCount, SegmentKind, SegmentMembership
+from .traits import TRAIT_KEY, Trait, TraitRemoval, TraitSource
 
 __all__ = [
     "Cart",
@@ -62,4 +63,8 @@ __all__ = [
     "SuppressionSource",
     "Topic",
     "TopicPreference",
+    "TRAIT_KEY",
+    "Trait",
+    "TraitRemoval",
+    "TraitSource",
 ]

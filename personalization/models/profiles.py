@@ -75,12 +75,8 @@ class Profile(models.Model):
         _("country"), max_length=2, blank=True, help_text=_("ISO 3166-1 alpha-2 code.")
     )
     birthday = models.DateField(_("birthday"), null=True, blank=True)
-    traits = models.JSONField(
-        _("traits"),
-        default=dict,
-        blank=True,
-        help_text=_("Free-form attributes the shop knows about the customer."),
-    )
+    # Traits (what else is recorded about the customer, with its source and confidence) are
+    # rows of their own: Trait, profile.traits.
 
     # Denormalised order statistics, kept current on every order and rebuildable set-based
     # (personalization.stats.profile_stats_rebuild). Cancelled and refunded orders don't count.

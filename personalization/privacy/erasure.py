@@ -42,6 +42,8 @@ from ..models import (
     SuppressionReason,
     SuppressionSource,
     TopicPreference,
+    Trait,
+    TraitRemoval,
 )
 from ..signals import profiles_removing
 from ..validation import choice, email_normalize, saved_instance_check
@@ -61,6 +63,7 @@ class ErasureReport:
     consent_records_deleted: int
     aliases_deleted: int
     choices_deleted: int  # topic and channel choices
+    traits_deleted: int  # traits and the markers of traits the person removed
     segment_stays_deleted: int
     addresses_suppressed: int  # the email and the former ones, hashed on the suppression list
     preview: bool = False
@@ -93,6 +96,10 @@ class ErasureReport:
                     "%(n)d topic and channel choices",
                     self.choices_deleted,
                 ),
+            ),
+            (
+                self.traits_deleted,
+                ngettext("%(n)d trait", "%(n)d traits", self.traits_deleted),
             ),
             (
                 self.segment_stays_deleted,
@@ -157,6 +164,8 @@ def profile_erasure_preview(*, profile: Profile, source: str) -> ErasureReport:
         aliases_deleted=ProfileAlias.objects.filter(mine).count(),
         choices_deleted=TopicPreference.objects.filter(mine).count()
         + ChannelPreference.objects.filter(mine).count(),
+        traits_deleted=Trait.objects.filter(mine).count()
+        + TraitRemoval.objects.filter(mine).count(),
         segment_stays_deleted=SegmentMembership.objects.filter(mine).count(),
         addresses_suppressed=len(_emails(profile)),
         preview=True,
@@ -212,6 +221,8 @@ def profile_erase(*, profile: Profile, source: str) -> ErasureReport:
         consent_records_deleted=deleted.get(ConsentRecord._meta.label, 0),
         aliases_deleted=aliases_deleted,
         choices_deleted=topics_deleted + channels_deleted,
+        # The traits go with the profile (a cascade), as the ledger does.
+        traits_deleted=deleted.get(Trait._meta.label, 0) + deleted.get(TraitRemoval._meta.label, 0),
         segment_stays_deleted=stays_deleted,
         addresses_suppressed=len(emails),
     )

@@ -44,11 +44,13 @@ from ..models import (
     Suppression,
     Topic,
     TopicPreference,
+    Trait,
+    TraitRemoval,
 )
 from ..validation import saved_instance_check
 
 #: Changes when the shape of the export changes in a way a reader of old files must know.
-EXPORT_FORMAT_VERSION = 1
+EXPORT_FORMAT_VERSION = 2  # 2: traits are a list of their own, with source and confidence
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,6 @@ EXPORT_PARTS: tuple[ExportPart, ...] = (
             "timezone",
             "country",
             "birthday",
-            "traits",
             # order statistics
             "orders_count",
             "total_spent",
@@ -111,6 +112,20 @@ EXPORT_PARTS: tuple[ExportPart, ...] = (
             "created_at",
             "updated_at",
         ),
+    ),
+    ExportPart(
+        key="traits",
+        model=Trait,
+        person="profile",
+        fields=("id", "key", "value", "source", "confidence", "recorded_at", "updated_at"),
+        order_by=("key", "pk"),
+    ),
+    ExportPart(
+        key="removed_traits",
+        model=TraitRemoval,
+        person="profile",
+        fields=("id", "key", "by", "removed_at"),
+        order_by=("key", "pk"),
     ),
     ExportPart(
         key="aliases",
@@ -270,7 +285,8 @@ def profile_export(*, profile: Profile) -> dict[str, Any]:
 
     Top-level keys: ``format_version``, ``exported_at``, ``profile`` (its fields: identity,
     attributes, order statistics, preferences) and one list per part of :data:`EXPORT_PARTS`
-    (``aliases``, ``consent_records``, ``topic_preferences``, ``channel_preferences``,
+    (``traits`` with their source and confidence, ``removed_traits``, ``aliases``,
+    ``consent_records``, ``topic_preferences``, ``channel_preferences``,
     ``orders`` and ``carts`` with their ``lines``, ``events``, ``segment_memberships``).
     Times are ISO 8601 strings, amounts decimal strings, choices their stored values.
     ``profile`` must be a saved Profile (a TypeError otherwise: a programming error).

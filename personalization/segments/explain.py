@@ -21,6 +21,7 @@ from ..models import (
     Segment,
     SegmentKind,
 )
+from ..traits import TraitValue
 from .lifecycle import Lifecycle
 from .rules.evaluate import ProfileFacts, condition_evaluate
 from .rules.schema import OP_LABELS, TRAIT_PREFIX, Param, field_spec
@@ -50,6 +51,13 @@ class Explanation:
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, TraitValue):
+        return {
+            "value": value.value,
+            "source": value.source,
+            "confidence": None if value.confidence is None else str(value.confidence),
+            "counts": value.counts,
+        }
     if isinstance(value, (str, int, float, bool, list)) or value is None:
         return value
     return str(value)

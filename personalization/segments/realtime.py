@@ -154,7 +154,7 @@ class _Statement:
         for position, (value, later) in enumerate(
             zip(params[:fixed], later_params[:fixed], strict=True)
         ):
-            if value == later:
+            if _same_parameter(value, later):
                 continue
             then, probed = _as_time(value), _as_time(later)
             if then is None or probed is None or probed - then != _PROBE:
@@ -173,6 +173,14 @@ class _Statement:
             _shifted(value, shift) if position in self.moving else value
             for position, value in enumerate(self.params)
         ] + ids
+
+
+def _same_parameter(value: Any, later: Any) -> bool:
+    # PostgreSQL takes a JSON value (a trait condition's) wrapped (psycopg's Jsonb), and the
+    # wrappers do not compare equal: compare what they wrap.
+    if type(value) is type(later) and hasattr(value, "obj") and hasattr(later, "obj"):
+        return value.obj == later.obj
+    return value == later
 
 
 def _as_time(value: Any) -> dt.datetime | None:

@@ -32,6 +32,7 @@ from ..models import (
     ProfileAlias,
     Topic,
     TopicPreference,
+    Trait,
 )
 from ..money import CENT, exchange_rate, shop_currency
 from ..stats import profile_stats_rebuild
@@ -69,6 +70,7 @@ TABLES: tuple[type, ...] = (
     Order,
     OrderLine,
     Event,
+    Trait,
 )
 
 
@@ -405,6 +407,9 @@ _order = _maker(
 )
 _order_line = _maker(OrderLine, ("order_id", "product_id", "quantity", "unit_price"))
 _event = _maker(Event, ("profile_id", "name", "occurred_at", "product_id", "properties"))
+_trait = _maker(
+    Trait, ("profile_id", "key", "value", "source", "confidence", "recorded_at", "updated_at")
+)
 
 
 def _write_chunk(
@@ -424,7 +429,7 @@ def _write_chunk(
         profiles.append(Profile(**fields))
     _insert(Profile, profiles, batch_size, counts)
 
-    aliases, consents, confirmations, choices, carts = [], [], [], [], []
+    aliases, consents, confirmations, choices, carts, traits = [], [], [], [], [], []
     double_opt_in = frozenset(app_settings.DOUBLE_OPT_IN_PURPOSES)
     for plan, profile in zip(plans, profiles, strict=True):
         pid, email = profile.pk, profile.email
@@ -452,6 +457,10 @@ def _write_chunk(
         choices += [
             _choice(pid, topic, subscribed, _at(at)) for topic, subscribed, at in plan.topic_choices
         ]
+        traits += [
+            _trait(pid, key, value, source, confidence, _at(at), _at(at))
+            for key, value, source, confidence, at in plan.traits
+        ]
         carts += [
             _cart(
                 cart.external_id,
@@ -470,6 +479,7 @@ def _write_chunk(
         confirmation.confirms_id = grant.pk
     _insert(ConsentRecord, [confirmation for confirmation, _ in confirmations], batch_size, counts)
     _insert(TopicPreference, choices, batch_size, counts)
+    _insert(Trait, traits, batch_size, counts)
     _insert(Cart, carts, batch_size, counts)
 
     orders, cart_lines, cart_offset = [], [], 0

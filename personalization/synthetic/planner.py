@@ -114,6 +114,8 @@ class ProfilePlan:
     carts: list[CartPlan] = field(default_factory=list)
     orders: list[OrderPlan] = field(default_factory=list)
     events: list[tuple[str, int, int | None, dict]] = field(default_factory=list)
+    # (key, value, source, confidence, recorded_at)
+    traits: list[tuple[str, str | int, str, Decimal | None, int]] = field(default_factory=list)
 
 
 def loyal_mean_for(*, orders_per_profile: float) -> float:
@@ -267,7 +269,40 @@ def profile_plan(*, settings: PlanSettings, index: int) -> ProfilePlan:
     personalised_from = _plan_consents(plan, rng, s, first_seen)
     if personalised_from is not None:
         _plan_events(plan, rng, s, max(personalised_from, s.events_from), lapsed)
+    if kind != ANONYMOUS:
+        _plan_traits(plan, s, first_seen)
     return plan
+
+
+# Salt of the traits' own random stream: drawing them leaves every other draw as it was.
+_TRAITS_SALT = 0x7A17
+_TIERS = {LOYAL: "gold", OCCASIONAL: "silver"}
+
+
+def _plan_traits(plan: ProfilePlan, s: PlanSettings, first_seen: int) -> None:
+    """A few traits: a shoe size some customers gave, the shop's tier of its repeat buyers, and
+    a favourite category inferred from two or more orders (sure as its share of their lines;
+    sensitive products never inform it)."""
+    rng = random.Random(((s.seed << 40) | plan.index) ^ _TRAITS_SALT)
+    if rng.random() < 0.10:
+        plan.traits.append(("shoe_size", rng.randint(36, 46), "given", None, first_seen))
+    if plan.kind in _TIERS and plan.orders:
+        plan.traits.append(("tier", _TIERS[plan.kind], "shop", None, plan.orders[-1].at))
+    counted = [order for order in plan.orders if order.status == OrderStatus.PLACED]
+    if len(counted) < 2:
+        return
+    tops = [
+        item.category.split(" > ")[0]
+        for order in counted
+        for item, _quantity, _price in order.lines
+        if not item.sensitive and item.category
+    ]
+    if not tops:
+        return
+    favourite = max(sorted(set(tops)), key=tops.count)
+    share = Decimal(tops.count(favourite)) / len(tops)
+    confidence = min(max(share, Decimal("0.30")), Decimal("0.99")).quantize(Decimal("0.01"))
+    plan.traits.append(("favourite_category", favourite, "inferred", confidence, counted[-1].at))
 
 
 def _plan_orders(plan: ProfilePlan, rng: random.Random, s: PlanSettings, times: list) -> None:

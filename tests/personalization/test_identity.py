@@ -148,9 +148,8 @@ def test_merge_keeps_the_later_choice_and_the_more_protective_pace(topic_factory
         email="a@example.com", frequency=Frequency.MONTHLY, paused_until=T0 + dt.timedelta(days=30)
     )
     target = Profile.objects.create(
-        email="b@example.com", frequency=Frequency.WEEKLY, first_name="Bea", traits={"vip": True}
+        email="b@example.com", frequency=Frequency.WEEKLY, first_name="Bea"
     )
-    source.traits = {"vip": False, "shoe_size": 38}
     source.first_name = "Anna"
     source.save()
     TopicPreference.objects.create(
@@ -169,7 +168,6 @@ def test_merge_keeps_the_later_choice_and_the_more_protective_pace(topic_factory
     assert merged.frequency == Frequency.MONTHLY
     assert merged.paused_until == T0 + dt.timedelta(days=30)
     assert merged.first_name == "Bea"
-    assert merged.traits == {"vip": True, "shoe_size": 38}
     assert ProfileAlias.objects.get(kind="email").value == "a@example.com"
 
 

@@ -858,3 +858,62 @@ def test_rows_in_another_currency_are_converted_by_the_adapter_once_per_day(
         ("USD", dt.datetime(2024, 3, 2, tzinfo=dt.UTC)),
     ]
     assert Profile.objects.get().total_spent == Decimal("30.00")
+
+
+# --- Traits ---------------------------------------------------------------------------------
+
+
+def test_trait_columns_are_recorded_as_the_shops_traits_of_the_customer(
+    csv_file, run_import, profile_factory
+):
+    from personalization.models import Trait
+    from personalization.traits import trait_remove, traits_set
+
+    bea = profile_factory(email="bea@example.com")
+    traits_set(profile=bea, values={"tier": "bronze"}, source="inferred", confidence=0.9)
+    trait_remove(profile=bea, key="shoe_size", by="preference_centre")
+    cy = profile_factory(email="cy@example.com")
+    traits_set(profile=cy, values={"tier": "platinum"}, source="shop")
+    path = csv_file(
+        ORDER_HEADER + ",Trait.tier,trait.shoe_size",
+        "1,ann@example.com,2024-01-05T12:00Z,10,EUR,silver,38",
+        "2,ann@example.com,2024-02-05T12:00Z,10,EUR,gold,",  # later: gold; no size: kept
+        "3,bea@example.com,2024-01-05T12:00Z,10,EUR,gold,40",
+        "4,cy@example.com,2024-01-05T12:00Z,10,EUR,gold,41",
+    )
+
+    run = run_import(path)
+
+    assert run.status == 0 and run.stderr == ""
+    assert run.summary("traits recorded") == 4
+    assert {
+        (t.profile.email, t.key): (t.value, t.source, t.confidence)
+        for t in Trait.objects.select_related("profile")
+    } == {
+        ("ann@example.com", "tier"): ("gold", "shop", None),
+        ("ann@example.com", "shoe_size"): ("38", "shop", None),
+        ("bea@example.com", "tier"): ("gold", "shop", None),  # the shop's word beats a guess
+        ("cy@example.com", "tier"): ("platinum", "shop", None),  # history: what is, stays
+        ("cy@example.com", "shoe_size"): ("41", "shop", None),
+    }  # bea removed her shoe size: the file does not bring it back
+    assert run_import(path).summary("traits recorded") == 0  # the same again: nothing new
+
+
+def test_a_bad_trait_value_is_a_bad_row_and_a_bad_trait_column_a_bad_file(csv_file, run_import):
+    from personalization.models import Trait
+
+    run = run_import(
+        csv_file(
+            ORDER_HEADER + ",trait.note", "1,ann@example.com,2024-01-05T12:00Z,10,EUR," + "x" * 300
+        )
+    )
+    assert run.status == BAD_ROWS
+    assert "trait.note: A trait's text has at most 255 characters" in run.stderr
+    assert not Trait.objects.exists()
+
+    with pytest.raises(CommandError, match="trait column is trait.<key>"):
+        run_import(
+            csv_file(
+                ORDER_HEADER + ",trait.shoe size", "1,a@example.com,2024-01-05T12:00Z,1,EUR,38"
+            )
+        )

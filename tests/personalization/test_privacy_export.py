@@ -28,6 +28,7 @@ from personalization.models import (
     TopicPreference,
 )
 from personalization.privacy.export import EXPORT_PARTS, NO_PERSONAL_DATA, profile_export
+from personalization.traits import trait_remove, traits_set
 
 pytestmark = pytest.mark.django_db
 NOW = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
@@ -151,12 +152,15 @@ def person(time_machine, settings, profile_factory, product_factory, topic_facto
         last_name="Lee",
         country="SE",
         birthday=dt.date(1990, 4, 2),
-        traits={"shoe_size": 38},
         frequency="weekly",
         greeting="neutral",
         paused_until=NOW + dt.timedelta(days=10),
     )
     ProfileAlias.objects.create(profile=ann, kind="anonymous_id", value="aid-123")
+    traits_set(profile=ann, values={"shoe_size": 38}, source="given")
+    traits_set(profile=ann, values={"style": "minimal"}, source="inferred", confidence=0.85)
+    traits_set(profile=ann, values={"budget": "low"}, source="inferred", confidence=0.6)
+    trait_remove(profile=ann, key="budget", by="preference_centre")
     grant = consent_record(
         profile=ann,
         purpose=Purpose.EMAIL_MARKETING,
@@ -216,7 +220,7 @@ def test_the_export_holds_everything_the_app_keeps_about_the_person(person):
     data = profile_export(profile=person)
 
     assert json.loads(json.dumps(data)) == data  # JSON as it is, nothing lost on the way
-    assert data["format_version"] == 1 and data["exported_at"] == NOW.isoformat()
+    assert data["format_version"] == 2 and data["exported_at"] == NOW.isoformat()
     profile = data["profile"]
     assert {k: profile[k] for k in ("email", "first_name", "last_name", "country")} == {
         "email": "ann@example.com",
@@ -224,7 +228,17 @@ def test_the_export_holds_everything_the_app_keeps_about_the_person(person):
         "last_name": "Lee",
         "country": "SE",
     }
-    assert (profile["birthday"], profile["traits"]) == ("1990-04-02", {"shoe_size": 38})
+    assert profile["birthday"] == "1990-04-02"
+    assert [
+        (t["key"], t["value"], t["source"], t["confidence"], t["recorded_at"])
+        for t in data["traits"]
+    ] == [
+        ("shoe_size", 38, "given", None, NOW.isoformat()),
+        ("style", "minimal", "inferred", "0.85", NOW.isoformat()),
+    ]
+    assert [(r["key"], r["by"], r["removed_at"]) for r in data["removed_traits"]] == [
+        ("budget", "preference_centre", NOW.isoformat())
+    ]
     assert (profile["frequency"], profile["greeting"], profile["paused_until"]) == (
         "weekly",
         "neutral",

@@ -25,6 +25,7 @@ from personalization.models import (
     SegmentMembership,
     Topic,
     TopicPreference,
+    Trait,
 )
 from personalization.segments import (
     lifecycle_segments_ensure,
@@ -96,7 +97,7 @@ def _number_condition(field, values, *, windowed=False):
 conditions = st.one_of(
     _text_condition("profile.country", ["SE", "DE", ""]),
     st.builds(lambda v: {"field": "profile.identified", "op": "eq", "value": v}, st.booleans()),
-    _text_condition("traits.plan", ["gold", "silver", "5"]),
+    _text_condition("traits.plan", ["gold", "silver", "5", "Göteborg"]),
     st.builds(lambda v: {"field": "traits.plan", "op": "exists", "value": v}, st.booleans()),
     _number_condition("stats.orders_count", small),
     _number_condition("stats.total_spent", money),
@@ -135,8 +136,18 @@ profile_data = st.fixed_dictionaries(
     {
         "email": st.booleans(),
         "country": st.sampled_from(["SE", "DE", ""]),
-        "traits": st.sampled_from(
-            [{}, {"plan": "gold"}, {"plan": "silver"}, {"plan": 5}, {"plan": None}, {"x": 1}]
+        # (key, value, source, confidence): stated, inferred sure enough and not (0.8 is the
+        # threshold), a number or true that equals no text.
+        "traits": st.lists(
+            st.tuples(
+                st.sampled_from(["plan", "x"]),
+                st.sampled_from(["gold", "silver", "5", 5, True, "Göteborg"]),
+                st.sampled_from(
+                    [("given", None), ("shop", None), ("inferred", 0.8), ("inferred", 0.79)]
+                ),
+            ),
+            max_size=2,
+            unique_by=lambda item: item[0],
         ),
         "stats": st.one_of(
             st.none(), st.tuples(small, money, money, when, when)
@@ -200,10 +211,13 @@ def _shop(data: list[dict]) -> list[Profile]:
         profile = Profile.objects.create(
             email=f"p{index}@example.com" if item["email"] else "",
             country=item["country"],
-            traits=item["traits"],
             **stats,
         )
         profiles.append(profile)
+        for key, value, (source, confidence) in item["traits"]:
+            Trait.objects.create(
+                profile=profile, key=key, value=value, source=source, confidence=confidence
+            )
         for number, (placed, total, counted, lines) in enumerate(item["orders"]):
             order = Order.objects.create(
                 external_id=f"O{index}-{number}",

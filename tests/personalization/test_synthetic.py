@@ -483,3 +483,16 @@ def test_another_currency_without_rates_is_refused_before_anything_is_written():
         generate(profiles=10, currency="USD")
     assert not Profile.objects.exists()
     assert not Product.objects.exists()
+
+
+def test_some_customers_have_traits_of_each_source_and_guesses_say_how_sure():
+    from personalization.models import Trait
+
+    report = generate()
+
+    assert report.counts["trait"] == Trait.objects.count() > 0
+    assert set(Trait.objects.values_list("source", flat=True)) == {"given", "shop", "inferred"}
+    inferred = Trait.objects.filter(source="inferred")
+    assert not inferred.filter(confidence__isnull=True).exists()
+    assert set(inferred.values_list("key", flat=True)) == {"favourite_category"}
+    assert not Trait.objects.filter(profile__email="").exists()  # no anonymous visitor

@@ -134,6 +134,7 @@ class Command(BaseCommand):
             (_("profiles created"), f"{result.profiles_created:,}"),
             (_("orders of erased addresses (no consent)"), f"{result.orders_suppressed:,}"),
             (_("products created"), f"{result.products_created:,}"),
+            (_("traits recorded"), f"{result.traits_recorded:,}"),
             (_("rows read"), f"{result.rows:,}"),
             (_("elapsed"), _("%(seconds).1f s") % {"seconds": result.elapsed}),
             (_("rate"), _("%(rate)s orders/s") % {"rate": f"{result.orders_per_second:,.0f}"}),

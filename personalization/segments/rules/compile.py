@@ -13,8 +13,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import (
-    BooleanField,
-    Case,
     Count,
     DecimalField,
     Exists,
@@ -25,9 +23,7 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
-    When,
 )
-from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import (
     Exact,
@@ -53,7 +49,9 @@ from ...models import (
     SegmentKind,
     Topic,
     TopicPreference,
+    Trait,
 )
+from ...traits import trait_min_confidence
 from ..lifecycle import lifecycle_members
 from .schema import TRAIT_PREFIX, Op, Param, ValueType, field_spec
 from .validate import blocked_category_names, category_value_key, money_value
@@ -107,6 +105,7 @@ class _Compiler:
         self.now = now
         self.sets = sets  # may compile positive "any" groups as one set (rule_members)
         self.blocked = blocked_category_names()
+        self.min_confidence = trait_min_confidence()
 
     def top(self, node: dict) -> Q:
         """The rule, with its "any" groups that every member must meet as sets if it can."""
@@ -203,21 +202,20 @@ class _Compiler:
         return identified if condition["value"] else ~identified
 
     def trait(self, key: str, condition: dict) -> Q:
-        present = Q(traits__has_key=key)
-        if condition["op"] == Op.EXISTS:
-            return present if condition["value"] else ~present
-        # A trait that is not text (or JSON null) equals no text: CASE makes that false
-        # rather than unknown, so that "is not" and "not" treat it as different.
-        # The key is an expression argument, never parsed as part of a lookup path.
-        value = KeyTransform(key, "traits")
-        equal = Case(
-            When(value.get_lookup("in")(value, _values(condition)), then=Value(True)),
-            default=Value(False),
-            output_field=BooleanField(),
+        # A semi-join over the profile's trait with this key, when it counts (stated, or
+        # inferred at least TRAIT_MIN_CONFIDENCE sure). A profile has one row per key (a
+        # unique constraint), so "is not" is: the trait counts and its value is none of these.
+        # A value that is not text (a number, true) equals no text: JSON compares types too.
+        counted = Trait.objects.filter(profile=OuterRef("pk"), key=key).confident(
+            self.min_confidence
         )
+        if condition["op"] == Op.EXISTS:
+            present = Q(Exists(counted))
+            return present if condition["value"] else ~present
+        values = _values(condition)
         if condition["op"] in (Op.NE, Op.NOT_IN):
-            return present & Q(Exact(equal, False))
-        return present & Q(Exact(equal, True))
+            return Q(Exists(counted.exclude(value__in=values)))
+        return Q(Exists(counted.filter(value__in=values)))
 
     # --- statistics -------------------------------------------------------------------------
 

@@ -8,7 +8,9 @@ decided in Python, giving the profile's value too (which ``segment_explain`` sho
 Semantics, condition by condition:
 
 - a comparison with a value the profile does not have (days since the first order of a
-  profile without orders, a trait it lacks) is false, whatever the operator;
+  profile without orders, a trait it lacks) is false, whatever the operator; an inferred
+  trait less sure than ``TRAIT_MIN_CONFIDENCE`` counts as lacking, a given or recorded one
+  always counts;
 - ``ne`` and ``not_in`` are false for such a missing value too, and otherwise the opposite of
   ``eq`` and ``in``; ``{"not": ...}`` is the opposite of its child, always;
 - only orders that count (not cancelled or refunded), open carts, product views not stored
@@ -40,7 +42,9 @@ from ...models import (
     SegmentKind,
     Topic,
     TopicPreference,
+    Trait,
 )
+from ...traits import TraitValue, trait_min_confidence
 from ..lifecycle import lifecycle_members
 from .schema import TRAIT_PREFIX, Op, Param, ValueType, field_spec
 from .validate import blocked_category_names, category_value_key, money_value
@@ -117,6 +121,15 @@ class ProfileFacts:
         return {pk: known[pk] for pk in ids if pk in known}
 
     @cached_property
+    def traits(self) -> dict[str, TraitValue]:
+        """{key: the trait}, every trait of the profile; ``counts`` says which rules count."""
+        least = trait_min_confidence()
+        return {
+            trait.key: TraitValue.of(trait, min_confidence=least)
+            for trait in Trait.objects.filter(profile=self.profile)
+        }
+
+    @cached_property
     def consent(self) -> dict[str, str]:
         return consent_states(profile=self.profile)
 
@@ -183,15 +196,14 @@ def condition_evaluate(condition: dict, *, facts: ProfileFacts, nesting: int = 0
     negated = op in (Op.NE, Op.NOT_IN)
 
     if name.startswith(TRAIT_PREFIX):
-        key = name[len(TRAIT_PREFIX) :]
-        present = isinstance(profile.traits, dict) and key in profile.traits
-        value = profile.traits.get(key) if present else None
+        trait = facts.traits.get(name[len(TRAIT_PREFIX) :])
+        present = trait is not None and trait.counts  # an unsure inference is not known
         if op == Op.EXISTS:
-            return present, present == condition["value"]
+            return trait, present == condition["value"]
         if not present:
-            return None, False
-        equal = isinstance(value, str) and value in _values(condition)
-        return value, (not equal) if negated else equal
+            return trait, False
+        equal = isinstance(trait.value, str) and trait.value in _values(condition)
+        return trait, (not equal) if negated else equal
 
     if group == "profile":
         if attribute == "identified":

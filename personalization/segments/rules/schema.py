@@ -10,7 +10,6 @@ last so many days count) and ``at_least`` (how many orders or views are needed, 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -18,7 +17,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from ...changes import Change
-from ...models import Purpose
+from ...models import TRAIT_KEY, Purpose
 
 
 class Op(StrEnum):
@@ -234,14 +233,14 @@ FIELDS: dict[str, FieldSpec] = {
     ]
 }
 
-# traits.<key>: one of the profile's free-form traits, compared as text.
+# traits.<key>: one of the profile's traits (personalization.models.Trait), compared as text;
+# an inferred one counts only from TRAIT_MIN_CONFIDENCE on.
 TRAIT_PREFIX = "traits."
-TRAIT_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 TRAIT_OPS = (*TEXT_OPS, Op.EXISTS)
 
 
 def trait_spec(name: str) -> FieldSpec:
-    return _spec(name, _("trait"), ValueType.TEXT, TRAIT_OPS, (), _PROFILE)
+    return _spec(name, _("trait"), ValueType.TEXT, TRAIT_OPS, (), (Change.TRAITS,))
 
 
 def field_spec(name: str) -> FieldSpec | None:
