@@ -42,7 +42,9 @@ from ..models import (
 )
 from ..privacy.erasure import profile_erase
 from ..privacy.export import profile_export
+from ..traits import trait_remove
 from .forms import PreferencesForm
+from .known import profile_fields_forget, recently_viewed_forget, what_we_know
 from .services import preferences_read, preferences_update, unsubscribe_all
 from .tokens import LinkPurpose, preference_token_read
 
@@ -52,6 +54,7 @@ TEMPLATE = "personalization/preferences/centre.html"
 # What a finished action says at the top of the page after the redirect (?done=…).
 DONE_MESSAGES = {
     "saved": gettext_lazy("Your choices are saved."),
+    "forgotten": gettext_lazy("Removed. We will not use it any more."),
     "unsubscribed": gettext_lazy("You are unsubscribed from all marketing emails."),
 }
 
@@ -172,7 +175,11 @@ def _centre(request: HttpRequest, visit: _Visit) -> HttpResponse:
             action = ACTIONS.get(request.POST.get("action", ""))
             if action is None:
                 return _page(request, visit, error=_("Choose one of the buttons on the page."))
-            return action(request, visit)
+            try:
+                return action(request, visit)
+            except InvalidInput as err:
+                # A hand-made post (an unknown trait key, say): nothing was changed.
+                return _page(request, visit, error=err.message)
         return _page(request, visit, done=DONE_MESSAGES.get(request.GET.get("done", "")))
 
 
@@ -192,6 +199,7 @@ def _page(
     context = {
         "form": form,
         "state": state,
+        "known": what_we_know(profile=visit.profile, now=now),
         "visit": visit,
         "profile": visit.profile,
         "done": done,
@@ -254,8 +262,27 @@ def _erase(request: HttpRequest, visit: _Visit) -> HttpResponse:
     return render(request, "personalization/preferences/erase.html", {**context, "erased": True})
 
 
+def _forget_trait(request: HttpRequest, visit: _Visit) -> HttpResponse:
+    trait_remove(profile=visit.profile, key=request.POST.get("key", ""), by=visit.source)
+    return _done(visit, "forgotten")
+
+
+def _forget_field(request: HttpRequest, visit: _Visit) -> HttpResponse:
+    profile_fields_forget(profile=visit.profile, fields=[request.POST.get("field", "")])
+    return _done(visit, "forgotten")
+
+
+def _forget_viewed(request: HttpRequest, visit: _Visit) -> HttpResponse:
+    # One product, or (no product named) everything viewed.
+    recently_viewed_forget(profile=visit.profile, product_id=request.POST.get("product") or None)
+    return _done(visit, "forgotten")
+
+
 ACTIONS = {
     "save": _save,
+    "forget_trait": _forget_trait,
+    "forget_field": _forget_field,
+    "forget_viewed": _forget_viewed,
     "unsubscribe": _unsubscribe,
     "download": _download,
     "erase": _erase,

@@ -21,14 +21,18 @@ from personalization.models import (
     ConsentState,
     ConsentStatus,
     ConsentWording,
+    Event,
     Frequency,
     PreferenceChange,
     PreferenceSource,
     Profile,
     Purpose,
     TopicPreference,
+    Trait,
+    TraitRemoval,
 )
 from personalization.preferences.tokens import preference_links_revoke, preference_token
+from personalization.traits import traits_set
 
 pytestmark = pytest.mark.django_db
 T0 = dt.datetime(2027, 3, 1, 8, tzinfo=dt.UTC)  # after the default wordings were published
@@ -347,3 +351,68 @@ def test_any_string_as_a_token_gets_the_neutral_page(client, profile, token, rou
     assert response.status_code == 403
     assert b"This link cannot be used" in response.content
     assert consent_state(profile=profile, purpose=Purpose.EMAIL_MARKETING) == ConsentState.GRANTED
+
+
+# --- What we know --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def known(profile, product_factory, settings):
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "EVENT_RETENTION_DAYS": 90}
+    traits_set(profile=profile, values={"shoe_size": 38}, source="given")
+    traits_set(
+        profile=profile, values={"favourite_category": "Coffee"}, source="inferred", confidence=0.85
+    )
+    traits_set(profile=profile, values={"budget": "low"}, source="inferred", confidence=0.55)
+    mug = product_factory(external_id="mug", title="Blue mug")
+    Event.objects.create(
+        profile=profile, name="product_viewed", product=mug, occurred_at=T0 - 2 * DAY
+    )
+    return profile
+
+
+def test_the_page_shows_what_we_know_and_where_it_comes_from(client, link, known):
+    page = client.get(link).content.decode()
+    assert "What we know and why you hear from us" in page
+    # The consent history: email marketing granted at signup.
+    assert "Email marketing: granted" in page
+    # Each trait says where it comes from, and how sure a guess is; an unsure one is unused.
+    assert "Shoe size" in page and "you told us" in page
+    assert "Favourite category" in page and "our guess from your activity" in page
+    assert "(85%)" in page
+    assert "Not used: we are not sure enough." in page
+    # What they viewed, and when it is deleted (90 days after the view).
+    assert "Blue mug" in page
+    assert "We keep what you viewed for 90 days, then delete it." in page
+    assert "deleted on May 28, 2027" in page
+
+
+def test_removing_a_guess_keeps_it_removed(client, link, known):
+    response = client.post(link, {"action": "forget_trait", "key": "favourite_category"})
+    assert response.status_code == 302
+    page = client.get(response["Location"]).content.decode()
+    assert "Removed. We will not use it any more." in page
+    assert "Favourite category" not in page
+    # A later guess of the same thing is not recorded again.
+    traits_set(
+        profile=known, values={"favourite_category": "Tea"}, source="inferred", confidence=0.99
+    )
+    assert not Trait.objects.filter(profile=known, key="favourite_category").exists()
+    assert TraitRemoval.objects.get(profile=known).by == PreferenceSource.PREFERENCE_CENTRE
+
+
+def test_forgetting_a_field_and_what_was_viewed(client, link, known):
+    client.post(link, {"action": "forget_field", "field": "first_name"})
+    known.refresh_from_db()
+    assert known.first_name == ""
+    client.post(link, {"action": "forget_viewed", "product": "mug"})
+    assert not Event.objects.filter(profile=known, name="product_viewed").exists()
+    assert "Blue mug" not in client.get(link).content.decode()
+
+
+def test_a_hand_made_forget_changes_nothing_and_says_why(client, link, known):
+    response = client.post(link, {"action": "forget_field", "field": "email"})
+    assert response.status_code == 400
+    assert "cannot be forgotten here" in response.content.decode()
+    known.refresh_from_db()
+    assert known.email == "ann@example.com"

@@ -24,6 +24,7 @@ from personalization.models import (
     Purpose,
 )
 from personalization.preferences.tokens import preference_token
+from personalization.traits import traits_set
 from tests.browser import BROWSER_MARKS, axe_violations
 
 pytestmark = BROWSER_MARKS
@@ -44,6 +45,9 @@ def customer(transactional_db, django_db_serialized_rollback, topic_factory):
     profile = Profile.objects.create(email="ann@example.com", first_name="Ann", locale="en")
     consent_record(profile=profile, purpose=Purpose.EMAIL_MARKETING, granted=True, source="signup")
     consent_record(profile=profile, purpose=Purpose.PERSONALIZATION, granted=True, source="signup")
+    traits_set(
+        profile=profile, values={"favourite_category": "Coffee"}, source="inferred", confidence=0.9
+    )
     return profile
 
 
@@ -123,6 +127,12 @@ def test_a_customer_steers_their_email_from_the_link(live_server, browser, custo
     assert page.status() == "Your choices are saved."
     assert "Keep my break until" in browser.page_source
     page.assert_accessible()
+
+    # A guess they do not like: removed, and it stays removed.
+    assert "our guess from your activity" in browser.page_source
+    page.press("Remove Favourite category")
+    assert page.status() == "Removed. We will not use it any more."
+    assert "Favourite category" not in browser.page_source
 
     # The choices stick.
     page.open()
