@@ -14,3 +14,12 @@ register = template.Library()
 def shop_home_url() -> str:
     """Where "back to the shop" leads: ``SITE_URL`` if set, else the root of this site."""
     return app_settings.SITE_URL or get_script_prefix()
+
+
+@register.inclusion_tag("personalization/consent_fields.html")
+def consent_fields(form, legend: str | None = None) -> dict:
+    """The consent boxes of a :class:`~personalization.capture.forms.ConsentForm`: a fieldset
+    with, per purpose, the hidden wording version, the checkbox and its label (the wording),
+    and its errors. Plain HTML, no JavaScript. ``{% consent_fields form %}``, or
+    ``{% consent_fields form legend="…" %}`` for another legend."""
+    return {"form": form, "rows": form.rows(), "legend": legend}
