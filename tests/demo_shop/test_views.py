@@ -4,7 +4,6 @@ import logging
 from decimal import Decimal
 
 import pytest
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
@@ -14,7 +13,8 @@ from personalization import signals
 from personalization.consent import consent_state
 from personalization.exceptions import InvalidInput
 
-VERSION = settings.DEMO_CONSENT_WORDING_VERSION
+# The versions of the default consent wordings (English), as the checkout and sign-up show them.
+MARKETING_V1, PERSONALISATION_V1 = "email_marketing.en.1", "personalization.en.1"
 
 
 def app_product(shop_product):
@@ -181,13 +181,13 @@ def test_checkout_records_the_order_once_with_consent_and_converts_the_cart(shop
             pzn.Purpose.EMAIL_MARKETING,
             pzn.ConsentStatus.GRANTED,
             pzn.ConsentSource.CHECKOUT,
-            VERSION,
+            MARKETING_V1,
         ),
         (
             pzn.Purpose.PERSONALIZATION,
             pzn.ConsentStatus.GRANTED,
             pzn.ConsentSource.CHECKOUT,
-            VERSION,
+            PERSONALISATION_V1,
         ),
     }
     cart = pzn.Cart.objects.get(external_id=cart_id)
@@ -315,8 +315,8 @@ def test_signup_joins_anonymous_browsing_and_records_consent(shopper, beans, ket
     assert viewed(profile) == {str(beans.pk), str(kettle.pk)}
     assert pzn.Profile.objects.count() == 1
     assert {(r.purpose, r.source, r.wording_version) for r in profile.consent_records.all()} == {
-        (pzn.Purpose.PERSONALIZATION, pzn.ConsentSource.BANNER, VERSION),
-        (pzn.Purpose.EMAIL_MARKETING, pzn.ConsentSource.SIGNUP, VERSION),
+        (pzn.Purpose.PERSONALIZATION, pzn.ConsentSource.BANNER, PERSONALISATION_V1),
+        (pzn.Purpose.EMAIL_MARKETING, pzn.ConsentSource.SIGNUP, MARKETING_V1),
     }
     assert shopper.client.get(reverse("shop:account")).status_code == 200
 
