@@ -77,7 +77,7 @@ def consent_wordings_current(
     none in any fallback language."""
     purposes = [purpose_clean(purpose) for purpose in purposes]
     languages = wording_languages(language)
-    rows = ConsentWording.objects.published().filter(purpose__in=purposes, language__in=languages)
+    rows = ConsentWording.objects.filter(purpose__in=purposes, language__in=languages)
     best: dict[str, ConsentWording] = {}
     for wording in rows:
         held = best.get(wording.purpose)

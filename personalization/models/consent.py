@@ -201,9 +201,6 @@ class ConsentWordingQuerySet(models.QuerySet):
     def delete(self):
         raise ImmutableRecord("Consent wordings are never deleted; publish a new version instead.")
 
-    def published(self, *, now=None):
-        return self.filter(published_at__lte=now or timezone.now())
-
     def latest_first(self):
         return self.order_by("-number", "-pk")
 
@@ -242,7 +239,7 @@ class ConsentWording(models.Model):
     published_at = models.DateTimeField(
         _("published at"),
         default=timezone.now,
-        help_text=_("Since when this text is shown (the latest published version is)."),
+        help_text=_("When it was published; from then on it is shown, until a later version is."),
     )
 
     objects = ConsentWordingQuerySet.as_manager()

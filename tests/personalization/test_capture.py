@@ -246,3 +246,22 @@ def test_the_template_tag_shows_an_error_next_to_its_box():
         Context({"form": form})
     )
     assert 'role="alert"' in html and "has-error" in html
+
+
+def test_the_export_of_a_persons_data_has_the_words_they_agreed_to(ann):
+    from personalization.privacy.export import profile_export
+
+    consent_capture(profile=ann, shown=EN, checked=["personalization"], source="signup")
+    consent_record(
+        profile=ann,
+        purpose="email_marketing",
+        granted=True,
+        source="api",
+        wording_version="newsletter-2025",
+    )
+    records = {row["purpose"]: row for row in profile_export(profile=ann)["consent_records"]}
+    assert (
+        records["personalization"]["wording_text"]
+        == consent_wording_current(purpose="personalization", language="en").text
+    )
+    assert records["email_marketing"]["wording_text"] is None
