@@ -96,9 +96,9 @@ class Shopper:
             "cart_id": cart_id or self.cart_id,
             "email": email,
             "first_name": first_name,
+            **consent_data(marketing=marketing, personalisation=personalisation),
             **extra,
         }
-        data.update(consent_data(marketing=marketing, personalisation=personalisation))
         return self.client.post(reverse("shop:checkout"), data)
 
     def accept_personalisation(self):

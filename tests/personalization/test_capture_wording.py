@@ -245,3 +245,13 @@ def test_the_defaults_come_back_after_a_flush_and_never_replace_a_shops_own(sett
     assert consent_wordings_ensure_defaults() == 2
     assert consent_wording_current(purpose="personalization", language="tr").number == 1
     assert consent_wording_current(purpose="email_marketing", language="sv").text == "Egna ord."
+
+
+def test_publishing_a_new_version_in_the_admin_starts_from_the_latest_words(admin_client):
+    old = consent_wording_for(version="email_marketing.sv.1")
+    page = admin_client.get(admin_url("consentwording", "change", old.pk)).content.decode()
+    assert "Publish a new version of this wording" in page
+    add = admin_client.get(
+        admin_url("consentwording", "add"), {"purpose": "email_marketing", "language": "sv"}
+    )
+    assert old.text in add.content.decode()
