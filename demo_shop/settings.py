@@ -81,6 +81,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("sv", "Svenska"), ("tr", "Türkçe")]
+# The demo's own catalogues (`make messages`); the app's ship inside personalization/locale/.
+LOCALE_PATHS = [BASE_DIR / "demo_shop" / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -8,6 +8,8 @@ urlpatterns = [
     # Before Django's auth URLs: logging out also forgets the anonymous-id cookie.
     path("accounts/logout/", LogoutView.as_view(), name="logout"),
     path("accounts/", include("django.contrib.auth.urls")),
+    # The language switcher in the header posts to Django's set_language view.
+    path("i18n/", include("django.conf.urls.i18n")),
     path("personalization/", include("personalization.urls")),
     path("", include("demo_shop.shop.urls")),
 ]

@@ -92,6 +92,10 @@ SETTING_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "EVENT_RETENTION_DAYS": (_is_positive_int_or_none, "None or a positive whole number of days"),
     "PREFERENCE_LINK_EDIT_DAYS": (_is_positive_int, "a positive whole number of days"),
     "PREFERENCE_LINK_UNSUBSCRIBE_DAYS": (_is_positive_int, "a positive whole number of days"),
+    "PREFERENCE_CENTRE_WORDING_VERSION": (
+        lambda value: isinstance(value, str) and 0 < len(value) <= 64,
+        "a version name of 1 to 64 characters",
+    ),
     "SUPPRESSION_HASH_KEY": (_is_secret_or_none, "None or a secret of at least 32 characters"),
 }
 

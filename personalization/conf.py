@@ -90,6 +90,9 @@ DEFAULTS: dict[str, Any] = {
     "PREFERENCE_LINK_EDIT_DAYS": 30,
     # ...and unsubscribe from all marketing for this many (at least PREFERENCE_LINK_EDIT_DAYS).
     "PREFERENCE_LINK_UNSUBSCRIBE_DAYS": 400,
+    # The version of the preference centre's text, kept with every change made there. Raise it
+    # when you change what the page says (e.g. after overriding its templates).
+    "PREFERENCE_CENTRE_WORDING_VERSION": "preference-centre-1",
     # Key of the HMAC that turns an email address into its entry on the suppression list
     # (personalization.privacy.suppression). None: derived from SECRET_KEY. Set a long random
     # string of its own, so that SECRET_KEY can be rotated: changing this key (or SECRET_KEY

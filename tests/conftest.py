@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 
 from tests import factories
-from tests.browser import CHROME_FLAGS, CHROMEDRIVER, CHROMIUM
+from tests.browser import CHROME_FLAGS, CHROMEDRIVER, CHROMIUM, SCREENSHOT_DIR
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -111,10 +111,19 @@ def silent_broker():
         sock.close()
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    # Lets the browser fixture see whether the test failed (for its screenshot).
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-def browser():
+def browser(request):
     """A headless Chromium (Selenium WebDriver) with a fresh profile; for tests marked
-    ``browser`` (``tests.browser.BROWSER_MARKS``)."""
+    ``browser`` (``tests.browser.BROWSER_MARKS``). A failing test leaves a screenshot of the
+    page in ``var/screenshots/``."""
     webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium")
     from selenium.webdriver.chrome.service import Service
 
@@ -129,6 +138,12 @@ def browser():
     driver.implicitly_wait(5)
     try:
         yield driver
+        report = getattr(request.node, "report_call", None)
+        if report is not None and report.failed:
+            os.makedirs(SCREENSHOT_DIR, exist_ok=True)
+            path = os.path.join(SCREENSHOT_DIR, f"{request.node.name}.png")
+            driver.save_screenshot(path)
+            print(f"screenshot of the failing page: {path}")
     finally:
         driver.quit()
         shutil.rmtree(profile_dir, ignore_errors=True)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import get_language
 
 from personalization import signals
 from personalization.adapter import ip_address_for
@@ -161,6 +162,8 @@ def order_placed(*, request: HttpRequest, order: Order) -> bool:
         email=order.email,
         first_name=order.first_name,
         last_name=order.last_name,
+        # The language the customer shops in: the app's emails to them (double opt-in) use it.
+        locale=get_language() or "",
         request=request,
     )
 
@@ -173,6 +176,7 @@ def customer_signed_up(*, request: HttpRequest, user) -> bool:
         signals.customer_signed_up,
         user=user,
         first_name=user.first_name,
+        locale=get_language() or "",
         request=request,
     )
 

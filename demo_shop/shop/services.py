@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from personalization.capture.forms import ConsentForm
@@ -68,7 +69,8 @@ def order_place(
             # delays the email, it never fails the checkout or loses the email.
             job_enqueue(
                 task=ORDER_CONFIRMATION_SEND,
-                args={"order_id": order.pk},
+                # The email goes out in the language the customer checked out in.
+                args={"order_id": order.pk, "language": get_language()},
                 key=f"{ORDER_CONFIRMATION_SEND}:{order.pk}",
             )
     except IntegrityError:

@@ -35,12 +35,14 @@ from ..models import (
     Event,
     Order,
     PreferenceChange,
+    PreferenceSource,
     Profile,
     ProfileAlias,
     Purpose,
     Topic,
     TopicPreference,
 )
+from ..preferences.services import preferences_check, preferences_update
 from .base import (
     LargeTableAdminMixin,
     PresentValuesFilter,
@@ -213,12 +215,17 @@ class HasUserFilter(_YesNoFilter):
 # --- Profile form and inlines -------------------------------------------------------------------
 
 
+# Saved through preferences_update(), so that a change made in the admin is in the history.
+PREFERENCE_FIELDS = ("frequency", "paused_until", "greeting")
+
+
 class ProfileAdminForm(forms.ModelForm):
-    """Checks the attributes with the same rules as signals and ``identify()``."""
+    """Checks the attributes with the same rules as signals and ``identify()``, and the
+    preferences with those of ``preferences_update()``."""
 
     class Meta:
         model = Profile
-        fields = (*ATTRIBUTE_FIELDS, "traits", "frequency", "paused_until", "greeting")
+        fields = (*ATTRIBUTE_FIELDS, "traits", *PREFERENCE_FIELDS)
 
     def clean(self):
         cleaned = super().clean()
@@ -227,7 +234,19 @@ class ProfileAdminForm(forms.ModelForm):
             cleaned.update(attributes_clean(given))
         except InvalidInput as err:
             self.add_error(err.field if err.field in self.fields else None, err.message)
+        try:
+            preferences_check(**self.preference_changes())
+        except InvalidInput as err:
+            self.add_error(err.field if err.field in self.fields else None, err.message)
         return cleaned
+
+    def preference_changes(self) -> dict:
+        """The preferences the marketer changed, as ``preferences_update()`` arguments."""
+        return {
+            name: self.cleaned_data[name]
+            for name in PREFERENCE_FIELDS
+            if name in self.changed_data and name in self.cleaned_data
+        }
 
 
 class ProfileAliasInline(ReadOnlyTabularInline):
@@ -238,14 +257,25 @@ class ProfileAliasInline(ReadOnlyTabularInline):
 
 
 class _ChoiceInline(admin.TabularInline):
-    """A customer's explicit choices; the admin stamps ``updated_at`` when one is saved."""
+    """A customer's explicit choices, saved through ``preferences_update()`` (so each change is
+    in the history). Not deleted: a choice is changed, as the customer would change it."""
 
     extra = 0
+    can_delete = False
     readonly_fields = ("updated_at",)
 
 
 class TopicChoiceFormSet(SharedChoicesFormSet):
     shared_choices = ("topic",)
+
+    def clean(self):
+        super().clean()
+        for form in self.forms:
+            topic = form.cleaned_data.get("topic") if form.has_changed() else None
+            if topic is not None and not topic.is_active:
+                form.add_error(
+                    "topic", _("This topic is not active: customers cannot choose it now.")
+                )
 
 
 class TopicChoiceInline(_ChoiceInline):
@@ -488,29 +518,38 @@ class ProfileAdmin(LargeTableAdminMixin, admin.ModelAdmin):
             return super().changeform_view(request, *args, **kwargs)
 
     def save_model(self, request, obj, form, change):
+        preferences = form.preference_changes()
+        if preferences and change:
+            # The service writes them, and their history, from the stored values.
+            stored = Profile.objects.filter(pk=obj.pk).values(*PREFERENCE_FIELDS).get()
+            for name, value in stored.items():
+                setattr(obj, name, value)
         super().save_model(request, obj, form, change)
         changed = set(form.changed_data)
-        what = []
         if changed & set(ATTRIBUTE_FIELDS) or "traits" in changed:
-            what.append(Change.PROFILE)
-        if changed & {"frequency", "paused_until", "greeting"}:
-            what.append(Change.PREFERENCES)
-        if what:
-            profile_changed_note(obj.pk, *what)
+            profile_changed_note(obj.pk, Change.PROFILE)
+        if preferences:
+            preferences_update(
+                profile=obj, source=PreferenceSource.ADMIN, wording_version="", **preferences
+            )
 
     def save_formset(self, request, form, formset, change):
         if formset.model not in (TopicPreference, ChannelPreference):
             return super().save_formset(request, form, formset, change)
-        # A choice recorded here counts as the customer's own, made now.
-        now = timezone.now()
-        saved = formset.save(commit=False)
-        for choice in saved:
-            choice.updated_at = now
-            choice.save()
-        for choice in formset.deleted_objects:
-            choice.delete()
-        if saved or formset.deleted_objects:
-            profile_changed_note(form.instance.pk, Change.PREFERENCES)
+        # The rows are not saved as they are: the service records the choices, as the
+        # customer's own, made now, each in the history.
+        chosen = formset.save(commit=False)
+        if formset.model is TopicPreference:
+            choices = {"topics": {choice.topic.slug: choice.subscribed for choice in chosen}}
+        else:
+            choices = {"channels": {choice.channel: choice.enabled for choice in chosen}}
+        if chosen:
+            preferences_update(
+                profile=form.instance,
+                source=PreferenceSource.ADMIN,
+                wording_version="",
+                **choices,
+            )
         return None
 
 

@@ -154,6 +154,7 @@ def preferences_read(*, profile: Profile, now: dt.datetime | None = None) -> Pre
 class _Update:
     source: str
     wording_version: str
+    consent_wording_version: str
     topics: dict[str, bool] | None
     channels: dict[str, bool] | None
     frequency: str | None
@@ -169,6 +170,7 @@ def preferences_update(
     profile: Profile,
     source: str,
     wording_version: str,
+    consent_wording_version: str | None = None,
     topics: Mapping[str, bool] | None = None,
     channels: Mapping[str, bool] | None = None,
     frequency: str | None = None,
@@ -183,6 +185,9 @@ def preferences_update(
 
     - ``source``: a :class:`PreferenceSource` value (``"preference_centre"``, ``"account"``,
       ``"api"``, ``"admin"``); ``wording_version``: the text the customer was shown (≤ 64).
+      ``consent_wording_version``: the wording of the personalisation switch, when it has a
+      version of its own (``personalization.capture.wording``); the ledger gets it, and
+      ``wording_version`` when it is None.
     - ``topics``: ``{slug: True/False}`` for active topics; ``channels``: ``{channel: bool}``
       for :class:`Channel` values. Only the named ones change.
     - ``frequency``: a :class:`Frequency` value; ``greeting``: a :class:`Greeting` value.
@@ -198,6 +203,7 @@ def preferences_update(
     update = _update_clean(
         source=source,
         wording_version=wording_version,
+        consent_wording_version=consent_wording_version,
         topics=topics,
         channels=channels,
         frequency=frequency,
@@ -213,10 +219,35 @@ def preferences_update(
     return changes
 
 
+def preferences_check(
+    *,
+    frequency: str | None = None,
+    paused_until: dt.datetime | None | _Unset = UNSET,
+    greeting: str | None = None,
+    now: dt.datetime | None = None,
+) -> None:
+    """Raise ``InvalidInput`` (naming the argument) where ``preferences_update`` would for these
+    values; write nothing. For forms that validate before they save, such as the admin's."""
+    _update_clean(
+        source=PreferenceSource.ADMIN,
+        wording_version="",
+        consent_wording_version=None,
+        topics=None,
+        channels=None,
+        frequency=frequency,
+        paused_until=paused_until,
+        greeting=greeting,
+        personalization=None,
+        ip_address=None,
+        now=now,
+    )
+
+
 def _update_clean(
     *,
     source: Any,
     wording_version: Any,
+    consent_wording_version: Any,
     topics: Any,
     channels: Any,
     frequency: Any,
@@ -242,9 +273,13 @@ def _update_clean(
             % {"value": personalization},
             field="personalization",
         )
+    wording_version = text(wording_version, field="wording_version", max_length=64)
     return _Update(
         source=choice(source, PreferenceSource.values, field="source"),
-        wording_version=text(wording_version, field="wording_version", max_length=64),
+        wording_version=wording_version,
+        consent_wording_version=wording_version
+        if consent_wording_version is None
+        else text(consent_wording_version, field="consent_wording_version", max_length=64),
         topics=_switches_clean(topics, field="topics", key_ok=_SLUG.match),
         channels=_switches_clean(
             channels, field="channels", key_ok=lambda key: key in Channel.values
@@ -373,7 +408,7 @@ def _update_write(*, profile_id: int, update: _Update) -> tuple[list[PreferenceC
                 purpose=Purpose.PERSONALIZATION,
                 granted=update.personalization,
                 source=CONSENT_SOURCES[PreferenceSource(update.source)],
-                wording_version=update.wording_version,
+                wording_version=update.consent_wording_version,
                 ip_address=update.ip_address,
                 at=update.now,
             )

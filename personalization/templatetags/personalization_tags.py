@@ -6,6 +6,7 @@ from django import template
 from django.urls import get_script_prefix
 
 from ..conf import app_settings
+from ..preferences.links import PreferenceLinks, preference_links
 
 register = template.Library()
 
@@ -23,3 +24,10 @@ def consent_fields(form, legend: str | None = None) -> dict:
     and its errors. Plain HTML, no JavaScript. ``{% consent_fields form %}``, or
     ``{% consent_fields form legend="…" %}`` for another legend."""
     return {"form": form, "rows": form.rows(), "legend": legend}
+
+
+@register.simple_tag
+def preference_links_for(profile) -> PreferenceLinks:
+    """``{% preference_links_for profile as links %}``: ``links.manage`` and
+    ``links.unsubscribe``, absolute, for the footer of an email the shop sends itself."""
+    return preference_links(profile=profile)

@@ -17,6 +17,7 @@ from personalization.models import (
     ConsentSource,
     ConsentState,
     Event,
+    PreferenceChange,
     Profile,
     Purpose,
     Topic,
@@ -589,6 +590,26 @@ def test_profile_edit_preferences_and_attributes(admin_client, shop):
     assert (bob.country, bob.frequency, bob.greeting) == ("AT", "monthly", "neutral")
     assert bob.email == "bob@example.com"
     assert ConsentRecord.objects.filter(profile=bob).count() == 2
+    # Through preferences_update(): each change is in the customer's history, from the admin.
+    history = PreferenceChange.objects.filter(profile=bob)
+    assert {(c.field, c.new_value, c.source) for c in history} == {
+        ("frequency", "monthly", "admin"),
+        ("greeting", "neutral", "admin"),
+    }
+
+
+def test_profile_edit_rejects_a_pause_the_customer_could_not_choose(admin_client, shop):
+    bob = shop["bob"]
+    paused_until = bob.paused_until
+    page = url("profile", "change", bob.pk)
+    data = _change_form_data(admin_client.get(page))
+    data.update({"paused_until_0": "2001-01-01", "paused_until_1": "10:00", "_save": "Save"})
+    response = admin_client.post(page, data)
+    assert response.status_code == 200
+    assert "A pause must end in the future." in str(response.context["adminform"].form.errors)
+    bob.refresh_from_db()
+    assert bob.paused_until == paused_until
+    assert not PreferenceChange.objects.filter(profile=bob).exists()
 
 
 def test_profile_edit_rejects_what_signals_would_reject(admin_client, shop):
@@ -603,7 +624,7 @@ def test_profile_edit_rejects_what_signals_would_reject(admin_client, shop):
     assert bob.timezone == "Europe/Stockholm"
 
 
-def test_profile_topic_choice_added_in_admin_is_stamped(admin_client, shop):
+def test_profile_topic_choice_added_in_admin_is_in_the_history(admin_client, shop):
     bob = shop["bob"]
     page = url("profile", "change", bob.pk)
     data = _change_form_data(admin_client.get(page))
@@ -626,6 +647,23 @@ def test_profile_topic_choice_added_in_admin_is_stamped(admin_client, shop):
     choice = TopicPreference.objects.get(profile=bob)
     assert choice.subscribed is True
     assert choice.updated_at is not None
+    change = PreferenceChange.objects.get(profile=bob)
+    assert (change.field, change.subject, change.new_value, change.source) == (
+        "topic",
+        shop["coffee"].slug,
+        "on",
+        "admin",
+    )
+
+    # A retired topic cannot be chosen for a customer, as they could not choose it.
+    shop["coffee"].is_active = False
+    shop["coffee"].save()
+    data = _change_form_data(admin_client.get(page))
+    data.update({f"{prefix}-0-subscribed": "", "_save": "Save"})
+    response = admin_client.post(page, data)
+    assert response.status_code == 200
+    assert "This topic is not active" in response.text
+    assert TopicPreference.objects.get(profile=bob).subscribed is True
 
 
 def test_profiles_cannot_be_added_or_deleted_here(admin_client, shop):

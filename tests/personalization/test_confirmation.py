@@ -197,3 +197,41 @@ def test_a_link_for_a_purpose_never_granted_does_not_say_withdrawn(client):
     assert response.status_code == 400
     assert b"withdrawn" not in response.content
     assert not ConsentRecord.objects.exists()
+
+
+SUBJECTS = {
+    "sv": "Bekräfta din prenumeration",
+    "tr": "Lütfen aboneliğinizi onaylayın",
+    "en": "Please confirm your subscription",
+}
+PAGES = {  # the page's heading, then its heading once confirmed
+    "sv": ("Bekräfta din prenumeration", "Tack – nu är det bekräftat"),
+    "tr": ("Aboneliğinizi onaylayın", "Teşekkürler, onayınız alındı"),
+    "en": ("Confirm your subscription", "Thank you — you're confirmed"),
+}
+
+
+@pytest.mark.parametrize(
+    ("locale", "cookie", "mail_in", "page_in"),
+    [
+        ("sv-SE", None, "sv", "sv"),  # narrowed to a language the site has
+        ("tr", None, "tr", "tr"),
+        ("tr", "sv", "tr", "sv"),  # the visitor chose a language with the switcher: it wins
+        ("de", None, "en", "en"),  # none that fits: the language of the request
+    ],
+)
+def test_the_confirmation_mail_and_page_are_in_the_profiles_language(
+    client, django_capture_on_commit_callbacks, settings, locale, cookie, mail_in, page_in
+):
+    _profile, message, path = confirmation_link(
+        django_capture_on_commit_callbacks, email="ann@example.com", locale=locale
+    )
+    assert message.subject == SUBJECTS[mail_in]
+    if cookie:
+        client.cookies[settings.LANGUAGE_COOKIE_NAME] = cookie
+    heading, done_heading = PAGES[page_in]
+
+    page = client.get(path, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert f'<html lang="{page_in}">' in page and f"<h1>{heading}</h1>" in page
+    done = client.post(path, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert f"<h1>{done_heading}</h1>" in done
