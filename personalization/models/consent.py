@@ -201,6 +201,10 @@ class ConsentWordingQuerySet(models.QuerySet):
     def delete(self):
         raise ImmutableRecord("Consent wordings are never deleted; publish a new version instead.")
 
+    def published(self, *, now=None):
+        """Published by ``now`` (default: now): the ones that may be shown."""
+        return self.filter(published_at__lte=now or timezone.now())
+
     def latest_first(self):
         return self.order_by("-number", "-pk")
 

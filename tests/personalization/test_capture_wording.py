@@ -7,7 +7,7 @@ import importlib
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -255,3 +255,13 @@ def test_publishing_a_new_version_in_the_admin_starts_from_the_latest_words(admi
         admin_url("consentwording", "add"), {"purpose": "email_marketing", "language": "sv"}
     )
     assert old.text in add.content.decode()
+
+
+def test_a_wording_is_shown_from_its_publication_on(time_machine):
+    tomorrow = timezone.now() + dt.timedelta(days=1)
+    consent_wording_publish(
+        purpose="personalization", language="en", text="Later words.", now=tomorrow
+    )
+    assert consent_wording_current(purpose="personalization", language="en").number == 1
+    time_machine.move_to(tomorrow, tick=False)
+    assert consent_wording_current(purpose="personalization", language="en").text == "Later words."
