@@ -129,9 +129,6 @@ PERSONALIZATION = {
     "DOUBLE_OPT_IN_PURPOSES": ["email_marketing"],
 }
 
-# Consent wording shown at checkout and sign-up; bump the version when the text changes.
-DEMO_CONSENT_WORDING_VERSION = "demo-2026-11"
-
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

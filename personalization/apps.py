@@ -13,6 +13,7 @@ class PersonalizationConfig(AppConfig):
         # checks registers the system checks; tasks the Celery tasks, even in a project that
         # does not autodiscover them (a worker without personalization.job_run runs no job).
         from . import checks, tasks  # noqa: F401
+        from .capture.defaults import consent_wordings_ensure_after_migrate
         from .receivers import connect
         from .schedules import schedules_register_after_migrate
         from .segments.registry import lifecycle_segments_ensure_after_migrate
@@ -22,3 +23,4 @@ class PersonalizationConfig(AppConfig):
         autodiscover_modules("jobs")
         post_migrate.connect(schedules_register_after_migrate, sender=self)
         post_migrate.connect(lifecycle_segments_ensure_after_migrate, sender=self)
+        post_migrate.connect(consent_wordings_ensure_after_migrate, sender=self)

@@ -33,7 +33,8 @@ DEFAULTS: dict[str, Any] = {
     # personalisation consent. Only set this when the shop has another legal basis.
     "TRACK_WITHOUT_CONSENT": False,
     # Consent purposes whose grant only counts once the customer confirmed it (double opt-in).
-    "DOUBLE_OPT_IN_PURPOSES": [],
+    # Email marketing by default, as EU practice expects; [] switches double opt-in off.
+    "DOUBLE_OPT_IN_PURPOSES": ["email_marketing"],
     # Absolute base URL of the shop, for links in emails (e.g. "https://shop.example.com").
     "SITE_URL": None,
     # How long a double opt-in confirmation link stays valid.

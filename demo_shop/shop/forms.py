@@ -6,28 +6,7 @@ from django.contrib.auth.forms import UserCreationForm
 from django.utils.translation import gettext_lazy as _
 
 from .cart import MAX_QUANTITY
-from .integration import CONSENT_PURPOSES, CONSENT_WORDING, wording_version
-
-
-class ConsentFieldsMixin:
-    """One unticked checkbox per consent purpose, labelled with the exact wording."""
-
-    def add_consent_fields(self) -> None:
-        for purpose in CONSENT_PURPOSES:
-            self.fields[f"consent_{purpose}"] = forms.BooleanField(
-                label=CONSENT_WORDING[purpose], required=False
-            )
-
-    def consent_fields(self):
-        return [self[f"consent_{purpose}"] for purpose in CONSENT_PURPOSES]
-
-    def consents(self) -> dict[str, str]:
-        """``{purpose: wording_version}`` for each box the customer ticked."""
-        return {
-            purpose: wording_version()
-            for purpose in CONSENT_PURPOSES
-            if self.cleaned_data.get(f"consent_{purpose}")
-        }
+from .integration import CONSENT_PURPOSES
 
 
 class QuantityForm(forms.Form):
@@ -40,15 +19,11 @@ class AddToCartForm(forms.Form):
     )
 
 
-class CheckoutForm(ConsentFieldsMixin, forms.Form):
+class CheckoutForm(forms.Form):
     cart_id = forms.UUIDField(widget=forms.HiddenInput)
     email = forms.EmailField(label=_("Email"), max_length=254)
     first_name = forms.CharField(label=_("First name"), max_length=150)
     last_name = forms.CharField(label=_("Last name"), max_length=150, required=False)
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.add_consent_fields()
 
     def clean_first_name(self):
         value = self.cleaned_data["first_name"].strip()
@@ -57,17 +32,13 @@ class CheckoutForm(ConsentFieldsMixin, forms.Form):
         return value
 
 
-class SignupForm(ConsentFieldsMixin, UserCreationForm):
+class SignupForm(UserCreationForm):
     email = forms.EmailField(label=_("Email"), max_length=254)
     first_name = forms.CharField(label=_("First name"), max_length=150, required=False)
 
     class Meta(UserCreationForm.Meta):
         model = get_user_model()
         fields = ("username", "email", "first_name")
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.add_consent_fields()
 
     def clean_email(self):
         email = self.cleaned_data["email"].strip()

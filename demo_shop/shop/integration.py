@@ -2,7 +2,8 @@
 
 The shop talks to the app the way any third-party shop would: through the documented signals
 in ``personalization.signals``, ``personalization.tracking.identify()`` and the functions in
-``personalization.consent``. It never writes the app's tables itself.
+``personalization.consent``, and records the consent boxes of its sign-up and checkout with
+``personalization.capture.forms.ConsentForm``. It never writes the app's tables itself.
 """
 
 from __future__ import annotations
@@ -12,19 +13,20 @@ import enum
 import logging
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import get_language
-from django.utils.translation import gettext_lazy as _
 
 from personalization import signals
 from personalization.adapter import ip_address_for
+from personalization.capture.forms import DEFAULT_PURPOSES, ConsentForm
+from personalization.capture.wording import consent_wording_current, consent_wording_for
 from personalization.conf import app_settings
 from personalization.consent import consent_record, consent_state, consent_states
 from personalization.exceptions import InvalidInput
 from personalization.identity import identity_from, profile_find
 from personalization.models import ConsentRecord, ConsentSource, ConsentState, Purpose
+from personalization.models import Order as AppOrder
 from personalization.tracking import identify
 
 if TYPE_CHECKING:
@@ -36,23 +38,15 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# The exact words shown next to each consent box. Change a text → bump
-# settings.DEMO_CONSENT_WORDING_VERSION, so the ledger proves which words a customer agreed to.
-CONSENT_WORDING = {
-    Purpose.EMAIL_MARKETING: _(
-        "Email me news and offers from Demo Shop, at most a couple of times a week. "
-        "Every email has a one-click unsubscribe link."
-    ),
-    Purpose.PERSONALIZATION: _(
-        "Use what I look at and buy in this shop to tailor the products and offers I see. "
-        "My data is never sold or shared, and I can switch this off any time."
-    ),
-}
-CONSENT_PURPOSES = tuple(CONSENT_WORDING)
+# The purposes the shop asks about at sign-up, at checkout and on the account page. The words
+# shown are the app's consent wordings (admin › Consent wordings): publishing a new version
+# there changes them, and the ledger keeps the version each customer saw.
+CONSENT_PURPOSES = DEFAULT_PURPOSES
 
 
-def wording_version() -> str:
-    return settings.DEMO_CONSENT_WORDING_VERSION
+def wording_version(purpose: str) -> str:
+    """The version of the wording shown now for ``purpose``, in the active language."""
+    return consent_wording_current(purpose=purpose).version
 
 
 def send_safely(signal: Signal, **kwargs: Any) -> bool:
@@ -149,7 +143,7 @@ def cart_changed(*, request: HttpRequest, cart: SessionCart) -> bool:
     )
 
 
-def order_placed(*, request: HttpRequest, order: Order, consents: dict[str, str]) -> bool:
+def order_placed(*, request: HttpRequest, order: Order) -> bool:
     return send_safely(
         signals.order_placed,
         order_id=order.reference,
@@ -165,7 +159,6 @@ def order_placed(*, request: HttpRequest, order: Order, consents: dict[str, str]
             for line in order.lines.all()
         ],
         cart_id=order.cart_id.hex,  # the same id cart_changed() sent
-        consents=consents,
         email=order.email,
         first_name=order.first_name,
         last_name=order.last_name,
@@ -178,15 +171,39 @@ def order_placed(*, request: HttpRequest, order: Order, consents: dict[str, str]
 # --- Customers and consent ---------------------------------------------------------------------
 
 
-def customer_signed_up(*, request: HttpRequest, user, consents: dict[str, str]) -> bool:
+def customer_signed_up(*, request: HttpRequest, user) -> bool:
     return send_safely(
         signals.customer_signed_up,
         user=user,
         first_name=user.first_name,
         locale=get_language() or "",
-        consents=consents,
         request=request,
     )
+
+
+def consent_given(
+    *, request: HttpRequest, form: ConsentForm, source: str, user=None, order: Order | None = None
+) -> list[ConsentRecord]:
+    """Record the consent boxes ticked on a valid ``form``, for the customer behind ``user`` (at
+    sign-up) or ``order`` (at checkout): after ``customer_signed_up()`` or ``order_placed()``
+    made their profile. Returns the records written; like ``send_safely()``, bad data is
+    logged and costs the shop nothing."""
+    if not form.checked():
+        return []
+    if order is not None:
+        app_order = AppOrder.objects.select_related("profile").filter(external_id=order.reference)
+        profile = getattr(app_order.first(), "profile", None)
+    else:
+        profile = profile_find(identity_from(user=user))
+    if profile is None:
+        logger.warning("No profile to record the consent given at %s for.", source)
+        return []
+    try:
+        with transaction.atomic():
+            return form.capture(profile=profile, source=source, request=request)
+    except InvalidInput as err:
+        logger.warning("The personalization app rejected the consent given at %s: %s", source, err)
+        return []
 
 
 def customer_logged_in(*, request: HttpRequest | None, user) -> bool:
@@ -208,12 +225,17 @@ def visitor_consents(request: HttpRequest) -> dict[str, str] | None:
     return consent_states(profile=profile)
 
 
-def personalisation_accept(request: HttpRequest) -> bool:
-    """An anonymous visitor said yes to the personalisation banner."""
+def personalisation_accept(request: HttpRequest, *, version: str | None) -> bool:
+    """An anonymous visitor said yes to the personalisation banner, shown with the wording
+    ``version`` (the banner posts it signed; None: it was missing or forged)."""
+    wording = consent_wording_for(version=version or "")
+    if wording is None or wording.purpose != Purpose.PERSONALIZATION:
+        logger.warning("The banner's answer came without a genuine wording version.")
+        return False
     try:
         profile = identify(
             request=request,
-            consents={Purpose.PERSONALIZATION: wording_version()},
+            consents={Purpose.PERSONALIZATION: wording.version},
             consent_source=ConsentSource.BANNER,
         )
     except InvalidInput as err:
@@ -241,7 +263,7 @@ def consent_change(*, request: HttpRequest, purpose: str, granted: bool) -> Cons
                 return ConsentChange.ALREADY_AWAITING
             profile = identify(
                 request=request,
-                consents={purpose: wording_version()},
+                consents={purpose: wording_version(purpose)},
                 consent_source=ConsentSource.PREFERENCE_CENTRE,
             )
             if profile is None:
@@ -256,7 +278,7 @@ def consent_change(*, request: HttpRequest, purpose: str, granted: bool) -> Cons
             purpose=purpose,
             granted=False,
             source=ConsentSource.PREFERENCE_CENTRE,
-            wording_version=wording_version(),
+            wording_version=wording_version(purpose),
             # Through the adapter: a malformed REMOTE_ADDR is logged and not stored, rather
             # than refusing the customer's withdrawal.
             ip_address=ip_address_for(request),

@@ -9,7 +9,9 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
+from personalization.capture.forms import ConsentForm
 from personalization.jobs import job_enqueue
+from personalization.models import ConsentSource
 
 from . import integration
 from .cart import SessionCart
@@ -37,9 +39,10 @@ def order_for_cart(cart_id: str) -> Order | None:
 
 
 def order_place(
-    *, request, cart: SessionCart, customer: Customer, consents: dict[str, str]
+    *, request, cart: SessionCart, customer: Customer, consent: ConsentForm | None = None
 ) -> tuple[Order, bool]:
-    """Turn the session cart into an order. Returns (order, created).
+    """Turn the session cart into an order, and record the consent boxes ticked on the
+    (valid) ``consent`` form with it. Returns (order, created).
 
     Placing the same cart twice returns the first order: the cart id is unique on orders, so
     even two submits racing each other end with one order.
@@ -57,7 +60,11 @@ def order_place(
             # Inside the transaction on purpose: the shop's order and the app's record of it
             # commit together. integration.send_safely() gives the app its own savepoint and
             # only logs InvalidInput, so malformed marketing data never costs a sale.
-            integration.order_placed(request=request, order=order, consents=consents)
+            # The consent needs the customer's profile, which the app makes from the order.
+            if integration.order_placed(request=request, order=order) and consent is not None:
+                integration.consent_given(
+                    request=request, form=consent, source=ConsentSource.CHECKOUT, order=order
+                )
             # Recorded with the order, handed to Celery after commit: a broker that is down
             # delays the email, it never fails the checkout or loses the email.
             job_enqueue(

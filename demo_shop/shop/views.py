@@ -14,8 +14,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from personalization.capture.forms import ConsentForm, wording_version_unsign
+from personalization.capture.wording import consent_wordings_current
 from personalization.conf import app_settings
-from personalization.models import ConsentState
+from personalization.models import ConsentSource, ConsentState
 
 from . import integration, outbox
 from .cart import SessionCart
@@ -163,12 +165,13 @@ def checkout(request):
     cart = SessionCart(request.session)
     if request.method == "POST":
         form = CheckoutForm(request.POST)
+        consent = ConsentForm(request.POST)
         submitted_cart = request.POST.get("cart_id", "")
         placed = order_for_cart(submitted_cart)
         if placed is not None and _may_see(request, placed):
             # A double submit or a reload after the order went through: show the order again.
             return redirect(placed)
-        if form.is_valid():
+        if form.is_valid() & consent.is_valid():  # both, so that both show their errors
             if form.cleaned_data["cart_id"].hex != cart.id:
                 messages.warning(request, _("Your cart changed meanwhile; please check it."))
                 return redirect("shop:cart")
@@ -181,13 +184,13 @@ def checkout(request):
                         first_name=form.cleaned_data["first_name"],
                         last_name=form.cleaned_data["last_name"],
                     ),
-                    consents=form.consents(),
+                    consent=consent,
                 )
             except CheckoutError as err:
                 form.add_error(None, str(err))
             else:
                 request.session.setdefault(PLACED_ORDERS_SESSION_KEY, []).append(order.reference)
-                if form.consents():
+                if consent.checked():
                     request.session[BANNER_SESSION_KEY] = True
                 cart.start_new()
                 return redirect(order)
@@ -196,6 +199,7 @@ def checkout(request):
             messages.info(request, _("Your cart is empty."))
             return redirect("shop:cart")
         user = request.user
+        consent = ConsentForm()
         form = CheckoutForm(
             initial={
                 "cart_id": cart.id,
@@ -209,9 +213,9 @@ def checkout(request):
         "shop/checkout.html",
         {
             "form": form,
+            "consent": consent,
             "cart": cart,
             "lines": cart.lines(),
-            "wording_version": integration.wording_version(),
         },
     )
 
@@ -237,19 +241,22 @@ def signup(request):
         return redirect("shop:account")
     if request.method == "POST":
         form = SignupForm(request.POST)
-        if form.is_valid():
+        consent = ConsentForm(request.POST)
+        if form.is_valid() & consent.is_valid():  # both, so that both show their errors
             user = form.save()
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            integration.customer_signed_up(request=request, user=user, consents=form.consents())
+            integration.customer_signed_up(request=request, user=user)
+            records = integration.consent_given(
+                request=request, form=consent, source=ConsentSource.SIGNUP, user=user
+            )
             messages.success(request, _("Welcome, your account is ready."))
+            if any(record.double_opt_in for record in records):
+                messages.info(request, CONFIRMATION_SENT_MESSAGE)
             return redirect("shop:account")
     else:
         form = SignupForm()
-    return render(
-        request,
-        "registration/signup.html",
-        {"form": form, "wording_version": integration.wording_version()},
-    )
+        consent = ConsentForm()
+    return render(request, "registration/signup.html", {"form": form, "consent": consent})
 
 
 class LogoutView(auth_views.LogoutView):
@@ -264,10 +271,11 @@ class LogoutView(auth_views.LogoutView):
 @login_required
 def account(request):
     states = integration.visitor_consents(request) or {}
+    wordings = consent_wordings_current(purposes=integration.CONSENT_PURPOSES)
     consents = [
         {
             "purpose": purpose,
-            "wording": integration.CONSENT_WORDING[purpose],
+            "wording": wordings[purpose].text,
             "state": states.get(purpose, ConsentState.NONE),
             "state_label": ConsentState(states.get(purpose, ConsentState.NONE)).label,
             "granted": states.get(purpose) == ConsentState.GRANTED,
@@ -296,12 +304,12 @@ def consent_update(request):
     return redirect("shop:account")
 
 
+CONFIRMATION_SENT_MESSAGE = gettext_lazy(
+    "Almost done: check your inbox and open the link we just emailed you."
+)
 CONSENT_CHANGE_MESSAGES = {
     integration.ConsentChange.SAVED: (messages.SUCCESS, gettext_lazy("Your choice is saved.")),
-    integration.ConsentChange.CONFIRMATION_SENT: (
-        messages.SUCCESS,
-        gettext_lazy("Almost done: check your inbox and open the link we just emailed you."),
-    ),
+    integration.ConsentChange.CONFIRMATION_SENT: (messages.SUCCESS, CONFIRMATION_SENT_MESSAGE),
     integration.ConsentChange.ALREADY_AWAITING: (
         messages.INFO,
         gettext_lazy(
@@ -320,7 +328,8 @@ CONSENT_CHANGE_MESSAGES = {
 def personalisation_answer(request):
     """The banner asking anonymous visitors whether to tailor their visit."""
     if request.POST.get("answer") == "yes":
-        if integration.personalisation_accept(request):
+        version = wording_version_unsign(request.POST.get("wording"))
+        if integration.personalisation_accept(request, version=version):
             messages.success(request, _("Thanks! We'll tailor your visit; change it any time."))
     request.session[BANNER_SESSION_KEY] = True
     return _redirect_back(request, "shop:catalogue")

@@ -4,9 +4,12 @@ changed or deleted."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
@@ -133,6 +136,7 @@ class ConsentWordingAdmin(admin.ModelAdmin):
         "published_at",
         "text",
         "records",
+        "new_version",
     )
 
     def has_change_permission(self, request, obj=None):
@@ -151,6 +155,20 @@ class ConsentWordingAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else self.view_fields
+
+    def get_changeform_initial_data(self, request):
+        # "Publish a new version" starts from the words of the latest one.
+        initial = super().get_changeform_initial_data(request)
+        latest = (
+            ConsentWording.objects.filter(
+                purpose=initial.get("purpose", ""), language=initial.get("language", "")
+            )
+            .latest_first()
+            .first()
+        )
+        if latest is not None:
+            initial["text"] = latest.text
+        return initial
 
     def save_model(self, request, obj, form, change):
         before = timezone.now()
@@ -179,3 +197,12 @@ class ConsentWordingAdmin(admin.ModelAdmin):
     def records(self, wording: ConsentWording) -> str:
         url = changelist_url(self.admin_site, ConsentRecord, wording_version=wording.version)
         return format_html('<a href="{}">{}</a>', url, _("Records given with this wording"))
+
+    @admin.display(description=_("change the words"))
+    def new_version(self, wording: ConsentWording) -> str:
+        opts = ConsentWording._meta
+        url = reverse(f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_add")
+        query = urlencode({"purpose": wording.purpose, "language": wording.language})
+        return format_html(
+            '<a href="{}?{}">{}</a>', url, query, _("Publish a new version of this wording")
+        )

@@ -104,8 +104,9 @@ def consent_wording_current(*, purpose: str, language: str | None = None) -> Con
     """The wording to show next to the consent box for ``purpose``, in ``language``.
 
     ``language`` is a language code (``"sv"``, ``"sv-se"``, ``"sv_SE"``); None is the active
-    language. The latest published version in that language, else in ``LANGUAGE_CODE``, else
-    in English. Pass its ``.version`` as the ``wording_version`` of what you record.
+    language. The latest version published by now (``published_at`` not in the future) in
+    that language, else in ``LANGUAGE_CODE``, else in English. Pass its ``.version`` as the
+    ``wording_version`` of what you record.
     InvalidInput for an unknown purpose; :class:`NoConsentWording` when nothing is published.
     """
     return consent_wordings_current(purposes=[purpose], language=language)[purpose]

@@ -81,7 +81,7 @@ class Migration(migrations.Migration):
                 ('number', models.PositiveIntegerField(help_text='Counts the versions of this purpose in this language: 1, 2, 3, …', verbose_name='number')),
                 ('version', models.CharField(help_text='Purpose, language and number, e.g. email_marketing.sv.2: stored with each consent record as its wording version, never given to another text.', max_length=64, unique=True, verbose_name='version')),
                 ('text', models.TextField(help_text='The exact words shown next to the consent box, as plain text.', verbose_name='text')),
-                ('published_at', models.DateTimeField(default=django.utils.timezone.now, help_text='Since when this text is shown (the latest published version is).', verbose_name='published at')),
+                ('published_at', models.DateTimeField(default=django.utils.timezone.now, help_text='When it was published; from then on it is shown, until a later version is.', verbose_name='published at')),
             ],
             options={
                 'verbose_name': 'consent wording',

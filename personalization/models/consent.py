@@ -202,6 +202,7 @@ class ConsentWordingQuerySet(models.QuerySet):
         raise ImmutableRecord("Consent wordings are never deleted; publish a new version instead.")
 
     def published(self, *, now=None):
+        """Published by ``now`` (default: now): the ones that may be shown."""
         return self.filter(published_at__lte=now or timezone.now())
 
     def latest_first(self):
@@ -242,7 +243,7 @@ class ConsentWording(models.Model):
     published_at = models.DateTimeField(
         _("published at"),
         default=timezone.now,
-        help_text=_("Since when this text is shown (the latest published version is)."),
+        help_text=_("When it was published; from then on it is shown, until a later version is."),
     )
 
     objects = ConsentWordingQuerySet.as_manager()

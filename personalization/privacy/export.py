@@ -17,10 +17,11 @@ import datetime as dt
 import decimal
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import models
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from ..models import (
@@ -70,6 +71,8 @@ class ExportPart:
     fields: tuple[str, ...]
     order_by: tuple[str, ...] = ("pk",)
     within: str | None = None
+    # Values computed in the same query, exported under their names.
+    annotations: dict[str, Any] = field(default_factory=dict)
 
     def covered_fields(self) -> set[str]:
         """The model's fields this part accounts for: exported, or the link to the person or
@@ -153,6 +156,14 @@ EXPORT_PARTS: tuple[ExportPart, ...] = (
             "email",
             "ip_address",
         ),
+        # The words the person was shown (None for a version not published as a wording).
+        annotations={
+            "wording_text": Subquery(
+                ConsentWording.objects.filter(version=OuterRef("wording_version")).values("text")[
+                    :1
+                ]
+            )
+        },
         order_by=("ordered_at", "pk"),  # the ledger in its own order, oldest first
     ),
     ExportPart(
@@ -287,7 +298,8 @@ def profile_export(*, profile: Profile) -> dict[str, Any]:
     attributes, order statistics, preferences) and one list per part of :data:`EXPORT_PARTS`
     (``traits`` with their source and confidence, ``removed_traits``, ``aliases``,
     ``consent_records``, ``topic_preferences``, ``channel_preferences``,
-    ``orders`` and ``carts`` with their ``lines``, ``events``, ``segment_memberships``).
+    ``orders`` and ``carts`` with their ``lines``, ``events``, ``segment_memberships``). Each
+    consent record also has the ``wording_text`` the person was shown.
     Times are ISO 8601 strings, amounts decimal strings, choices their stored values.
     ``profile`` must be a saved Profile (a TypeError otherwise: a programming error).
     """
@@ -316,8 +328,9 @@ def _part_rows(part: ExportPart, *, profile: Profile) -> list[dict[str, Any]]:
     lookups = (*part.fields, part.within) if part.within else part.fields
     queryset = (
         part.model._default_manager.filter(**{part.person: profile.pk})
+        .annotate(**part.annotations)
         .order_by(*part.order_by)
-        .values(*lookups)
+        .values(*lookups, *part.annotations)
     )
     return [
         {lookup.replace("__", "_"): _plain(value) for lookup, value in row.items()}

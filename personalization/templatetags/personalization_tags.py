@@ -17,6 +17,15 @@ def shop_home_url() -> str:
     return app_settings.SITE_URL or get_script_prefix()
 
 
+@register.inclusion_tag("personalization/consent_fields.html")
+def consent_fields(form, legend: str | None = None) -> dict:
+    """The consent boxes of a :class:`~personalization.capture.forms.ConsentForm`: a fieldset
+    with, per purpose, the hidden wording version, the checkbox and its label (the wording),
+    and its errors. Plain HTML, no JavaScript. ``{% consent_fields form %}``, or
+    ``{% consent_fields form legend="…" %}`` for another legend."""
+    return {"form": form, "rows": form.rows(), "legend": legend}
+
+
 @register.simple_tag
 def preference_links_for(profile) -> PreferenceLinks:
     """``{% preference_links_for profile as links %}``: ``links.manage`` and

@@ -7,6 +7,8 @@ from django.urls import reverse
 
 from demo_shop.shop.cart import SESSION_KEY
 from demo_shop.shop.models import Product
+from personalization.capture.forms import consent_form_data, wording_version_sign
+from personalization.capture.wording import consent_wording_current
 
 
 @pytest.fixture
@@ -51,6 +53,12 @@ def vitamins(shop_product):
     )
 
 
+def consent_data(*, marketing=False, personalisation=False) -> dict[str, str]:
+    """The consent boxes of a sign-up or checkout page, as the browser posts them."""
+    checked = ["email_marketing"] * marketing + ["personalization"] * personalisation
+    return consent_form_data(checked=checked)
+
+
 class Shopper:
     """A customer's browser session: helpers that post the shop's own forms."""
 
@@ -88,16 +96,18 @@ class Shopper:
             "cart_id": cart_id or self.cart_id,
             "email": email,
             "first_name": first_name,
+            **consent_data(marketing=marketing, personalisation=personalisation),
             **extra,
         }
-        if marketing:
-            data["consent_email_marketing"] = "on"
-        if personalisation:
-            data["consent_personalization"] = "on"
         return self.client.post(reverse("shop:checkout"), data)
 
     def accept_personalisation(self):
-        return self.client.post(reverse("shop:personalisation_answer"), {"answer": "yes"})
+        # The banner posts the signed version of the wording it shows.
+        wording = consent_wording_current(purpose="personalization")
+        return self.client.post(
+            reverse("shop:personalisation_answer"),
+            {"answer": "yes", "wording": wording_version_sign(wording.version)},
+        )
 
     def signup(
         self,
@@ -115,10 +125,7 @@ class Shopper:
             "password1": password,
             "password2": password,
         }
-        if marketing:
-            data["consent_email_marketing"] = "on"
-        if personalisation:
-            data["consent_personalization"] = "on"
+        data.update(consent_data(marketing=marketing, personalisation=personalisation))
         return self.client.post(reverse("shop:signup"), data)
 
     def login(self, *, username="ann", password="a-long-pass-phrase-9"):

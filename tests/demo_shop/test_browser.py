@@ -1,7 +1,6 @@
 """A shopper in a real (headless) Chromium: browse, add to cart, check out with consent."""
 
 import pytest
-from django.conf import settings
 
 from demo_shop.shop.models import Order as ShopOrder
 from personalization import models as pzn
@@ -57,7 +56,7 @@ def test_a_shopper_checks_out_with_consent_in_a_real_browser(live_server, browse
     assert (consent.purpose, consent.source, consent.wording_version) == (
         pzn.Purpose.PERSONALIZATION,
         pzn.ConsentSource.CHECKOUT,
-        settings.DEMO_CONSENT_WORDING_VERSION,
+        "personalization.en.1",
     )
     assert consent.ip_address == "127.0.0.1"
     assert order.cart.status == pzn.CartStatus.CONVERTED

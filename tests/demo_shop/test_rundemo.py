@@ -1,5 +1,6 @@
 """``rundemo`` for real: a subprocess on a free port with its web server, worker and Beat."""
 
+import html
 import http.cookiejar
 import os
 import re
@@ -106,9 +107,17 @@ class Demo:
             return response.read().decode()
 
     def post(self, path: str, data: dict[str, str]) -> str:
+        """Post ``data`` with the hidden fields of the page's form (the CSRF token, the
+        versions of the consent wordings shown), as a browser would."""
         form = self.get(path)
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
-        body = urllib.parse.urlencode({**data, "csrfmiddlewaretoken": token}).encode()
+        hidden = {
+            name: html.unescape(value)
+            for name, value in re.findall(
+                r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form
+            )
+        }
+        assert "csrfmiddlewaretoken" in hidden
+        body = urllib.parse.urlencode({**hidden, **data}).encode()
         with self.opener.open(self.base + path, data=body, timeout=30) as response:
             return response.read().decode()
 

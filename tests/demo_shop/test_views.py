@@ -6,17 +6,19 @@ from decimal import Decimal
 from urllib.parse import urlsplit
 
 import pytest
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.urls import reverse
+from django.utils import translation
 
 from demo_shop.shop.models import Order as ShopOrder
 from personalization import models as pzn
 from personalization import signals
+from personalization.capture.forms import consent_form_data
 from personalization.consent import consent_state
 from personalization.exceptions import InvalidInput
 
-VERSION = settings.DEMO_CONSENT_WORDING_VERSION
+# The versions of the default consent wordings (English), as the checkout and sign-up show them.
+MARKETING_V1, PERSONALISATION_V1 = "email_marketing.en.1", "personalization.en.1"
 
 
 def app_product(shop_product):
@@ -183,13 +185,13 @@ def test_checkout_records_the_order_once_with_consent_and_converts_the_cart(shop
             pzn.Purpose.EMAIL_MARKETING,
             pzn.ConsentStatus.GRANTED,
             pzn.ConsentSource.CHECKOUT,
-            VERSION,
+            MARKETING_V1,
         ),
         (
             pzn.Purpose.PERSONALIZATION,
             pzn.ConsentStatus.GRANTED,
             pzn.ConsentSource.CHECKOUT,
-            VERSION,
+            PERSONALISATION_V1,
         ),
     }
     cart = pzn.Cart.objects.get(external_id=cart_id)
@@ -317,8 +319,8 @@ def test_signup_joins_anonymous_browsing_and_records_consent(shopper, beans, ket
     assert viewed(profile) == {str(beans.pk), str(kettle.pk)}
     assert pzn.Profile.objects.count() == 1
     assert {(r.purpose, r.source, r.wording_version) for r in profile.consent_records.all()} == {
-        (pzn.Purpose.PERSONALIZATION, pzn.ConsentSource.BANNER, VERSION),
-        (pzn.Purpose.EMAIL_MARKETING, pzn.ConsentSource.SIGNUP, VERSION),
+        (pzn.Purpose.PERSONALIZATION, pzn.ConsentSource.BANNER, PERSONALISATION_V1),
+        (pzn.Purpose.EMAIL_MARKETING, pzn.ConsentSource.SIGNUP, MARKETING_V1),
     }
     assert shopper.client.get(reverse("shop:account")).status_code == 200
 
@@ -662,3 +664,48 @@ def test_a_checkout_in_a_currency_the_app_cannot_convert_still_sells(
     assert ShopOrder.objects.count() == 1
     assert not pzn.Order.objects.exists()
     assert "PERSONALIZATION['CURRENCY']" in caplog.text
+
+
+# --- Consent boxes (the app's ConsentForm) -----------------------------------------------------
+
+
+def test_the_signup_boxes_speak_the_visitors_language_and_record_that_wording(shopper, db):
+    page = shopper.client.get(reverse("shop:signup"), HTTP_ACCEPT_LANGUAGE="sv-SE,sv;q=0.9")
+    html = page.content.decode()
+    assert "Jag vill få nyheter" in html
+    assert 'type="checkbox" name="consent_email_marketing"' in html and "checked" not in html
+    data = {
+        "username": "ann",
+        "email": "ann@example.com",
+        "first_name": "Ann",
+        "password1": "a-long-pass-phrase-9",
+        "password2": "a-long-pass-phrase-9",
+    }
+    with translation.override("sv"):
+        data.update(consent_form_data(checked=["email_marketing"]))
+    shopper.client.post(reverse("shop:signup"), data, HTTP_ACCEPT_LANGUAGE="sv")
+    [record] = pzn.Profile.objects.get(email="ann@example.com").consent_records.all()
+    assert (record.source, record.wording_version) == ("signup", "email_marketing.sv.1")
+
+
+def test_a_checkout_with_a_tampered_wording_version_places_no_order_and_says_so(shopper, beans):
+    shopper.add(beans)
+    response = shopper.checkout(
+        marketing=True, consent_email_marketing_version="email_marketing.en.1"
+    )
+    assert response.status_code == 200
+    assert "could not tell which wording you were shown" in response.content.decode()
+    assert not ShopOrder.objects.exists()
+    assert not pzn.ConsentRecord.objects.exists()
+
+
+def test_signing_up_for_email_under_double_opt_in_says_check_your_inbox(
+    shopper, double_opt_in, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = shopper.signup(marketing=True)
+    page = shopper.client.get(response.url).content.decode()
+    assert "check your inbox" in page.lower()
+    assert len(confirmation_mails(mailoutbox)) == 1
+    profile = pzn.Profile.objects.get(email="ann@example.com")
+    assert consent_state(profile=profile, purpose=pzn.Purpose.EMAIL_MARKETING) == "pending"

@@ -2,14 +2,16 @@
 published text can be shown again, exactly, for ever."""
 
 import datetime as dt
+import importlib
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from personalization.capture.defaults import DEFAULT_WORDINGS, consent_wordings_ensure_defaults
 from personalization.capture.wording import (
     consent_wording_current,
     consent_wording_for,
@@ -228,3 +230,38 @@ def test_the_ledger_shows_the_words_a_record_was_given_with(admin_client):
     )
     page = admin_client.get(admin_url("consentrecord", "change", other.pk))
     assert b"not a version published here" in page.content
+
+
+def test_the_migration_publishes_the_same_defaults_the_code_restores():
+    migration = importlib.import_module("personalization.migrations.0015_consent_wording")
+    assert migration.DEFAULT_WORDINGS == DEFAULT_WORDINGS
+
+
+def test_the_defaults_come_back_after_a_flush_and_never_replace_a_shops_own(settings):
+    consent_wording_publish(purpose="email_marketing", language="sv", text="Egna ord.")
+    assert consent_wordings_ensure_defaults() == 0
+    with connection.cursor() as cursor:  # as a flush between transactional tests does
+        cursor.execute(f"DELETE FROM {ConsentWording._meta.db_table} WHERE language = 'tr'")
+    assert consent_wordings_ensure_defaults() == 2
+    assert consent_wording_current(purpose="personalization", language="tr").number == 1
+    assert consent_wording_current(purpose="email_marketing", language="sv").text == "Egna ord."
+
+
+def test_publishing_a_new_version_in_the_admin_starts_from_the_latest_words(admin_client):
+    old = consent_wording_for(version="email_marketing.sv.1")
+    page = admin_client.get(admin_url("consentwording", "change", old.pk)).content.decode()
+    assert "Publish a new version of this wording" in page
+    add = admin_client.get(
+        admin_url("consentwording", "add"), {"purpose": "email_marketing", "language": "sv"}
+    )
+    assert old.text in add.content.decode()
+
+
+def test_a_wording_is_shown_from_its_publication_on(time_machine):
+    tomorrow = timezone.now() + dt.timedelta(days=1)
+    consent_wording_publish(
+        purpose="personalization", language="en", text="Later words.", now=tomorrow
+    )
+    assert consent_wording_current(purpose="personalization", language="en").number == 1
+    time_machine.move_to(tomorrow, tick=False)
+    assert consent_wording_current(purpose="personalization", language="en").text == "Later words."

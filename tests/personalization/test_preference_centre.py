@@ -170,7 +170,9 @@ def test_unsubscribe_on_the_page_withdraws_marketing_only(client, link, profile)
     page = client.get(response["Location"]).content.decode()
     assert "You are unsubscribed from all marketing emails." in page
     assert consent_state(profile=profile, purpose=Purpose.EMAIL_MARKETING) == ConsentState.WITHDRAWN
-    record = ConsentRecord.objects.filter(purpose=Purpose.EMAIL_MARKETING).latest("ordered_at")
+    record = ConsentRecord.objects.filter(purpose=Purpose.EMAIL_MARKETING).latest(
+        "ordered_at", "pk"
+    )  # the ledger's order
     assert record.source == ConsentSource.PREFERENCE_CENTRE
 
 
@@ -185,7 +187,9 @@ def test_one_click_unsubscribe_rfc_8058(profile):
     )
     assert response.status_code == 200
     assert consent_state(profile=profile, purpose=Purpose.EMAIL_MARKETING) == ConsentState.WITHDRAWN
-    record = ConsentRecord.objects.filter(purpose=Purpose.EMAIL_MARKETING).latest("ordered_at")
+    record = ConsentRecord.objects.filter(purpose=Purpose.EMAIL_MARKETING).latest(
+        "ordered_at", "pk"
+    )  # the ledger's order
     assert record.source == ConsentSource.UNSUBSCRIBE_LINK
     # Again: nothing more is written.
     client.post(url, "List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded")

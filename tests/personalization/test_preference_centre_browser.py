@@ -31,9 +31,10 @@ pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
-def customer(transactional_db, django_db_serialized_rollback, topic_factory):
-    # serialized_rollback: the default consent wordings (a data migration) are there again
-    # after an earlier transactional test emptied the tables.
+def customer(transactional_db, topic_factory):
+    # The default consent wordings are there again after an earlier transactional test emptied
+    # the tables: the flush's post_migrate publishes them (personalization.capture.defaults).
+    # (serialized_rollback would re-insert the content types the flush already re-created.)
     topic_factory(slug="news", name="News", description="What is new in the shop", position=1)
     topic_factory(
         slug="offers",
