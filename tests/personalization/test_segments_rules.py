@@ -32,7 +32,7 @@ from personalization.segments import (
 )
 from personalization.segments.dependencies import segments_depend_on
 from personalization.segments.jobs import segments_update_enqueue
-from personalization.segments.rules import rule_members, rule_validate
+from personalization.segments.rules import rule_evaluate, rule_members, rule_q, rule_validate
 
 pytestmark = pytest.mark.django_db
 NOW = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
@@ -272,6 +272,45 @@ def test_a_refresh_lets_go_of_those_an_any_group_no_longer_holds():
         .filter(segment=segment)
         .values_list("profile__email", flat=True)
     ) == {"ann@example.com"}
+
+
+@pytest.mark.parametrize("op", ["eq", "ne", "gt", "gte", "lt", "lte"])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("orders.count", 0),
+        ("orders.count", 1),
+        ("orders.count", 2),
+        ("orders.sum", 0),
+        ("orders.sum", 20),
+        ("orders.sum", 40),
+    ],
+)
+def test_counted_orders_every_member_must_have_are_one_grouped_set(op, field, value):
+    # For everybody, a count or an amount of orders in a top "all" that zero does not meet
+    # is one grouped set (id IN … HAVING); the row form counts each profile's orders. Both
+    # select whom the Python evaluation selects, those without recent orders included.
+    order("ann@example.com", "beans", NOW - 5 * DAY)
+    order("ann@example.com", "pan", NOW - 6 * DAY)
+    order("bob@example.com", "beans", NOW - 10 * DAY)
+    order("cid@example.com", "pan", NOW - 100 * DAY)  # outside the window
+    Profile.objects.create(email="dan@example.com")  # never ordered
+    rule = {
+        "all": [
+            {"field": field, "op": op, "value": value, "within_days": 30},
+            {"field": "profile.identified", "op": "eq", "value": True},
+        ]
+    }
+    rule_validate(rule)
+    expected = {p.email for p in Profile.objects.all() if rule_evaluate(rule, profile=p, now=NOW)}
+    assert members(rule) == expected
+    assert set(Profile.objects.filter(rule_q(rule, now=NOW)).values_list("email", flat=True)) == (
+        expected
+    )
+    zero = {"eq": 0 == value, "ne": 0 != value, "gt": 0 > value, "gte": 0 >= value}
+    zero_meets = {**zero, "lt": 0 < value, "lte": 0 <= value}[op]
+    sql = str(rule_members(rule, now=NOW).query).upper()
+    assert ("HAVING" in sql) is not zero_meets
 
 
 def test_realtime_updates_depend_on_what_the_segments_read():

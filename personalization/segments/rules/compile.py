@@ -9,6 +9,7 @@ only ever reach SQL as query parameters; field names come from the allowlist.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +17,7 @@ from django.db.models import (
     Count,
     DecimalField,
     Exists,
+    F,
     IntegerField,
     OuterRef,
     Q,
@@ -64,6 +66,14 @@ _LOOKUPS = {
     Op.LT: LessThan,
     Op.LTE: LessThanOrEqual,
 }
+_PYTHON_OPS = {
+    Op.EQ: operator.eq,
+    Op.NE: operator.ne,
+    Op.GT: operator.gt,
+    Op.GTE: operator.ge,
+    Op.LT: operator.lt,
+    Op.LTE: operator.le,
+}
 _MONEY = DecimalField(max_digits=14, decimal_places=2)
 _CORRELATED = object()  # rows of the profile in the outer query (the default)
 
@@ -79,10 +89,11 @@ def rule_members(
 ) -> QuerySet[Profile]:
     """The profiles (of ``profiles``, default all) that meet ``rule`` at ``now``.
 
-    The form for everybody: an ``any`` group of conditions on orders, views or carts that
-    every member must meet (the rule itself, or a child of its top ``all``) becomes one
-    ``id IN (… UNION …)``, which PostgreSQL joins once instead of probing per profile (see
-    B1-rule in docs/benchmarks.md). The same members as :func:`rule_q`.
+    The form for everybody: what every member must meet (the rule itself, or a child of its
+    top ``all``) becomes one ``id IN (…)`` when it is a count or an amount of orders that
+    zero does not meet (grouped once over the orders), or an ``any`` group of conditions on
+    orders, views or carts (``… UNION …``): PostgreSQL joins those once instead of counting
+    per profile (see B1-rule in docs/benchmarks.md). The same members as :func:`rule_q`.
     """
     profiles = Profile.objects.all() if profiles is None else profiles
     return profiles.filter(_Compiler(now=now, sets=True).top(rule))
@@ -91,6 +102,11 @@ def rule_members(
 def _values(condition: dict) -> list[Any]:
     value = condition["value"]
     return list(value) if condition["op"] in (Op.IN, Op.NOT_IN) else [value]
+
+
+def _meets(number, op: str, value) -> bool:
+    """``number op value`` in Python, for the number operators."""
+    return _PYTHON_OPS[op](number, value)
 
 
 def _compare(expression, op: str, value) -> Q:
@@ -103,37 +119,57 @@ def _compare(expression, op: str, value) -> Q:
 class _Compiler:
     def __init__(self, *, now: dt.datetime, sets: bool = False):
         self.now = now
-        self.sets = sets  # may compile positive "any" groups as one set (rule_members)
+        self.sets = sets  # may compile what every member must meet as sets (rule_members)
         self.blocked = blocked_category_names()
         self.min_confidence = trait_min_confidence()
 
     def top(self, node: dict) -> Q:
-        """The rule, with its "any" groups that every member must meet as sets if it can."""
+        """The rule, with what every member must meet (the rule itself, or each child of its
+        top "all") as a set of profile ids where it is one of the sets below, written first."""
         if not self.sets:
             return self.node(node)
-        if "all" in node:
-            result = Q()
-            for child in node["all"]:
-                result &= self._as_set(child) if "any" in child else self.node(child)
-            return result
-        return self._as_set(node) if "any" in node else self.node(node)
+        sets, others = Q(), Q()
+        for child in node["all"] if "all" in node else [node]:
+            found = self._as_set(child)
+            if found is None:
+                others &= self.node(child)
+            else:
+                sets &= found
+        # The sets first: PostgreSQL searches the join order a few items at a time
+        # (join_collapse_limit) in the order they are written. After the sets, the correlated
+        # conditions (EXISTS) are probed for the profiles left; before them, it may compute
+        # one for everybody (B1-rule: a year of orders with coffee, 3 s of 4 when first).
+        return sets & others
 
-    def _as_set(self, group: dict) -> Q:
-        # Only where the group is met positively (NOT IN would read a NULL as unknown), and
-        # only when every child is a condition with rows to select profiles from.
-        sets = [self._profiles_with_rows(child) for child in group["any"]]
-        if any(found is None for found in sets):
-            return self.node(group)
-        union = sets[0]
-        for other in sets[1:]:
-            union = union.union(other)
-        return Q(pk__in=union)
+    def _as_set(self, node: dict) -> Q | None:
+        """``node`` as ``id IN (…)`` if it is one of the sets below, else None. Only where it
+        is met positively (NOT IN would read a NULL as unknown)."""
+        if "any" in node:
+            # An "any" group of conditions met by having rows: one IN (… UNION …), as an OR
+            # of correlated subqueries cannot be joined.
+            sets = [self._profiles_with_rows(child) for child in node["any"]]
+            if any(found is None for found in sets):
+                return None
+            union = sets[0]
+            for other in sets[1:]:
+                union = union.union(other)
+            return Q(pk__in=union)
+        if node.get("field") in ("orders.count", "orders.sum"):
+            # A count or amount of orders: grouped once over the orders, as a correlated
+            # count cannot be joined. Not a bought / viewed / in-cart condition: as EXISTS,
+            # PostgreSQL probes it for the few profiles left, where a set reads every order.
+            found = self._orders_totalled(node, field_spec(node["field"]))
+            if found is not None:
+                return Q(pk__in=found)
+        return None
 
     def _profiles_with_rows(self, node: dict) -> QuerySet | None:
         """The profile ids meeting a condition on orders, views or carts, uncorrelated; None
-        for any other node."""
+        for any other node, and for a count or an amount that a profile without rows meets."""
         name = node.get("field", "")
         spec = field_spec(name) if name else None
+        if name in ("orders.count", "orders.sum"):
+            return self._orders_totalled(node, spec)
         if name in ("orders.bought_product", "orders.bought_category"):
             lines = OrderLine.objects.filter(order=OuterRef("pk")).filter(
                 self._product_match(node, spec, "product__")
@@ -283,6 +319,25 @@ class _Compiler:
             output_field=IntegerField(),
         )
         return _compare(Coalesce(counted, 0), condition["op"], condition["value"])
+
+    def _orders_totalled(self, condition: dict, spec) -> QuerySet | None:
+        """The profile ids whose count (or amount) of orders meets ``condition``, grouped over
+        the orders once; None when no orders at all would meet it (then it is not a set of
+        profiles with orders)."""
+        op, value = condition["op"], condition["value"]
+        if spec.value_type == ValueType.MONEY:
+            value = money_value(value)
+        if _meets(0, op, value):
+            return None
+        total = Count("pk") if condition["field"] == "orders.count" else Sum("shop_total")
+        rows = (
+            self._orders(condition, profile=None)
+            .filter(profile__isnull=False)
+            .values("profile")
+            .annotate(total=total)
+            .filter(_compare(F("total"), op, value))
+        )
+        return rows.values_list("profile", flat=True)
 
     def orders_sum(self, condition, spec) -> Q:
         summed = Subquery(
