@@ -14,7 +14,15 @@ from babel.messages.catalog import Catalog, Message
 from babel.messages.pofile import read_po
 from django.utils import translation
 
-from personalization.models import Channel, ConsentState, Frequency, Greeting, Purpose
+from personalization.models import (
+    Channel,
+    ConsentSource,
+    ConsentState,
+    Frequency,
+    Greeting,
+    Purpose,
+    TraitSource,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 LANGUAGES = ("sv", "tr")
@@ -22,16 +30,28 @@ PLURAL_FORMS = {"sv": "nplurals=2; plural=(n != 1);", "tr": "nplurals=2; plural=
 LOCALE_DIRS = {"app": ROOT / "personalization" / "locale", "demo": ROOT / "demo_shop" / "locale"}
 
 # Where the app's customers read its strings (locations are relative to personalization/):
-# its pages and emails, the messages those pages show, the preference centre.
+# its pages and emails, the messages those pages show, the preference centre, the consent
+# capture forms and the words for how sure a trait is.
 APP_CUSTOMER_FILES = (
     "templates/personalization/",
     "views.py",
     "confirmation.py",
     "exceptions.py",
     "preferences/",
+    "capture/",
+    "traits/selectors.py",
 )
-# Choices whose labels customers see on those pages and in the demo's account page.
-APP_CUSTOMER_CHOICES = (Purpose, ConsentState, Frequency, Greeting, Channel)
+# Choices whose labels customers see on those pages and in the demo's account page (the
+# consent history shows ConsentSource, the trait list TraitSource).
+APP_CUSTOMER_CHOICES = (
+    Purpose,
+    ConsentState,
+    Frequency,
+    Greeting,
+    Channel,
+    ConsentSource,
+    TraitSource,
+)
 
 CATALOGUES = [(name, language) for name in LOCALE_DIRS for language in LANGUAGES]
 
