@@ -11,6 +11,9 @@ urlpatterns = [
     # view and gets the one neutral answer, not a different 404.
     path("preferences/<path:token>", preferences.preference_centre_by_link, name="preferences"),
     path("unsubscribe/<path:token>", preferences.unsubscribe_link, name="unsubscribe"),
+    # ...and a link cut short before its token.
+    path("preferences/", preferences.preference_centre_by_link, {"token": ""}),
+    path("unsubscribe/", preferences.unsubscribe_link, {"token": ""}),
     # The logged-in customer's own page, linked from the shop's account area.
     path("account/preferences/", preferences.preference_centre, name="account-preferences"),
 ]

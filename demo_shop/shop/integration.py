@@ -304,3 +304,17 @@ def _confirmation_link_live(*, profile, purpose: str) -> bool:
 def _user(request: HttpRequest):
     user = getattr(request, "user", None)
     return user if user is not None and user.is_authenticated else None
+
+
+def guest_orders_forget(*, profile_ids) -> int:
+    """The app is erasing these people: their guest orders in the shop keep no name or address.
+
+    Orders placed while logged in stay with the shop account, which the erasure does not delete
+    (the customer asks the shop for that). Runs inside the erasure's transaction.
+    """
+    from .models import Order as ShopOrder
+
+    references = AppOrder.objects.filter(profile_id__in=profile_ids).values("external_id")
+    return ShopOrder.objects.filter(reference__in=references, user__isnull=True).update(
+        email="", first_name="", last_name=""
+    )

@@ -59,6 +59,12 @@ class PreferencesForm(forms.Form):
     ) -> None:
         self.state = state
         self.now = now
+        if args and hasattr(args[0], "getlist"):
+            # A topic retired while the page was open is left out, not an error: the
+            # customer's other choices are saved.
+            data, known = args[0].copy(), {topic.slug for topic in state.topics}
+            data.setlist("topics", [slug for slug in data.getlist("topics") if slug in known])
+            args = (data, *args[1:])
         kwargs.setdefault(
             "initial",
             {

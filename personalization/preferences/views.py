@@ -28,12 +28,15 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from ..adapter import ip_address_for
+from ..capture.forms import ConsentForm
 from ..capture.wording import consent_wording_current
 from ..conf import app_settings
+from ..consent import consent_state
 from ..exceptions import InvalidInput, InvalidLink, NoConsentWording
 from ..identity import identity_from, profile_resolve
 from ..models import (
     ConsentSource,
+    ConsentState,
     ConsentWording,
     PreferenceSource,
     Profile,
@@ -55,6 +58,10 @@ TEMPLATE = "personalization/preferences/centre.html"
 DONE_MESSAGES = {
     "saved": gettext_lazy("Your choices are saved."),
     "forgotten": gettext_lazy("Removed. We will not use it any more."),
+    "subscribed": gettext_lazy("You are subscribed to our emails."),
+    "confirm": gettext_lazy(
+        "Almost done: open the link we just emailed you to confirm your subscription."
+    ),
     "unsubscribed": gettext_lazy("You are unsubscribed from all marketing emails."),
 }
 
@@ -87,7 +94,7 @@ class _Visit:
 
 
 @private
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def preference_centre_by_link(request: HttpRequest, token: str) -> HttpResponse:
     try:
         profile = preference_token_read(token, purpose=LinkPurpose.MANAGE)
@@ -106,7 +113,7 @@ def preference_centre_by_link(request: HttpRequest, token: str) -> HttpResponse:
 
 @private
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def preference_centre(request: HttpRequest) -> HttpResponse:
     identity = identity_from(request=request)
     if identity.only_not_customer:
@@ -125,7 +132,7 @@ def preference_centre(request: HttpRequest) -> HttpResponse:
 @private
 # Mail clients post RFC 8058 one-click unsubscribes without a cookie: the token is the proof.
 @csrf_exempt
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def unsubscribe_link(request: HttpRequest, token: str) -> HttpResponse:
     """The ``List-Unsubscribe`` address of every email. GET: one button; POST (that button, or
     a mail client's one-click ``List-Unsubscribe=One-Click``): unsubscribed."""
@@ -157,11 +164,17 @@ def _unsubscribe_page(
 
 
 def _refused(request: HttpRequest, err: InvalidLink) -> HttpResponse:
-    with translation.override(_language(request, None)):
+    language = _language(request, None)
+    with translation.override(language):
         return render(
             request,
             "personalization/preferences/invalid_link.html",
-            {"message": err.message, "switcher_languages": _languages()},
+            {
+                # Made again in the page's language (the error's was the request's).
+                "message": InvalidLink().message,
+                "page_language": language,
+                "switcher_languages": _languages(),
+            },
             status=403,
         )
 
@@ -188,6 +201,7 @@ def _page(
     visit: _Visit,
     *,
     form: PreferencesForm | None = None,
+    subscribe_form: ConsentForm | None = None,
     done: str | None = None,
     error: str | None = None,
 ) -> HttpResponse:
@@ -200,6 +214,7 @@ def _page(
         "form": form,
         "state": state,
         "known": what_we_know(profile=visit.profile, now=now),
+        "subscribe_form": subscribe_form or _subscribe_form(None, visit),
         "visit": visit,
         "profile": visit.profile,
         "done": done,
@@ -208,7 +223,7 @@ def _page(
         "switcher_languages": _languages(),
         "by_link": visit.source == PreferenceSource.PREFERENCE_CENTRE,
     }
-    status = 400 if error or form.errors else 200
+    status = 400 if error or form.errors or (subscribe_form and subscribe_form.errors) else 200
     return render(request, TEMPLATE, context, status=status)
 
 
@@ -262,6 +277,30 @@ def _erase(request: HttpRequest, visit: _Visit) -> HttpResponse:
     return render(request, "personalization/preferences/erase.html", {**context, "erased": True})
 
 
+def _subscribe_form(data, visit: _Visit) -> ConsentForm | None:
+    """The box to subscribe (again) to marketing emails, with its current wording; None when
+    no wording is published for it."""
+    try:
+        return ConsentForm(
+            data, purposes=[Purpose.EMAIL_MARKETING], language=visit.language, prefix="subscribe"
+        )
+    except NoConsentWording:
+        return None
+
+
+def _subscribe(request: HttpRequest, visit: _Visit) -> HttpResponse:
+    form = _subscribe_form(request.POST, visit)
+    if form is None:
+        return _page(request, visit, error=_("Choose one of the buttons on the page."))
+    if not form.is_valid():
+        return _page(request, visit, subscribe_form=form)
+    if not form.checked():
+        return _page(request, visit, error=_("Tick the box to subscribe."))
+    form.capture(profile=visit.profile, source=visit.source, request=request)
+    pending = consent_state(profile=visit.profile, purpose=Purpose.EMAIL_MARKETING)
+    return _done(visit, "confirm" if pending == ConsentState.PENDING else "subscribed")
+
+
 def _forget_trait(request: HttpRequest, visit: _Visit) -> HttpResponse:
     trait_remove(profile=visit.profile, key=request.POST.get("key", ""), by=visit.source)
     return _done(visit, "forgotten")
@@ -280,6 +319,7 @@ def _forget_viewed(request: HttpRequest, visit: _Visit) -> HttpResponse:
 
 ACTIONS = {
     "save": _save,
+    "subscribe": _subscribe,
     "forget_trait": _forget_trait,
     "forget_field": _forget_field,
     "forget_viewed": _forget_viewed,
@@ -304,10 +344,12 @@ def _visit(request: HttpRequest, profile: Profile, source: str, url: str) -> _Vi
 
 def _language(request: HttpRequest, profile: Profile | None) -> str:
     """The language asked for with ``?language=`` (the switcher), else the profile's locale,
-    else the site's default; always one of ``settings.LANGUAGES``."""
+    else the request's (LocaleMiddleware's choice, if the shop uses it), else the site's
+    default; always one of ``settings.LANGUAGES``."""
     for candidate in (
         request.GET.get("language") or request.POST.get("language"),
         profile.locale if profile is not None else "",
+        getattr(request, "LANGUAGE_CODE", ""),
     ):
         if candidate:
             try:

@@ -535,7 +535,12 @@ def test_outbox_shows_the_order_confirmation(
         reverse("shop:outbox_message", args=[message.file_name, message.index])
     )
     assert "2 × Espresso Beans" in detail.content.decode()
-    # The email leads to the customer's preference centre, which opens from it.
+    # The email leads to the customer's preference centre, which opens from it: the HTML
+    # version's links open in a new tab (the shop's pages cannot be framed), the text's are links.
+    html = detail.content.decode()
+    assert 'sandbox="allow-popups allow-popups-to-escape-sandbox"' in html
+    assert "&lt;base target=&quot;_blank&quot;&gt;" in html
+    assert '<a href="http://' in html.split('class="email-text"')[1]
     link = re.search(
         r"https?://[^\s\"<]+/personalization/preferences/[-\w:.]+", detail.content.decode()
     ).group()
@@ -709,3 +714,16 @@ def test_signing_up_for_email_under_double_opt_in_says_check_your_inbox(
     assert len(confirmation_mails(mailoutbox)) == 1
     profile = pzn.Profile.objects.get(email="ann@example.com")
     assert consent_state(profile=profile, purpose=pzn.Purpose.EMAIL_MARKETING) == "pending"
+
+
+def test_erasing_a_guest_forgets_their_name_on_the_shops_own_order(
+    shopper, beans, django_capture_on_commit_callbacks
+):
+    from personalization.privacy.erasure import profile_erase, profile_for_email
+
+    shopper.add(beans, 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        shopper.checkout(email="ann@example.com")
+    profile_erase(profile=profile_for_email(email="ann@example.com"), source="preference_centre")
+    order = ShopOrder.objects.get()
+    assert (order.email, order.first_name, order.last_name) == ("", "", "")

@@ -14,6 +14,7 @@ from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from personalization.capture.forms import consent_form_data
 from personalization.consent import consent_record, consent_state
 from personalization.models import (
     ConsentRecord,
@@ -420,3 +421,62 @@ def test_a_hand_made_forget_changes_nothing_and_says_why(client, link, known):
     assert "cannot be forgotten here" in response.content.decode()
     known.refresh_from_db()
     assert known.email == "ann@example.com"
+
+
+def test_a_topic_retired_while_the_page_was_open_does_not_lose_the_other_choices(
+    client, link, profile, topics
+):
+    topics[1].is_active = False
+    topics[1].save()
+    response = client.post(link, _form(topics=["news", "offers"], frequency=Frequency.MONTHLY))
+    assert response.status_code == 302
+    profile.refresh_from_db()
+    assert profile.frequency == Frequency.MONTHLY
+
+
+def test_the_neutral_page_speaks_the_visitors_language(client, profile):
+    response = client.get("/personalization/preferences/x", HTTP_ACCEPT_LANGUAGE="sv")
+    assert response.status_code == 403
+    page = response.content.decode()
+    assert 'lang="sv"' in page
+    assert "This link cannot be used" not in page
+
+
+def test_head_and_a_link_cut_short(client, link):
+    assert client.head(link).status_code == 200
+    for cut in ("/personalization/preferences/", "/personalization/unsubscribe/"):
+        assert client.get(cut).status_code == 403
+
+
+def _subscribe_data(checked=True):
+    data = consent_form_data(
+        checked=[Purpose.EMAIL_MARKETING] if checked else [],
+        purposes=[Purpose.EMAIL_MARKETING],
+        language="en",
+        prefix="subscribe",
+    )
+    return {"action": "subscribe", "language": "en", **data}
+
+
+def test_an_unsubscribed_customer_subscribes_again_on_the_page(client, link, profile, settings):
+    settings.PERSONALIZATION = {
+        **settings.PERSONALIZATION,
+        "DOUBLE_OPT_IN_PURPOSES": [Purpose.EMAIL_MARKETING],
+    }
+    client.post(link, {"action": "unsubscribe"})
+    page = client.get(link).content.decode()
+    assert "Unsubscribe from all marketing emails" not in page
+    assert "the choices below apply once you are" in page
+
+    # An unticked box subscribes nobody.
+    response = client.post(link, _subscribe_data(checked=False))
+    assert response.status_code == 400
+    assert consent_state(profile=profile, purpose=Purpose.EMAIL_MARKETING) == "withdrawn"
+
+    response = client.post(link, _subscribe_data())
+    assert response.status_code == 302
+    assert "open the link we just emailed you" in client.get(response["Location"]).content.decode()
+    assert consent_state(profile=profile, purpose=Purpose.EMAIL_MARKETING) == ConsentState.PENDING
+    grant = ConsentRecord.objects.filter(profile=profile).order_by("ordered_at", "pk").last()
+    assert grant.source == ConsentSource.PREFERENCE_CENTRE
+    assert grant.wording_version.startswith("email_marketing.en.")

@@ -79,13 +79,21 @@ class CentrePage:
 
     def press(self, text, *, loads=True):
         """Click the button; wait for the next page unless it ``loads`` none (a download)."""
-        from selenium.webdriver.support import expected_conditions
+        from selenium.common.exceptions import WebDriverException
         from selenium.webdriver.support.ui import WebDriverWait
 
-        page = self.driver.find_element(self.by.TAG_NAME, "html")
+        def next_page_loaded(driver):
+            try:  # the old page's marker is gone once the new page has loaded
+                return driver.execute_script(
+                    "return document.readyState === 'complete' && !window.pznOldPage"
+                )
+            except WebDriverException:  # between the two pages
+                return False
+
+        self.driver.execute_script("window.pznOldPage = true")
         self.driver.find_element(self.by.XPATH, f"//button[normalize-space()='{text}']").click()
         if loads:
-            WebDriverWait(self.driver, 10).until(expected_conditions.staleness_of(page))
+            WebDriverWait(self.driver, 10).until(next_page_loaded)
 
     def status(self):
         return self.driver.find_element(self.by.CSS_SELECTOR, "[role=status]").text
