@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ..exceptions import UnknownProfile
 from ..models import Profile, Suppression, SuppressionSource
+from ..preferences.tokens import preference_links_revoke_many
 from ..privacy.erasure import profile_erase, profile_erasure_preview
 from ..privacy.export import profile_export
 from .base import ReadOnlyAdminMixin
@@ -36,6 +37,25 @@ def download_data(modeladmin, request, queryset):
     response = HttpResponse(body, content_type="application/json; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="profile-{profile.pk}-data.json"'
     return response
+
+
+@admin.action(
+    description=_("Revoke their email links (preference centre and unsubscribe)"),
+    permissions=["change"],
+)
+def revoke_links(modeladmin, request, queryset):
+    """For emails that reached someone else: every link mailed so far stops working."""
+    revoked = preference_links_revoke_many(profile_ids=queryset.values("pk"))
+    modeladmin.message_user(
+        request,
+        ngettext(
+            "The email links of %(count)d person no longer work; links in new emails do.",
+            "The email links of %(count)d people no longer work; links in new emails do.",
+            revoked,
+        )
+        % {"count": revoked},
+        messages.SUCCESS,
+    )
 
 
 # At most this many people are erased by one confirmation: each is a transaction of its own,

@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.db import transaction
-from django.db.models import Case, Count, F, Func, Q, Subquery, When
+from django.db.models import Case, Count, F, Func, OuterRef, Q, Subquery, When
 from django.forms.models import BaseInlineFormSet
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -32,6 +32,7 @@ from ..models import (
     ConsentRecord,
     ConsentSource,
     ConsentState,
+    ConsentWording,
     Event,
     Order,
     PreferenceChange,
@@ -51,7 +52,7 @@ from .base import (
     SharedChoicesFormSet,
     changelist_url,
 )
-from .privacy import download_data, erase_profiles
+from .privacy import download_data, erase_profiles, revoke_links
 from .segments import SegmentMembershipInline, profile_segments_explained
 from .traits import TraitInline, TraitRemovalInline, traits_formset_save
 
@@ -303,7 +304,7 @@ class ConsentRecordInline(ReadOnlyTabularInline):
         "purpose",
         "record_status",
         "source",
-        "wording_version",
+        "wording",
         "confirmed_at",
         "email",
         "ip_address",
@@ -313,7 +314,17 @@ class ConsentRecordInline(ReadOnlyTabularInline):
     verbose_name_plural = _("consent ledger")
 
     def get_queryset(self, request):
-        return with_confirmation(super().get_queryset(request))
+        words = ConsentWording.objects.filter(version=OuterRef("wording_version"))
+        return with_confirmation(super().get_queryset(request)).annotate(
+            wording_text=Subquery(words.values("text")[:1])
+        )
+
+    @admin.display(description=_("wording shown"))
+    def wording(self, record: ConsentRecord) -> str:
+        # The words themselves, where the version is one published here.
+        if not record.wording_text:
+            return record.wording_version or "–"
+        return format_html("{}<br><small>{}</small>", record.wording_text, record.wording_version)
 
     @admin.display(description=_("status"))
     def record_status(self, record: ConsentRecord) -> str:
@@ -402,6 +413,7 @@ class ProfileAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     actions = [
         download_data,
         *(_withdraw_action(purpose) for purpose in Purpose.values),
+        revoke_links,
         erase_profiles,
     ]
 

@@ -120,3 +120,10 @@ def preference_links_revoke(*, profile: Profile) -> int:
     )
     logger.info("Preference links of profile %s revoked.", profile.pk)
     return profile.link_version
+
+
+def preference_links_revoke_many(*, profile_ids) -> int:
+    """:func:`preference_links_revoke` for many profiles in one statement; returns how many."""
+    updated = Profile.objects.filter(pk__in=profile_ids).update(link_version=F("link_version") + 1)
+    logger.info("Preference links of %d profiles revoked.", updated)
+    return updated

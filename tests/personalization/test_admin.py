@@ -737,3 +737,34 @@ def test_a_grant_awaiting_confirmation_shows_as_pending_not_granted(admin_client
     page = admin_client.get(url("profile", "change", profile.pk)).text
     assert ">granted<" not in page
     assert page.count("awaiting confirmation") >= 2  # the overview and the ledger inline
+
+
+def test_revoking_a_customers_email_links_in_the_admin(admin_client, shop, client):
+    from personalization.preferences.tokens import preference_token
+
+    bob = shop["bob"]
+    old = reverse("personalization:preferences", kwargs={"token": preference_token(profile=bob)})
+    response = admin_client.post(
+        url("profile"), {"action": "revoke_links", "_selected_action": [bob.pk]}
+    )
+    assert response.status_code == 302
+    assert client.get(old).status_code == 403
+    new = reverse("personalization:preferences", kwargs={"token": preference_token(profile=bob)})
+    assert client.get(new).status_code == 200
+
+
+def test_the_profiles_consent_ledger_shows_the_words_agreed_to(admin_client, shop):
+    from personalization.capture.wording import consent_wording_current
+    from personalization.consent import consent_record
+
+    bob = shop["bob"]
+    wording = consent_wording_current(purpose="personalization", language="en")
+    consent_record(
+        profile=bob,
+        purpose="personalization",
+        granted=True,
+        source="preference_centre",
+        wording_version=wording.version,
+    )
+    page = admin_client.get(url("profile", "change", bob.pk)).text
+    assert wording.text in page
