@@ -27,6 +27,7 @@ from ..models import (
     ProfileAlias,
     TopicPreference,
 )
+from ..preferences.history import preference_change_texts, with_topic_names
 from ..preferences.services import preferences_check
 from .base import (
     ReadOnlyTabularInline,
@@ -174,17 +175,24 @@ class PreferenceChangeInline(ReadOnlyTabularInline):
 
     model = PreferenceChange
     formset = LatestOnlyFormSet
-    fields = (
-        "changed_at",
-        "field",
-        "subject",
-        "old_value",
-        "new_value",
-        "source",
-        "wording_version",
-    )
+    fields = ("changed_at", "what", "before", "after", "source", "wording_version")
     readonly_fields = fields
     ordering = ("-changed_at", "-pk")
     verbose_name_plural = format_lazy(
         _("preference history (latest {limit})"), limit=LatestOnlyFormSet.limit
     )
+
+    def get_queryset(self, request):
+        return with_topic_names(super().get_queryset(request))
+
+    @admin.display(description=_("preference"))
+    def what(self, change: PreferenceChange) -> str:
+        return preference_change_texts(change)[0]
+
+    @admin.display(description=_("before"))
+    def before(self, change: PreferenceChange) -> str:
+        return preference_change_texts(change)[1]
+
+    @admin.display(description=_("after"))
+    def after(self, change: PreferenceChange) -> str:
+        return preference_change_texts(change)[2]

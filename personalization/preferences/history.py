@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
 
-from ..models import PreferenceChange, PreferenceField, Profile
+from ..models import Channel, Frequency, Greeting, PreferenceChange, PreferenceField, Profile, Topic
 from ..models.preferences import OFF, ON
 from ..validation import saved_instance_check
 
@@ -53,6 +55,47 @@ def preference_change_build(
 
 
 def preference_history(*, profile: Profile) -> QuerySet[PreferenceChange]:
-    """``profile``'s preference changes, newest first."""
+    """``profile``'s preference changes, newest first; each with ``topic_name`` (the topic's
+    name for a topic change, else None) for :func:`preference_change_texts`."""
     saved_instance_check(profile, Profile, field="profile")
-    return PreferenceChange.objects.filter(profile=profile).latest_first()
+    return with_topic_names(PreferenceChange.objects.filter(profile=profile).latest_first())
+
+
+def with_topic_names(queryset: QuerySet[PreferenceChange]) -> QuerySet[PreferenceChange]:
+    names = Topic.objects.filter(slug=OuterRef("subject")).values("name")[:1]
+    return queryset.annotate(topic_name=Subquery(names))
+
+
+def preference_change_texts(change: PreferenceChange) -> tuple[str, str, str]:
+    """What changed, from what, to what, in words: ("Topic: Coffee news", "on", "off"),
+    ("How often", "As it happens", "At most one email a month"), ("Break", "–", "until …")."""
+    field = change.field
+    if field == PreferenceField.TOPIC:
+        what = _("Topic: %(name)s") % {
+            "name": getattr(change, "topic_name", None) or change.subject
+        }
+    elif field == PreferenceField.CHANNEL:
+        what = _("Channel: %(name)s") % {"name": _label(Channel, change.subject)}
+    else:
+        what = str(PreferenceField(field).label).capitalize()
+    return what, _value_text(field, change.old_value), _value_text(field, change.new_value)
+
+
+def _value_text(field: str, value: str) -> str:
+    if field in (PreferenceField.TOPIC, PreferenceField.CHANNEL):
+        return _("on") if value == ON else _("off")
+    if field == PreferenceField.FREQUENCY:
+        return _label(Frequency, value)
+    if field == PreferenceField.GREETING:
+        return _label(Greeting, value)
+    if not value:  # a pause that ends, or none
+        return _("no break")
+    until = timezone.localtime(dt.datetime.fromisoformat(value))
+    return _("break until %(when)s") % {"when": formats.date_format(until, "DATETIME_FORMAT")}
+
+
+def _label(choices, value: str) -> str:
+    try:
+        return str(choices(value).label)
+    except ValueError:  # a value of an older or newer version of the app
+        return value

@@ -570,3 +570,21 @@ def test_a_topic_segment_follows_the_change_after_commit(
         update(profile, topics={"news": False})
 
     assert not members.exists()
+
+
+def test_the_history_reads_in_words(profile, news):
+    from personalization.preferences.history import preference_change_texts
+
+    preferences_update(
+        profile=profile,
+        source="preference_centre",
+        wording_version="v1",
+        topics={"news": False},
+        frequency="monthly",
+        paused_until=T0 + 14 * DAY,
+    )
+    texts = {preference_change_texts(change) for change in preference_history(profile=profile)}
+    assert ("Topic: News", "on", "off") in texts
+    assert ("Frequency", "As it happens", "At most one email a month") in texts
+    [pause] = [t for t in texts if t[0] == "Pause"]
+    assert pause[1] == "no break" and pause[2].startswith("break until ")
