@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import Count, Max
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from ..changes import Change, profile_changed_note
@@ -140,12 +140,25 @@ def what_we_know(*, profile: Profile, now: dt.datetime | None = None) -> WhatWeK
     )
 
 
+def _language_name(code: str) -> str:
+    """A locale in words, in its own language: "sv-SE" → "svenska (sv-SE)"."""
+    for candidate in (code, code.replace("_", "-").split("-")[0]):
+        try:
+            name = translation.get_language_info(candidate.lower())["name_local"]
+        except KeyError:
+            continue
+        return name if candidate == code else f"{name} ({code})"
+    return code
+
+
 def _fields(profile: Profile) -> tuple[KnownField, ...]:
     fields = []
     for name in PROFILE_FIELDS:
         value = getattr(profile, name)
         if value in ("", None):
             continue
+        if name == "locale":
+            value = _language_name(value)
         label = str(Profile._meta.get_field(name).verbose_name)
         fields.append(
             KnownField(

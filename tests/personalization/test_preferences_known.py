@@ -73,7 +73,7 @@ def test_it_shows_the_fields_we_hold_with_labels_and_which_can_be_removed(ann):
     assert [(f.name, f.label, f.value, f.removable) for f in known.profile_fields] == [
         ("email", "Email", "ann@example.com", False),
         ("first_name", "First name", "Ann", True),
-        ("locale", "Locale", "sv", True),
+        ("locale", "Locale", "svenska", True),  # the language in its own words
         ("timezone", "Timezone", "Europe/Stockholm", True),
         ("country", "Country", "SE", True),
         ("birthday", "Birthday", dt.date(1990, 4, 2), True),
