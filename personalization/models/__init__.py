@@ -22,10 +22,16 @@ from .profiles import (
     Topic,
     TopicPreference,
 )
+from .recommendations import (
+    BuildStatus,
+    ProductNeighbour,
+    RecommendationModel,
+)
 from .segments import Segment, SegmentDailyCount, SegmentKind, SegmentMembership
 from .traits import TRAIT_KEY, Trait, TraitRemoval, TraitSource
 
 __all__ = [
+    "BuildStatus",
     "Cart",
     "CartLine",
     "CartStatus",
@@ -51,9 +57,11 @@ __all__ = [
     "PreferenceSource",
     "Product",
     "ProductCategory",
+    "ProductNeighbour",
     "Profile",
     "ProfileAlias",
     "Purpose",
+    "RecommendationModel",
     "Segment",
     "SegmentDailyCount",
     "SegmentKind",
