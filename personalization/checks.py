@@ -66,6 +66,25 @@ def _is_cookie_name(value: Any) -> bool:
     return isinstance(value, str) and bool(value) and value.isascii() and " " not in value
 
 
+def _is_non_negative_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+
+
+def _is_non_negative_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+CRONTAB_FIELDS = ("minute", "hour", "day_of_week", "day_of_month", "month_of_year")
+
+
+def _is_crontab_or_none(value: Any) -> bool:
+    return value is None or (
+        isinstance(value, dict)
+        and set(value) <= set(CRONTAB_FIELDS)
+        and all(isinstance(v, str) and v.strip() for v in value.values())
+    )
+
+
 # One rule per key of conf.DEFAULTS: (test, what a right value is, for the message).
 SETTING_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "ADAPTER": (_is_dotted_path_or_class, "a dotted path to the adapter class"),
@@ -94,6 +113,15 @@ SETTING_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "CART_ABANDONED_WITHIN_DAYS": (_is_positive_int, "a positive whole number of days"),
     "SEGMENT_ALLOWED_SENSITIVE_CATEGORIES": (_is_text_list, "a list of category names"),
     "TRAIT_MIN_CONFIDENCE": (_is_fraction, "a number from 0 to 1, such as 0.8"),
+    "RECOMMENDATION_NEIGHBOURS": (_is_positive_int, "a positive whole number"),
+    "RECOMMENDATION_CO_VIEW_WEIGHT": (_is_non_negative_number, "a number of 0 or more"),
+    "RECOMMENDATION_CO_VIEW_DAYS": (_is_non_negative_int, "a whole number of days, 0 or more"),
+    "RECOMMENDATION_MIN_SUPPORT": (_is_positive_int, "a positive whole number"),
+    "RECOMMENDATION_BUILD_SCHEDULE": (
+        _is_crontab_or_none,
+        "None or a dict of crontab fields (minute, hour, day_of_week, day_of_month, "
+        "month_of_year) with text values",
+    ),
     "EVENT_RETENTION_DAYS": (_is_positive_int_or_none, "None or a positive whole number of days"),
     "PREFERENCE_LINK_EDIT_DAYS": (_is_positive_int, "a positive whole number of days"),
     "PREFERENCE_LINK_UNSUBSCRIBE_DAYS": (_is_positive_int, "a positive whole number of days"),

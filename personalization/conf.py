@@ -85,6 +85,20 @@ DEFAULTS: dict[str, Any] = {
     # Traits (personalization.traits). An inferred trait counts in rule segments only when it
     # is at least this sure (0 to 1); given and recorded traits always count.
     "TRAIT_MIN_CONFIDENCE": 0.8,
+    # Recommendations (personalization.recommendations): the item-to-item model, rebuilt by
+    # the personalization.recommendations_build task and manage.py build_recommendations.
+    # Neighbours kept per product (K).
+    "RECOMMENDATION_NEIGHBOURS": 20,
+    # What one customer viewing both products counts for, against one order containing both.
+    "RECOMMENDATION_CO_VIEW_WEIGHT": 0.25,
+    # Product views of the last this many days count as co-views (0 leaves views out).
+    "RECOMMENDATION_CO_VIEW_DAYS": 90,
+    # A pair is kept only when at least this many orders and viewers had both products.
+    "RECOMMENDATION_MIN_SUPPORT": 2,
+    # Crontab fields (minute, hour, day_of_week, day_of_month, month_of_year) of the Beat
+    # schedule registered at migrate; fields left out mean "*". None registers no schedule.
+    # Like every schedule, it is only created when missing: later edits happen in the admin.
+    "RECOMMENDATION_BUILD_SCHEDULE": {"minute": "23", "hour": "4"},
     # Privacy (personalization.privacy). Raw events older than this many days are deleted by
     # the daily personalization.events_expire task. None keeps them for ever.
     "EVENT_RETENTION_DAYS": 365,

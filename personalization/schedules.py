@@ -14,7 +14,8 @@ from django.apps import apps as global_apps
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, transaction
 
-# name → (task, crontab fields). Times are in CELERY_TIMEZONE, else TIME_ZONE.
+# name → (task, crontab fields, or the name of the setting that holds them). Times are in
+# CELERY_TIMEZONE, else TIME_ZONE.
 _DAILY = {"day_of_week": "*", "day_of_month": "*", "month_of_year": "*"}
 SCHEDULES = {
     "personalization: rebuild profile stats": (
@@ -44,6 +45,11 @@ SCHEDULES = {
         "personalization.segments_refresh",
         {"minute": "*/15", "hour": "*", **_DAILY},
     ),
+    # The item-to-item model; the crontab comes from RECOMMENDATION_BUILD_SCHEDULE (None: none).
+    "personalization: build recommendations": (
+        "personalization.recommendations_build",
+        "RECOMMENDATION_BUILD_SCHEDULE",
+    ),
 }
 # The keyword arguments a schedule's task is called with, where it takes any.
 SCHEDULE_KWARGS = {
@@ -55,6 +61,16 @@ SCHEDULE_KWARGS = {
 def schedule_timezone() -> str:
     """The timezone the app's crontabs are meant in: Celery's, else Django's, else UTC."""
     return getattr(settings, "CELERY_TIMEZONE", None) or settings.TIME_ZONE or "UTC"
+
+
+def schedule_crontab(setting: str) -> dict[str, str] | None:
+    """The crontab fields a setting holds, the ones it leaves out as "*"; None: no schedule."""
+    from .conf import app_settings
+
+    fields = getattr(app_settings, setting)
+    if fields is None:
+        return None
+    return {"minute": "*", "hour": "*", **_DAILY, **fields}
 
 
 def schedules_register(*, using: str = DEFAULT_DB_ALIAS) -> int:
@@ -71,6 +87,10 @@ def schedules_register(*, using: str = DEFAULT_DB_ALIAS) -> int:
     for name, (task, cron) in SCHEDULES.items():
         if name in existing:
             continue
+        if isinstance(cron, str):
+            cron = schedule_crontab(cron)
+            if cron is None:
+                continue
         with transaction.atomic(using=using):
             # Any crontab with these fields and timezone will do: django-celery-beat does not
             # keep them unique, and a shop may hold several equal ones already.

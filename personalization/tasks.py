@@ -11,6 +11,7 @@ from django.db import OperationalError
 
 from .jobs import JOB_RUN_TASK, job_run, jobs_purge, jobs_sweep
 from .privacy.retention import events_expire
+from .recommendations import recommendations_build
 from .segments import segments_refresh
 from .segments.selection import segments_select
 from .stats import profile_stats_rebuild
@@ -65,3 +66,13 @@ def segments_refresh_task(slugs: list[str] | None = None, exclude: list[str] | N
 def events_expire_task() -> int:
     """Delete events older than EVENT_RETENTION_DAYS (daily); returns how many."""
     return events_expire()
+
+
+@shared_task(name="personalization.recommendations_build", ignore_result=True)
+def recommendations_build_task() -> int | None:
+    """Rebuild the item-to-item model (Beat: RECOMMENDATION_BUILD_SCHEDULE, daily by default).
+
+    Two at once (two Beats, a manual build) are safe: the second skips. Returns the new
+    build's id, None when skipped.
+    """
+    return recommendations_build().build_id

@@ -11,6 +11,7 @@ from .consent import ConsentRecordAdmin, ConsentWordingAdmin
 from .jobs import JobAdmin
 from .privacy import SuppressionAdmin
 from .profiles import ProfileAdmin, TopicAdmin
+from .recommendations import RecommendationModelAdmin
 from .segments import SegmentAdmin, SegmentMembershipAdmin
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "OrderAdmin",
     "ProductAdmin",
     "ProfileAdmin",
+    "RecommendationModelAdmin",
     "SegmentAdmin",
     "SegmentMembershipAdmin",
     "SuppressionAdmin",

@@ -7,6 +7,7 @@ from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext_lazy as _
 
 from ..models import Product
+from .recommendations import neighbours_html
 
 
 class SensitiveFilter(admin.SimpleListFilter):
@@ -93,13 +94,21 @@ class ProductAdmin(admin.ModelAdmin):
     ordering = ("title", "pk")
     list_per_page = 100
     show_full_result_count = False
-    readonly_fields = (*MIRROR_FIELDS, "sensitive", "source_updated_at", "created_at", "updated_at")
+    readonly_fields = (
+        *MIRROR_FIELDS,
+        "sensitive",
+        "neighbours",
+        "source_updated_at",
+        "created_at",
+        "updated_at",
+    )
     fieldsets = (
         (_("From the shop"), {"fields": MIRROR_FIELDS}),
         (
             _("Set by marketing"),
             {"fields": ("is_sensitive", "sensitive", "repurchase_interval_days")},
         ),
+        (_("Recommendations"), {"fields": ("neighbours",)}),
         (
             _("Record"),
             {"fields": ("source_updated_at", "created_at", "updated_at"), "classes": ("collapse",)},
@@ -117,6 +126,10 @@ class ProductAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description=_("neighbours in the current recommendation model"))
+    def neighbours(self, product: Product):
+        return neighbours_html(self.admin_site, product)
 
     @admin.display(
         description=_("sensitive (flagged or by category)"), boolean=True, ordering="sensitive_any"
