@@ -165,7 +165,8 @@ def recommendations_build(
 def _lock_taken() -> bool:
     """Take the build's advisory lock until commit; False when another build holds it.
 
-    SQLite lets one writer in at a time anyway: the second build waits for the first.
+    SQLite lets one writer in at a time anyway: the second build waits for the first (up to
+    the connection's timeout).
     """
     if connection.vendor != "postgresql":
         return True
