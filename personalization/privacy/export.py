@@ -37,8 +37,10 @@ from ..models import (
     PreferenceChange,
     Product,
     ProductCategory,
+    ProductNeighbour,
     Profile,
     ProfileAlias,
+    RecommendationModel,
     Segment,
     SegmentDailyCount,
     SegmentMembership,
@@ -288,6 +290,10 @@ NO_PERSONAL_DATA: dict[type[models.Model], str] = {
     # The published texts of consent boxes, the same for everybody; a person's consent is
     # ConsentRecord, which names the version they were shown.
     ConsentWording: "the published texts of consent boxes, the same for everybody",
+    # The recommendation model: counts over all customers' orders and views (a pair needs
+    # RECOMMENDATION_MIN_SUPPORT of them), linked to no one.
+    RecommendationModel: "a build of the recommendation model, numbers and settings",
+    ProductNeighbour: "pairs of products with counts over all customers, linked to no one",
 }
 
 
