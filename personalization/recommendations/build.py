@@ -29,13 +29,14 @@ are never neighbours.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -50,6 +51,8 @@ from ..models import (
     ProductNeighbour,
     RecommendationModel,
 )
+
+logger = logging.getLogger(__name__)
 
 # Advisory lock (PostgreSQL) held by a build until it commits: (namespace, key). Its own
 # namespace ("pzr"), apart from the segments' per-segment locks and from the shop's.
@@ -150,16 +153,28 @@ def recommendations_build(
             report.removed = _earlier_builds_delete(build=build)
             step("clean")
     except Exception as err:
-        RecommendationModel.objects.create(
-            started_at=now,
-            status=BuildStatus.FAILED,
-            settings=settings,
-            seconds=time.monotonic() - started,
-            error=f"{type(err).__name__}: {err}"[:2000],
+        _failure_record(
+            started_at=now, settings=settings, seconds=time.monotonic() - started, err=err
         )
         raise
     report.seconds = time.monotonic() - started
     return report
+
+
+def _failure_record(
+    *, started_at: dt.datetime, settings: dict[str, Any], seconds: float, err: Exception
+) -> None:
+    """Record a failed build for the admin; never hide the build's own error behind this."""
+    try:
+        RecommendationModel.objects.create(
+            started_at=started_at,
+            status=BuildStatus.FAILED,
+            settings=settings,
+            seconds=seconds,
+            error=f"{type(err).__name__}: {err}"[:2000],
+        )
+    except DatabaseError:  # the connection is gone, or the caller's transaction is broken
+        logger.exception("Could not record the failed recommendation build")
 
 
 def _lock_taken() -> bool:
