@@ -129,3 +129,13 @@ def test_the_builds_are_listed_read_only(admin_client, pair):
     assert "min_support" in page.content.decode()
     add = admin_client.get(reverse("admin:personalization_recommendationmodel_add"))
     assert add.status_code == 403
+
+
+def test_the_command_says_when_another_build_is_running(pair, monkeypatch):
+    from personalization.recommendations import build
+
+    monkeypatch.setattr(build, "_lock_taken", lambda: False)
+    out = StringIO()
+    call_command("build_recommendations", stdout=out, stderr=StringIO())
+    assert out.getvalue().startswith("Another build is running; this one skipped.")
+    assert not RecommendationModel.objects.exists()
