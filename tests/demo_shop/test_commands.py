@@ -61,6 +61,8 @@ def test_seed_demo_seeds_synthetic_customers_once(db):
         slug: pzn.SegmentMembership.objects.current().filter(segment__slug=slug).count()
         for slug in members
     }
+    # ...and a recommendation model, so a product's admin page shows its neighbours.
+    assert pzn.RecommendationModel.objects.current().exists()
 
     out = seed("--profiles", "20")
 

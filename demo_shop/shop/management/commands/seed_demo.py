@@ -75,6 +75,9 @@ class Command(BaseCommand):
             # The generator writes in bulk, past the realtime updates: compute segments now, so
             # the admin shows them at once rather than after Beat's first refresh.
             call_command("refresh_segments", stdout=self.stdout._out, stderr=self.stderr._out)
+        # Likewise the recommendation model: built now, so a product's admin page shows its
+        # neighbours at once rather than after Beat's nightly build.
+        call_command("build_recommendations", stdout=self.stdout._out, stderr=self.stderr._out)
 
     def _example_segment(self) -> None:
         """A rule segment as a marketer would make one, to open in the admin's rule builder."""
