@@ -331,3 +331,13 @@ def test_queries_are_bounded_whatever_the_history(
         recommend_for_profile(profile=profile, now=NOW)
     with django_assert_max_num_queries(15):
         recommend_for_product(product=machine, profile=profile, now=NOW)
+
+
+def test_the_reason_text_is_translated(coffee):
+    from django.utils import translation
+
+    machine = coffee[0]
+    first = recommend_for_product(product=machine, now=NOW).items[0]
+
+    with translation.override("sv"):
+        assert first.reason_text == "Köps ofta med Machine"
