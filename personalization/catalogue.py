@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 
 from .concurrency import atomic_retried
 from .exceptions import InvalidInput, UnknownProduct
-from .models import Product, ProductCategory
+from .models import Product, ProductCategory, PurchaseCycle
 from .models.catalogue import CATEGORY_SEPARATOR, category_rows
 from .validation import aware_datetime, currency, external_id, money, no_nul, positive_integer
 
@@ -86,6 +86,13 @@ def product_fields_clean(data: dict[str, Any]) -> dict[str, Any]:
         if days is not None:
             positive_integer(days, field="repurchase_interval_days")
         fields["repurchase_interval_days"] = days
+    if data.get("purchase_cycle") is not None:
+        if data["purchase_cycle"] not in PurchaseCycle.values:
+            raise InvalidInput(
+                _("One of: %(values)s.") % {"values": ", ".join(PurchaseCycle.values)},
+                field="purchase_cycle",
+            )
+        fields["purchase_cycle"] = data["purchase_cycle"]
     return fields
 
 
@@ -106,6 +113,7 @@ def product_upsert(
         "active",
         "is_sensitive",
         "repurchase_interval_days",
+        "purchase_cycle",
     }
     unknown = set(data) - known
     if unknown:

@@ -117,6 +117,11 @@ SETTING_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "RECOMMENDATION_CO_VIEW_WEIGHT": (_is_non_negative_number, "a number of 0 or more"),
     "RECOMMENDATION_CO_VIEW_DAYS": (_is_non_negative_int, "a whole number of days, 0 or more"),
     "RECOMMENDATION_MIN_SUPPORT": (_is_positive_int, "a positive whole number"),
+    "RECOMMENDATION_DURABLE_COOLDOWN_DAYS": (_is_non_negative_int, "a whole number of days"),
+    "RECOMMENDATION_HISTORY_DAYS": (_is_positive_int, "a positive whole number of days"),
+    "RECOMMENDATION_HALF_LIFE_DAYS": (_is_positive_number, "a positive number of days"),
+    "RECOMMENDATION_BESTSELLER_DAYS": (_is_positive_int, "a positive whole number of days"),
+    "RECOMMENDATION_ALLOWED_SENSITIVE_CATEGORIES": (_is_text_list, "a list of category names"),
     "RECOMMENDATION_BUILD_SCHEDULE": (
         _is_crontab_or_none,
         "None or a dict of crontab fields (minute, hour, day_of_week, day_of_month, "

@@ -95,6 +95,20 @@ DEFAULTS: dict[str, Any] = {
     "RECOMMENDATION_CO_VIEW_DAYS": 90,
     # A pair is kept only when at least this many orders and viewers had both products.
     "RECOMMENDATION_MIN_SUPPORT": 2,
+    # Reading recommendations (recommend_for_profile, recommend_for_product).
+    # After a durable product (Product.purchase_cycle "durable") is bought, nothing from its
+    # categories is recommended to the buyer for this many days (no sofa after a sofa).
+    "RECOMMENDATION_DURABLE_COOLDOWN_DAYS": 180,
+    # A profile's purchases, views and cart lines of the last this many days seed its picks;
+    # a seed's weight halves every RECOMMENDATION_HALF_LIFE_DAYS.
+    "RECOMMENDATION_HISTORY_DAYS": 180,
+    "RECOMMENDATION_HALF_LIFE_DAYS": 30,
+    # Bestsellers (the non-personal picks) count placed orders of the last this many days.
+    "RECOMMENDATION_BESTSELLER_DAYS": 30,
+    # Names from SENSITIVE_CATEGORIES whose products may be recommended anyway, and only to a
+    # customer with personalisation consent (case-insensitive). Products the shop flagged
+    # sensitive itself are never recommended.
+    "RECOMMENDATION_ALLOWED_SENSITIVE_CATEGORIES": [],
     # Crontab fields (minute, hour, day_of_week, day_of_month, month_of_year) of the Beat
     # schedule registered at migrate; fields left out mean "*". None registers no schedule.
     # Like every schedule, it is only created when missing: later edits happen in the admin.

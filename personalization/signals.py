@@ -78,7 +78,8 @@ customer_identified = Signal()
 # A product was created or changed in the shop.
 #   product_id: str; title: str; and optionally sku, url, image_url, price, currency,
 #   category (str "A > B" or a list of levels), in_stock, active, is_sensitive,
-#   repurchase_interval_days, updated_at (aware datetime: an older update is ignored)
+#   repurchase_interval_days, purchase_cycle ("durable", "repeat" or "unknown"),
+#   updated_at (aware datetime: an older update is ignored)
 product_saved = Signal()
 
 # --- Sent by the app --------------------------------------------------------------------------

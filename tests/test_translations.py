@@ -40,6 +40,7 @@ APP_CUSTOMER_FILES = (
     "preferences/",
     "capture/",
     "traits/selectors.py",
+    "recommendations/recommend.py",
 )
 # Choices whose labels customers see on those pages and in the demo's account page (the
 # consent history shows ConsentSource, the trait list TraitSource).

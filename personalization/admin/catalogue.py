@@ -80,6 +80,7 @@ class ProductAdmin(admin.ModelAdmin):
         "is_sensitive",
         "sensitive",
         "repurchase_interval_days",
+        "purchase_cycle",
     )
     list_filter = (
         "active",
@@ -87,6 +88,7 @@ class ProductAdmin(admin.ModelAdmin):
         SensitiveFilter,
         "is_sensitive",
         RepeatPurchaseFilter,
+        "purchase_cycle",
         "currency",
     )
     search_fields = ("title", "sku", "external_id", "category_path")

@@ -1,4 +1,4 @@
-from .catalogue import Product, ProductCategory
+from .catalogue import Product, ProductCategory, PurchaseCycle
 from .commerce import Cart, CartLine, CartStatus, IngestSource, Order, OrderLine, OrderStatus
 from .consent import (
     ConsentRecord,
@@ -61,6 +61,7 @@ __all__ = [
     "Profile",
     "ProfileAlias",
     "Purpose",
+    "PurchaseCycle",
     "RecommendationModel",
     "Segment",
     "SegmentDailyCount",

@@ -36,6 +36,14 @@ def category_matches(category: str, field: str = "category_path") -> Q:
     )
 
 
+class PurchaseCycle(models.TextChoices):
+    """How often a customer buys a product: what recommendations do after a purchase."""
+
+    DURABLE = "durable", _("durable (bought once in a while: the category rests after a purchase)")
+    REPEAT = "repeat", _("repeat purchase (may be recommended again)")
+    UNKNOWN = "unknown", _("unknown (only the product bought is left out)")
+
+
 class ProductQuerySet(models.QuerySet):
     def available(self):
         """Active products that are in stock: the only ones worth showing a customer."""
@@ -93,6 +101,17 @@ class Product(models.Model):
         null=True,
         blank=True,
         help_text=_("For consumables: how many days one purchase typically lasts."),
+    )
+    purchase_cycle = models.CharField(
+        _("purchase cycle"),
+        max_length=16,
+        choices=PurchaseCycle.choices,
+        default=PurchaseCycle.UNKNOWN,
+        help_text=_(
+            "Durable: after a purchase nothing from its category is recommended for "
+            "RECOMMENDATION_DURABLE_COOLDOWN_DAYS. Repeat: may be recommended again. Unknown: "
+            "only this product is no longer recommended to its buyer."
+        ),
     )
     source_updated_at = models.DateTimeField(
         _("changed in shop at"),

@@ -6,6 +6,8 @@ Public surface:
   (cosine) and stores the top K neighbours of every product as a new build, made current
   atomically; Beat runs it on a schedule, ``manage.py build_recommendations`` on demand.
 - :func:`product_neighbours` reads a product's neighbours in the current build.
+- :func:`recommend_for_profile` and :func:`recommend_for_product` read what to show, with a
+  reason code per pick and whether the customer's own data was used (``personalized``).
 """
 
 from .build import (
@@ -15,13 +17,25 @@ from .build import (
     build_settings,
     recommendations_build,
 )
+from .recommend import (
+    Reason,
+    Recommendation,
+    Recommendations,
+    recommend_for_product,
+    recommend_for_profile,
+)
 from .selectors import product_neighbours
 
 __all__ = [
     "STEPS",
     "BuildProgress",
     "BuildReport",
+    "Reason",
+    "Recommendation",
+    "Recommendations",
     "build_settings",
     "product_neighbours",
+    "recommend_for_product",
+    "recommend_for_profile",
     "recommendations_build",
 ]

@@ -74,3 +74,16 @@ def test_bad_amounts_are_refused(raw):
     with pytest.raises(InvalidInput) as err:
         money(raw, field="total")
     assert err.value.field == "total"
+
+
+@pytest.mark.django_db
+def test_purchase_cycle_is_set_by_the_shop_and_checked():
+    from personalization.catalogue import product_upsert
+
+    product, _ = product_upsert(product_id="sofa", title="Sofa", purchase_cycle="durable")
+    assert product.purchase_cycle == "durable"
+    other, _ = product_upsert(product_id="mug", title="Mug")
+    assert other.purchase_cycle == "unknown"  # the default
+    with pytest.raises(InvalidInput) as excinfo:
+        product_upsert(product_id="mug", purchase_cycle="sometimes")
+    assert excinfo.value.field == "purchase_cycle"
