@@ -75,7 +75,7 @@ def preference_change_texts(change: PreferenceChange) -> tuple[str, str, str]:
             "name": getattr(change, "topic_name", None) or change.subject
         }
     elif field == PreferenceField.CHANNEL:
-        what = _("Channel: %(name)s") % {"name": _label(Channel, change.subject)}
+        what = _("Channel: %(name)s") % {"name": choice_label(Channel, change.subject)}
     else:
         what = str(PreferenceField(field).label).capitalize()
     return what, _value_text(field, change.old_value), _value_text(field, change.new_value)
@@ -85,16 +85,17 @@ def _value_text(field: str, value: str) -> str:
     if field in (PreferenceField.TOPIC, PreferenceField.CHANNEL):
         return _("on") if value == ON else _("off")
     if field == PreferenceField.FREQUENCY:
-        return _label(Frequency, value)
+        return choice_label(Frequency, value)
     if field == PreferenceField.GREETING:
-        return _label(Greeting, value)
+        return choice_label(Greeting, value)
     if not value:  # a pause that ends, or none
         return _("no break")
     until = timezone.localtime(dt.datetime.fromisoformat(value))
     return _("break until %(when)s") % {"when": formats.date_format(until, "DATETIME_FORMAT")}
 
 
-def _label(choices, value: str) -> str:
+def choice_label(choices, value: str) -> str:
+    """The label of a stored choice value; the value itself if this version has no such choice."""
     try:
         return str(choices(value).label)
     except ValueError:  # a value of an older or newer version of the app

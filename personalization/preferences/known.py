@@ -45,6 +45,7 @@ from ..models import (
 from ..privacy.retention import events_expire_before
 from ..traits import confidence_text, trait_min_confidence
 from ..validation import aware_datetime, external_id, saved_instance_check
+from .history import choice_label
 
 #: Profile fields shown, in this order; all but the email address can be forgotten.
 PROFILE_FIELDS = (
@@ -220,23 +221,16 @@ def _consent_history(profile: Profile) -> tuple[ConsentEntry, ...]:
         entries.append(
             ConsentEntry(
                 purpose=record.purpose,
-                purpose_label=_label(Purpose, record.purpose),
+                purpose_label=choice_label(Purpose, record.purpose),
                 action=action,
                 action_label=str(label),
                 at=record.recorded_at,
                 source=record.source,
-                source_label=_label(ConsentSource, record.source),
+                source_label=choice_label(ConsentSource, record.source),
                 wording_version=record.wording_version,
             )
         )
     return tuple(entries)
-
-
-def _label(choices, value: str) -> str:
-    try:
-        return str(choices(value).label)
-    except ValueError:  # a value from a newer or older version of the app
-        return value
 
 
 def _retention_days(now: dt.datetime) -> int | None:
