@@ -14,9 +14,9 @@ from django.utils.translation import gettext as _
 
 from ..catalogue import product_categories_sync
 from ..exceptions import InvalidInput
-from ..models import Product
+from ..models import Product, PurchaseCycle
 from ..models.catalogue import CATEGORY_SEPARATOR
-from .vocabulary import CATEGORIES
+from .vocabulary import CATEGORIES, DURABLE_CATEGORIES
 
 CENT = Decimal("0.01")
 DISCOUNT = Decimal("0.90")
@@ -101,6 +101,14 @@ def _popularity_order(items: list[Item], rng: random.Random) -> list[Item]:
     return items
 
 
+def _purchase_cycle(template) -> str:
+    if template.repurchase_days:
+        return PurchaseCycle.REPEAT
+    if template.path in DURABLE_CATEGORIES:
+        return PurchaseCycle.DURABLE
+    return PurchaseCycle.UNKNOWN
+
+
 def product_external_id(*, seed: int, number: int) -> str:
     return f"G{seed}-P{number:05d}"
 
@@ -141,6 +149,7 @@ def catalogue_generate(
                 active=rng.random() >= 0.02,
                 is_sensitive=template.is_sensitive,
                 repurchase_interval_days=days,
+                purchase_cycle=_purchase_cycle(template),
                 source_updated_at=until - dt.timedelta(days=rng.randrange(1, 540)),
             )
         )

@@ -373,6 +373,13 @@ CATEGORIES: tuple[CategoryTemplate, ...] = (
     ),
 )
 
+# Categories of goods bought once in a while: the generated products are ``durable``, so a
+# purchase rests the category in recommendations (no second frying pan next week). Categories
+# with repurchase intervals are ``repeat``; the rest (clothing, books) ``unknown``.
+DURABLE_CATEGORIES: frozenset[str] = frozenset(
+    {"Home > Kitchen", "Home > Textiles", "Outdoor > Garden"}
+)
+
 # Marketer-defined topics customers can choose in the preference centre.
 TOPICS: tuple[tuple[str, str, str, bool], ...] = (
     ("new-arrivals", "New arrivals", "The newest products, once a week.", True),

@@ -23,6 +23,7 @@ from personalization.models import (
     OrderStatus,
     Product,
     Profile,
+    PurchaseCycle,
     ProfileAlias,
     Topic,
     TopicPreference,
@@ -237,6 +238,11 @@ def test_the_catalogue_has_one_sensitive_category_consumables_and_bestsellers():
     }
     assert not sensitive.filter(is_sensitive=False).exists()
     assert Product.objects.repeat_purchases().count() >= 5
+    # Kitchen goods are durable (their category rests after a purchase), coffee is repeat.
+    cycles = dict(Product.objects.values_list("category_path", "purchase_cycle").distinct())
+    assert cycles["Home > Kitchen"] == PurchaseCycle.DURABLE
+    assert cycles["Coffee & Tea > Coffee"] == PurchaseCycle.REPEAT
+    assert cycles["Clothing > Women"] == PurchaseCycle.UNKNOWN
     lines = Counter(OrderLine.objects.values_list("product_id", flat=True))
     top_tenth = sum(count for _, count in lines.most_common(10))
     assert top_tenth > 0.3 * sum(lines.values())
