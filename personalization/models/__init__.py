@@ -25,6 +25,7 @@ from .profiles import (
 from .recommendations import (
     BuildStatus,
     ProductNeighbour,
+    ProductPopularity,
     RecommendationModel,
 )
 from .segments import Segment, SegmentDailyCount, SegmentKind, SegmentMembership
@@ -58,6 +59,7 @@ __all__ = [
     "Product",
     "ProductCategory",
     "ProductNeighbour",
+    "ProductPopularity",
     "Profile",
     "ProfileAlias",
     "Purpose",

@@ -162,3 +162,50 @@ class ProductNeighbour(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product_id} → {self.neighbour_id} ({self.score:.3f})"
+
+
+class ProductPopularityQuerySet(models.QuerySet):
+    def current(self):
+        """Popularity in the current build only (the build joined, as for neighbours)."""
+        return self.filter(build__is_current=True)
+
+
+class ProductPopularity(models.Model):
+    """How many placed orders named ``product`` in the ``RECOMMENDATION_BESTSELLER_DAYS``
+    before the build: the bestseller list, counted once per build instead of per read."""
+
+    build = models.ForeignKey(
+        RecommendationModel,
+        verbose_name=_("model"),
+        on_delete=models.CASCADE,
+        related_name="popularity_rows",
+        db_index=False,  # pzn_popularity_build_rank starts with it
+        help_text=_("The build this row belongs to."),
+    )
+    product = models.ForeignKey(
+        Product,
+        verbose_name=_("product"),
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text=_("A product ordered in the window."),
+    )
+    orders = models.PositiveIntegerField(
+        _("orders"), help_text=_("Placed orders that named the product in the window.")
+    )
+    rank = models.PositiveIntegerField(
+        _("rank"), help_text=_("1 for the most ordered product, then 2, 3, …")
+    )
+
+    objects = ProductPopularityQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("product popularity")
+        verbose_name_plural = _("product popularity")
+        ordering = ["build", "rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["build", "product"], name="pzn_popularity_unique"),
+        ]
+        indexes = [models.Index(fields=["build", "rank"], name="pzn_popularity_build_rank")]
+
+    def __str__(self) -> str:
+        return f"{self.product_id}: {self.orders} orders (#{self.rank})"

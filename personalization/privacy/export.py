@@ -38,6 +38,7 @@ from ..models import (
     Product,
     ProductCategory,
     ProductNeighbour,
+    ProductPopularity,
     Profile,
     ProfileAlias,
     RecommendationModel,
@@ -294,6 +295,7 @@ NO_PERSONAL_DATA: dict[type[models.Model], str] = {
     # RECOMMENDATION_MIN_SUPPORT of them), linked to no one.
     RecommendationModel: "a build of the recommendation model, numbers and settings",
     ProductNeighbour: "pairs of products with counts over all customers, linked to no one",
+    ProductPopularity: "orders per product over all customers, linked to no one",
 }
 
 

@@ -20,6 +20,9 @@ rather than lift (``together × N / (alone(a) × alone(b))``): lift divides by t
 popularity and so rewards rare products seen together once or twice, which a minimum support
 only partly tames; cosine stays between 0 and 1 and is the classic item-to-item measure.
 
+The same build counts the bestsellers (:func:`popularity_insert`): orders per product in the
+last ``RECOMMENDATION_BESTSELLER_DAYS``, so that a read never aggregates the order history.
+
 Pairs seen together fewer than ``RECOMMENDATION_MIN_SUPPORT`` times (orders plus viewers) are
 dropped. Sensitive products (``Product.objects.sensitive()``) are not in the model at all: not
 as a product, not as a neighbour, and their orders and views do not count. Inactive products
@@ -49,6 +52,7 @@ from ..models import (
     OrderLine,
     Product,
     ProductNeighbour,
+    ProductPopularity,
     RecommendationModel,
 )
 
@@ -91,6 +95,7 @@ def build_settings() -> dict[str, Any]:
         "co_view_weight": app_settings.RECOMMENDATION_CO_VIEW_WEIGHT,
         "co_view_days": app_settings.RECOMMENDATION_CO_VIEW_DAYS,
         "min_support": app_settings.RECOMMENDATION_MIN_SUPPORT,
+        "bestseller_days": app_settings.RECOMMENDATION_BESTSELLER_DAYS,
     }
 
 
@@ -133,7 +138,15 @@ def recommendations_build(
                 started_at=now, status=BuildStatus.COMPLETE, settings=settings
             )
             report.build_id = build.pk
-            neighbours_insert(build=build, now=now, **settings)
+            neighbours_insert(
+                build=build,
+                now=now,
+                neighbours=settings["neighbours"],
+                co_view_weight=settings["co_view_weight"],
+                co_view_days=settings["co_view_days"],
+                min_support=settings["min_support"],
+            )
+            popularity_insert(build=build, now=now, days=settings["bestseller_days"])
             step("count")
             counts = ProductNeighbour.objects.filter(build=build).aggregate(
                 rows=Count("pk"), products=Count("product", distinct=True)
@@ -196,8 +209,9 @@ def _earlier_builds_delete(*, build: RecommendationModel) -> int:
         Q(status=BuildStatus.COMPLETE) | Q(started_at__lte=build.started_at)
     )
     ids = list(earlier.values_list("pk", flat=True))
-    # Neighbours first, in one statement (no per-row cascade), then the builds.
+    # Their rows first, in one statement each (no per-row cascade), then the builds.
     ProductNeighbour.objects.filter(build__in=ids).delete()
+    ProductPopularity.objects.filter(build__in=ids).delete()
     deleted, _by_model = RecommendationModel.objects.filter(pk__in=ids).delete()
     return deleted
 
@@ -320,6 +334,32 @@ def neighbours_insert(
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+
+
+def popularity_insert(*, build: RecommendationModel, now: dt.datetime, days: int) -> None:
+    """Store how many placed orders of the ``days`` before ``now`` named each product, ranked.
+
+    Every product ordered counts here, sensitive ones too: what a reader may show is decided
+    when it reads (a sensitive category the shop allows, for a customer who consented).
+    """
+    qn = connection.ops.quote_name
+    ordered_sql, ordered_params = _sql(
+        OrderLine.objects.filter(
+            order__in=Order.objects.counted()
+            .filter(placed_at__gte=now - dt.timedelta(days=days), placed_at__lte=now)
+            .values("pk")
+        )
+        .values("product_id")
+        .annotate(orders=Count("order_id", distinct=True))
+        .values_list("product_id", "orders")
+    )
+    sql = f"""
+        WITH ordered (product, n) AS ({ordered_sql})
+        INSERT INTO {qn(ProductPopularity._meta.db_table)} (build_id, product_id, orders, rank)
+        SELECT %s, product, n, ROW_NUMBER() OVER (ORDER BY n DESC, product) FROM ordered
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, (*ordered_params, build.pk))
 
 
 def cosine(together: float, alone_a: float, alone_b: float) -> float:

@@ -41,9 +41,11 @@ from ..models import (
     Product,
     ProductCategory,
     ProductNeighbour,
+    ProductPopularity,
     Profile,
     PurchaseCycle,
     Purpose,
+    RecommendationModel,
 )
 from ..models.catalogue import CATEGORY_SEPARATOR, category_key, category_matches
 
@@ -145,26 +147,27 @@ def _category_name(path: str) -> str:
 
 
 def _excluded_for(*, profile: Profile, now: dt.datetime, context: str) -> tuple[set[int], Q]:
-    """(product ids, category condition) to leave out for this customer: 3 queries."""
+    """(product ids, category condition) to leave out for this customer: 2 queries."""
     bought = (
         OrderLine.objects.filter(order__profile=profile, order__status=OrderStatus.PLACED)
-        .values("product_id", "product__purchase_cycle", "product__category_path")
+        .values(
+            "product_id",
+            "product__purchase_cycle",
+            "product__repurchase_interval_days",
+            "product__category_path",
+        )
         .annotate(last=Max("order__placed_at"))
     )
     excluded: set[int] = set()
     cooling: set[str] = set()
     cooldown = dt.timedelta(days=app_settings.RECOMMENDATION_DURABLE_COOLDOWN_DAYS)
-    repeat_ids = set(
-        Product.objects.filter(
-            Q(purchase_cycle=PurchaseCycle.REPEAT) | Q(repurchase_interval_days__isnull=False),
-            order_lines__order__profile=profile,
-        ).values_list("pk", flat=True)
-    )
     for row in bought:
-        if row["product_id"] not in repeat_ids:
+        cycle = row["product__purchase_cycle"]
+        repeat = cycle == PurchaseCycle.REPEAT or row["product__repurchase_interval_days"]
+        if not repeat:
             excluded.add(row["product_id"])
         if (
-            row["product__purchase_cycle"] == PurchaseCycle.DURABLE
+            cycle == PurchaseCycle.DURABLE
             and row["product__category_path"]
             and row["last"] >= now - cooldown
         ):
@@ -187,7 +190,22 @@ def _cart_lines(*, profile: Profile):
 
 
 def _bestsellers(*, candidates, now: dt.datetime, limit: int, category_key_: str | None = None):
-    """(product id, orders) of the most ordered candidates of the last N days: one query."""
+    """(product id, orders) of the most ordered candidates: one query.
+
+    Read from the current build's counts (one indexed query, whatever the order history's
+    size); before the first build they are counted from the orders of the last N days.
+    """
+    in_category = (
+        ProductCategory.objects.filter(key=category_key_).values("product")
+        if category_key_
+        else None
+    )
+    counted = ProductPopularity.objects.current().filter(product__in=candidates.values("pk"))
+    if in_category is not None:
+        counted = counted.filter(product__in=in_category)
+    rows = list(counted.order_by("rank").values_list("product_id", "orders")[:limit])
+    if rows or RecommendationModel.objects.current().exists():
+        return rows
     since = now - dt.timedelta(days=app_settings.RECOMMENDATION_BESTSELLER_DAYS)
     lines = OrderLine.objects.filter(
         order__status=OrderStatus.PLACED,
@@ -195,10 +213,8 @@ def _bestsellers(*, candidates, now: dt.datetime, limit: int, category_key_: str
         order__placed_at__lte=now,
         product__in=candidates.values("pk"),
     )
-    if category_key_:
-        lines = lines.filter(
-            product__in=ProductCategory.objects.filter(key=category_key_).values("product")
-        )
+    if in_category is not None:
+        lines = lines.filter(product__in=in_category)
     return list(
         lines.values("product_id")
         .annotate(orders=Count("order", distinct=True))

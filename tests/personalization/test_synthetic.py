@@ -23,8 +23,8 @@ from personalization.models import (
     OrderStatus,
     Product,
     Profile,
-    PurchaseCycle,
     ProfileAlias,
+    PurchaseCycle,
     Topic,
     TopicPreference,
 )

@@ -1,5 +1,6 @@
 """The item-to-item model: what is counted, how it is scored, what is kept and what never is."""
 
+import datetime as dt
 import math
 
 import pytest
@@ -8,6 +9,7 @@ from personalization.models import (
     BuildStatus,
     OrderStatus,
     ProductNeighbour,
+    ProductPopularity,
     RecommendationModel,
 )
 from personalization.recommendations import build as build_module
@@ -174,6 +176,23 @@ def test_a_pair_below_the_minimum_support_is_dropped(products, settings):
     assert [row.neighbour for row in neighbours_of(a)] == [c, b]
 
 
+def test_the_build_ranks_bestsellers_by_recent_placed_orders(products):
+    a, b, c = products[:3]
+    order(a, a, b)  # two lines, one order
+    order(a)
+    order(b, status=OrderStatus.CANCELLED)
+    old = order(c)
+    old.placed_at = NOW - dt.timedelta(days=31)
+    old.save(update_fields=["placed_at"])
+
+    recommendations_build(now=NOW)
+
+    assert list(ProductPopularity.objects.current().values_list("product", "orders", "rank")) == [
+        (a.pk, 2, 1),
+        (b.pk, 1, 2),
+    ]
+
+
 def test_a_new_build_replaces_the_old_one(products):
     a, b = products[:2]
     for _ in range(2):
@@ -187,6 +206,7 @@ def test_a_new_build_replaces_the_old_one(products):
         (second.build_id, True)
     ]
     assert set(ProductNeighbour.objects.values_list("build", flat=True)) == {second.build_id}
+    assert set(ProductPopularity.objects.values_list("build", flat=True)) == {second.build_id}
     build = RecommendationModel.objects.get()
     assert (build.status, build.products, build.neighbours) == (BuildStatus.COMPLETE, 2, 2)
     assert build.settings == {
@@ -194,6 +214,7 @@ def test_a_new_build_replaces_the_old_one(products):
         "co_view_weight": 0.25,
         "co_view_days": 90,
         "min_support": 2,
+        "bestseller_days": 30,
     }
 
 

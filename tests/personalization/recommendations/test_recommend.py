@@ -316,6 +316,23 @@ def test_bestsellers_count_only_recent_placed_orders(product_factory, settings):
     assert titles(recommend_for_profile(profile=customer(), now=NOW)) == ["Old", "New"]
 
 
+def test_with_a_model_bestsellers_are_the_builds_counts_until_the_next_build(product_factory):
+    old, new = product_factory(title="Old"), product_factory(title="New")
+    for _ in range(2):
+        bought(customer(), old, days_ago=2)
+    bought(customer(), new, days_ago=40)
+    recommendations_build(now=NOW)
+    for _ in range(3):
+        bought(customer(), new, days_ago=1)
+
+    # The read does not count orders: it takes the build's list, with the order counts.
+    result = recommend_for_profile(profile=customer(), now=NOW)
+    assert [(item.product.title, item.score) for item in result] == [("Old", 2.0)]
+
+    recommendations_build(now=NOW)
+    assert titles(recommend_for_profile(profile=customer(), now=NOW)) == ["New", "Old"]
+
+
 def test_queries_are_bounded_whatever_the_history(
     coffee, product_factory, django_assert_max_num_queries
 ):
