@@ -122,6 +122,7 @@ SETTING_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "RECOMMENDATION_HALF_LIFE_DAYS": (_is_positive_number, "a positive number of days"),
     "RECOMMENDATION_BESTSELLER_DAYS": (_is_positive_int, "a positive whole number of days"),
     "RECOMMENDATION_ALLOWED_SENSITIVE_CATEGORIES": (_is_text_list, "a list of category names"),
+    "RECOMMENDATION_INTERVAL_MIN_REPEATS": (_is_positive_int, "a positive whole number"),
     "RECOMMENDATION_BUILD_SCHEDULE": (
         _is_crontab_or_none,
         "None or a dict of crontab fields (minute, hour, day_of_week, day_of_month, "

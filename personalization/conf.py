@@ -109,6 +109,10 @@ DEFAULTS: dict[str, Any] = {
     # customer with personalisation consent (case-insensitive). Products the shop flagged
     # sensitive itself are never recommended.
     "RECOMMENDATION_ALLOWED_SENSITIVE_CATEGORIES": [],
+    # Replenishment: a product without a repurchase interval of its own gets one learned by
+    # each build (the median gap between a customer's purchases of it) once customers bought
+    # it again at least this many times.
+    "RECOMMENDATION_INTERVAL_MIN_REPEATS": 20,
     # Crontab fields (minute, hour, day_of_week, day_of_month, month_of_year) of the Beat
     # schedule registered at migrate; fields left out mean "*". None registers no schedule.
     # Like every schedule, it is only created when missing: later edits happen in the admin.

@@ -24,6 +24,7 @@ from .profiles import (
 )
 from .recommendations import (
     BuildStatus,
+    LearnedInterval,
     ProductNeighbour,
     ProductPopularity,
     RecommendationModel,
@@ -60,6 +61,7 @@ __all__ = [
     "ProductCategory",
     "ProductNeighbour",
     "ProductPopularity",
+    "LearnedInterval",
     "Profile",
     "ProfileAlias",
     "Purpose",

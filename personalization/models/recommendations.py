@@ -209,3 +209,50 @@ class ProductPopularity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product_id}: {self.orders} orders (#{self.rank})"
+
+
+class LearnedIntervalQuerySet(models.QuerySet):
+    def current(self):
+        """Intervals of the current build only."""
+        return self.filter(build__is_current=True)
+
+
+class LearnedInterval(models.Model):
+    """How long customers take to buy ``product`` again: the median of the gaps between one
+    customer's consecutive purchases of it, learned by a build when enough customers did."""
+
+    build = models.ForeignKey(
+        RecommendationModel,
+        verbose_name=_("model"),
+        on_delete=models.CASCADE,
+        related_name="interval_rows",
+        db_index=False,  # pzn_interval_unique starts with it
+        help_text=_("The build this row belongs to."),
+    )
+    product = models.ForeignKey(
+        Product,
+        verbose_name=_("product"),
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text=_("A product customers buy again."),
+    )
+    days = models.PositiveIntegerField(
+        _("days"), help_text=_("The median number of days between two purchases of it.")
+    )
+    repeats = models.PositiveIntegerField(
+        _("repeat purchases"), help_text=_("How many gaps between purchases the median is of.")
+    )
+
+    objects = LearnedIntervalQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("learned repurchase interval")
+        verbose_name_plural = _("learned repurchase intervals")
+        ordering = ["build", "product"]
+        constraints = [
+            models.UniqueConstraint(fields=["build", "product"], name="pzn_interval_unique"),
+            models.CheckConstraint(condition=Q(days__gte=1), name="pzn_interval_days_gte_1"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id}: {self.days} days ({self.repeats} repeats)"

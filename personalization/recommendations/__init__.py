@@ -8,6 +8,8 @@ Public surface:
 - :func:`product_neighbours` reads a product's neighbours in the current build.
 - :func:`recommend_for_profile` and :func:`recommend_for_product` read what to show, with a
   reason code per pick and whether the customer's own data was used (``personalized``).
+- :func:`replenishment_for_profile` and :func:`replenishment_due` say when customers are due to
+  buy a consumable again (the product's interval, or one the build learned).
 """
 
 from .build import (
@@ -24,12 +26,14 @@ from .recommend import (
     recommend_for_product,
     recommend_for_profile,
 )
+from .replenishment import Due, replenishment_due, replenishment_for_profile
 from .selectors import product_neighbours
 
 __all__ = [
     "STEPS",
     "BuildProgress",
     "BuildReport",
+    "Due",
     "Reason",
     "Recommendation",
     "Recommendations",
@@ -38,4 +42,6 @@ __all__ = [
     "recommend_for_product",
     "recommend_for_profile",
     "recommendations_build",
+    "replenishment_due",
+    "replenishment_for_profile",
 ]

@@ -21,7 +21,8 @@ popularity and so rewards rare products seen together once or twice, which a min
 only partly tames; cosine stays between 0 and 1 and is the classic item-to-item measure.
 
 The same build counts the bestsellers (:func:`popularity_insert`): orders per product in the
-last ``RECOMMENDATION_BESTSELLER_DAYS``, so that a read never aggregates the order history.
+last ``RECOMMENDATION_BESTSELLER_DAYS``, so that a read never aggregates the order history,
+and learns repurchase intervals for replenishment (:mod:`.replenishment`).
 
 Pairs seen together fewer than ``RECOMMENDATION_MIN_SUPPORT`` times (orders plus viewers) are
 dropped. Sensitive products (``Product.objects.sensitive()``) are not in the model at all: not
@@ -48,6 +49,7 @@ from ..models import (
     BuildStatus,
     Event,
     EventName,
+    LearnedInterval,
     Order,
     OrderLine,
     Product,
@@ -55,6 +57,7 @@ from ..models import (
     ProductPopularity,
     RecommendationModel,
 )
+from .replenishment import intervals_insert
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +99,7 @@ def build_settings() -> dict[str, Any]:
         "co_view_days": app_settings.RECOMMENDATION_CO_VIEW_DAYS,
         "min_support": app_settings.RECOMMENDATION_MIN_SUPPORT,
         "bestseller_days": app_settings.RECOMMENDATION_BESTSELLER_DAYS,
+        "interval_min_repeats": app_settings.RECOMMENDATION_INTERVAL_MIN_REPEATS,
     }
 
 
@@ -147,6 +151,7 @@ def recommendations_build(
                 min_support=settings["min_support"],
             )
             popularity_insert(build=build, now=now, days=settings["bestseller_days"])
+            intervals_insert(build=build, now=now, min_repeats=settings["interval_min_repeats"])
             step("count")
             counts = ProductNeighbour.objects.filter(build=build).aggregate(
                 rows=Count("pk"), products=Count("product", distinct=True)
@@ -212,6 +217,7 @@ def _earlier_builds_delete(*, build: RecommendationModel) -> int:
     # Their rows first, in one statement each (no per-row cascade), then the builds.
     ProductNeighbour.objects.filter(build__in=ids).delete()
     ProductPopularity.objects.filter(build__in=ids).delete()
+    LearnedInterval.objects.filter(build__in=ids).delete()
     deleted, _by_model = RecommendationModel.objects.filter(pk__in=ids).delete()
     return deleted
 

@@ -215,6 +215,7 @@ def test_a_new_build_replaces_the_old_one(products):
         "co_view_days": 90,
         "min_support": 2,
         "bestseller_days": 30,
+        "interval_min_repeats": 20,
     }
 
 

@@ -1,0 +1,207 @@
+"""Replenishment: when each customer is due to buy a consumable again.
+
+A product's repurchase interval is the one the shop set (``Product.repurchase_interval_days``)
+or, failing that, the one the current build learned (:class:`~personalization.models.
+LearnedInterval`: the median gap between one customer's consecutive purchases of it, once
+customers bought it again ``RECOMMENDATION_INTERVAL_MIN_REPEATS`` times). A customer is due on
+the day of their latest purchase of the product plus its interval; buying it again moves the
+date, so "not re-bought since" is part of the definition.
+
+Only products that are active and not sensitive are ever due (a reminder about a pregnancy test
+is exactly what the app must not send), and only customers with personalisation consent: the
+date is worked out from their purchase history. Whether a reminder may be mailed (marketing
+consent, pauses, frequency) is decided by messaging, not here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db import connection
+from django.db.models import (
+    DateTimeField,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    Max,
+    OuterRef,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from ..consent import consented_q, has_consent
+from ..models import (
+    LearnedInterval,
+    OrderLine,
+    OrderStatus,
+    Product,
+    Profile,
+    Purpose,
+    RecommendationModel,
+)
+
+ONE_DAY = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Due:
+    """One product a customer is due to buy again."""
+
+    product: Product
+    last_bought_at: dt.datetime
+    interval_days: int
+    learned: bool  # the interval was learned from customers' repeat purchases
+    due_at: dt.datetime
+
+
+# --- Learning intervals (part of a build) ------------------------------------------------------
+
+
+def _days_between(later: str, earlier: str) -> str:
+    """SQL for the number of days (fractional) from ``earlier`` to ``later``."""
+    if connection.vendor == "postgresql":
+        return f"EXTRACT(EPOCH FROM ({later} - {earlier})) / 86400.0"
+    return f"(julianday({later}) - julianday({earlier}))"
+
+
+def intervals_insert(*, build: RecommendationModel, now: dt.datetime, min_repeats: int) -> None:
+    """Store, for ``build``, the median repurchase interval of every product customers bought
+    again at least ``min_repeats`` times (gaps under a day, such as a split order, do not
+    count). One statement; the median is the middle row (or the mean of the two middle rows)
+    of each product's sorted gaps, which both PostgreSQL and SQLite can say with windows."""
+    qn = connection.ops.quote_name
+    purchases_sql, purchases_params = (
+        OrderLine.objects.filter(
+            order__status=OrderStatus.PLACED,
+            order__profile__isnull=False,
+            order__placed_at__lte=now,
+            product__in=Product.objects.not_sensitive().values("pk"),
+        )
+        .values_list("order__profile_id", "product_id", "order__placed_at")
+        .distinct()
+        .order_by()
+        .query.sql_with_params()
+    )
+    gap = _days_between("at_", "LAG(at_) OVER (PARTITION BY holder, product ORDER BY at_)")
+    # Why raw SQL: the ORM cannot aggregate over a window function, nor insert from a select.
+    sql = f"""
+        WITH
+        purchases (holder, product, at_) AS ({purchases_sql}),
+        gaps (product, days) AS (SELECT product, {gap} FROM purchases),
+        ranked (product, days, nth, n) AS (
+            SELECT product, days,
+                ROW_NUMBER() OVER (PARTITION BY product ORDER BY days),
+                COUNT(*) OVER (PARTITION BY product)
+            FROM gaps WHERE days >= 1)
+        INSERT INTO {qn(LearnedInterval._meta.db_table)} (build_id, product_id, days, repeats)
+        SELECT %s, product, CAST(ROUND(AVG(days)) AS INTEGER), MAX(n) FROM ranked
+        WHERE nth IN ((n + 1) / 2, (n + 2) / 2) AND n >= %s
+        GROUP BY product
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, (*purchases_params, build.pk, min_repeats))
+
+
+# --- Reading due dates -------------------------------------------------------------------------
+
+
+def _with_due_dates(lines):
+    """Per (customer, product): the latest purchase, the interval and the day it is due."""
+    learned = LearnedInterval.objects.current().filter(product=OuterRef("product_id"))
+    return (
+        lines.filter(order__status=OrderStatus.PLACED, product__active=True)
+        .filter(product__in=Product.objects.not_sensitive().values("pk"))
+        .annotate(
+            interval=Coalesce(
+                F("product__repurchase_interval_days"),
+                Subquery(learned.values("days")[:1]),
+                output_field=IntegerField(),
+            )
+        )
+        .filter(interval__isnull=False)
+        .values("order__profile_id", "product_id", "interval")
+        .annotate(last_bought_at=Max("order__placed_at"))
+        .annotate(
+            due_at=ExpressionWrapper(
+                F("last_bought_at")
+                + ExpressionWrapper(F("interval") * Value(ONE_DAY), output_field=DurationField()),
+                output_field=DateTimeField(),
+            )
+        )
+    )
+
+
+def replenishment_due(
+    *,
+    within_days: int = 7,
+    overdue_days: int = 14,
+    now: dt.datetime | None = None,
+):
+    """Who is due to buy what again: due within the next ``within_days``, or at most
+    ``overdue_days`` ago, and not bought again since.
+
+    A queryset of dicts (``profile_id``, ``product_id``, ``interval``, ``last_bought_at``,
+    ``due_at``), one per customer and product, for customers with personalisation consent.
+    One set-based statement; only purchases recent enough to fall due in the window are read.
+    """
+    now = now or timezone.now()
+    longest = _longest_interval()
+    if longest is None:
+        return OrderLine.objects.none().values("order__profile_id")
+    earliest = now - dt.timedelta(days=overdue_days + longest)
+    lines = OrderLine.objects.filter(
+        order__placed_at__gte=earliest,
+        order__placed_at__lte=now,
+        order__profile__in=Profile.objects.filter(consented_q(Purpose.PERSONALIZATION)).values(
+            "pk"
+        ),
+    )
+    return (
+        _with_due_dates(lines)
+        .filter(
+            due_at__gte=now - dt.timedelta(days=overdue_days),
+            due_at__lte=now + dt.timedelta(days=within_days),
+        )
+        .values("order__profile_id", "product_id", "interval", "last_bought_at", "due_at")
+        .order_by("due_at", "order__profile_id", "product_id")
+    )
+
+
+def replenishment_for_profile(*, profile: Profile, now: dt.datetime | None = None) -> list[Due]:
+    """The products this customer buys again, with the day each is due, soonest first.
+
+    Empty without personalisation consent. Two queries.
+    """
+    if not has_consent(profile=profile, purpose=Purpose.PERSONALIZATION):
+        return []
+    now = now or timezone.now()
+    rows = list(
+        _with_due_dates(OrderLine.objects.filter(order__profile=profile, order__placed_at__lte=now))
+        .annotate(own=F("product__repurchase_interval_days"))
+        .order_by("due_at", "product_id")
+    )
+    products = Product.objects.in_bulk({row["product_id"] for row in rows})
+    return [
+        Due(
+            product=products[row["product_id"]],
+            last_bought_at=row["last_bought_at"],
+            interval_days=row["interval"],
+            learned=row["own"] is None,
+            due_at=row["due_at"],
+        )
+        for row in rows
+    ]
+
+
+def _longest_interval() -> int | None:
+    """The longest interval any product has, set or learned (one query)."""
+    own = Product.objects.filter(repurchase_interval_days__isnull=False).aggregate(
+        days=Max("repurchase_interval_days")
+    )["days"]
+    learned = LearnedInterval.objects.current().aggregate(days=Max("days"))["days"]
+    known = [days for days in (own, learned) if days is not None]
+    return max(known) if known else None
