@@ -7,7 +7,7 @@ from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext_lazy as _
 
 from ..models import Product
-from .recommendations import neighbours_html
+from .recommendations import learned_interval_text, neighbours_html
 
 
 class SensitiveFilter(admin.SimpleListFilter):
@@ -100,6 +100,7 @@ class ProductAdmin(admin.ModelAdmin):
         *MIRROR_FIELDS,
         "sensitive",
         "neighbours",
+        "learned_interval",
         "source_updated_at",
         "created_at",
         "updated_at",
@@ -108,7 +109,14 @@ class ProductAdmin(admin.ModelAdmin):
         (_("From the shop"), {"fields": MIRROR_FIELDS}),
         (
             _("Set by marketing"),
-            {"fields": ("is_sensitive", "sensitive", "repurchase_interval_days")},
+            {
+                "fields": (
+                    "is_sensitive",
+                    "sensitive",
+                    "repurchase_interval_days",
+                    "learned_interval",
+                )
+            },
         ),
         (_("Recommendations"), {"fields": ("neighbours",)}),
         (
@@ -132,6 +140,10 @@ class ProductAdmin(admin.ModelAdmin):
     @admin.display(description=_("neighbours in the current recommendation model"))
     def neighbours(self, product: Product):
         return neighbours_html(self.admin_site, product)
+
+    @admin.display(description=_("repurchase interval learned from customers"))
+    def learned_interval(self, product: Product) -> str:
+        return learned_interval_text(product)
 
     @admin.display(
         description=_("sensitive (flagged or by category)"), boolean=True, ordering="sensitive_any"

@@ -1,4 +1,5 @@
-"""Admin for the recommendation model: its builds, and a product's neighbours.
+"""Admin for the recommendation model: its builds, a product's neighbours and its learned
+repurchase interval.
 
 Both are the app's to compute and read-only here: a build is made by Beat or by
 ``manage.py build_recommendations``.
@@ -9,11 +10,11 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from ..models import Product, RecommendationModel
-from ..recommendations import product_neighbours
+from ..recommendations import learned_interval, product_neighbours
 from .base import ReadOnlyAdminMixin, change_link
 
 
@@ -63,6 +64,24 @@ def neighbours_html(site: admin.AdminSite, product: Product) -> SafeString:
         head,
         body,
     )
+
+
+def learned_interval_text(product: Product) -> str:
+    """What the current model learned of how long the product lasts its buyers."""
+    learned = learned_interval(product=product)
+    if learned is None:
+        return gettext(
+            "Not learned: too few customers bought it again (or it is sensitive). "
+            "Replenishment uses the interval above when it is set."
+        )
+    text = ngettext(
+        "%(days)d day: the median of %(repeats)d repeat purchase.",
+        "%(days)d days: the median of %(repeats)d repeat purchases.",
+        learned.repeats,
+    ) % {"days": learned.days, "repeats": learned.repeats}
+    if product.repurchase_interval_days:
+        text += " " + gettext("Replenishment uses the interval set above instead.")
+    return text
 
 
 @admin.register(RecommendationModel)

@@ -27,7 +27,7 @@ from .recommend import (
     recommend_for_profile,
 )
 from .replenishment import Due, replenishment_due, replenishment_for_profile
-from .selectors import product_neighbours
+from .selectors import learned_interval, product_neighbours
 
 __all__ = [
     "STEPS",
@@ -38,6 +38,7 @@ __all__ = [
     "Recommendation",
     "Recommendations",
     "build_settings",
+    "learned_interval",
     "product_neighbours",
     "recommend_for_product",
     "recommend_for_profile",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..models import Product, ProductNeighbour
+from ..models import LearnedInterval, Product, ProductNeighbour
 
 
 def product_neighbours(*, product: Product | int, limit: int | None = None):
@@ -18,3 +18,8 @@ def product_neighbours(*, product: Product | int, limit: int | None = None):
         .order_by("-score", "rank")
     )
     return rows[:limit] if limit is not None else rows
+
+
+def learned_interval(*, product: Product | int) -> LearnedInterval | None:
+    """The repurchase interval the current build learned for ``product``, if it learned one."""
+    return LearnedInterval.objects.current().filter(product=product).first()

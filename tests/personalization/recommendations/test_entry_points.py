@@ -139,3 +139,28 @@ def test_the_command_says_when_another_build_is_running(pair, monkeypatch):
     call_command("build_recommendations", stdout=out, stderr=StringIO())
     assert out.getvalue().startswith("Another build is running; this one skipped.")
     assert not RecommendationModel.objects.exists()
+
+
+def test_the_product_page_says_what_interval_customers_taught_the_model(
+    admin_client, product_factory, settings
+):
+    import datetime as dt
+
+    from personalization.models import Order
+
+    settings.PERSONALIZATION = {
+        **settings.PERSONALIZATION,
+        "RECOMMENDATION_INTERVAL_MIN_REPEATS": 2,
+    }
+    tea = product_factory(title="Sencha")
+    url = reverse("admin:personalization_product_change", args=[tea.pk])
+    for gap in (20, 24):
+        first, again = order(tea), order(tea)
+        Order.objects.filter(pk=again.pk).update(
+            profile=first.profile, placed_at=first.placed_at + dt.timedelta(days=gap)
+        )
+    assert "Not learned: too few customers bought it again" in admin_client.get(url).text
+
+    call_command("build_recommendations", stdout=StringIO(), stderr=StringIO())
+
+    assert "22 days: the median of 2 repeat purchases." in admin_client.get(url).text
