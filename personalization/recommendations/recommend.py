@@ -143,13 +143,49 @@ def _category_name(path: str) -> str:
     return path.split(CATEGORY_SEPARATOR)[-1] if path else ""
 
 
-# --- What this customer should not see again ---------------------------------------------------
+# --- What this customer did, and should not see again -----------------------------------------
 
 
-def _excluded_for(*, profile: Profile, now: dt.datetime, context: str) -> tuple[set[int], Q]:
-    """(product ids, category condition) to leave out for this customer: 2 queries."""
+@dataclass
+class _History:
+    """One customer's purchases, cart and views as the rules and the seeds need them."""
+
+    excluded: set[int]  # bought (not repeat) or in the cart
+    cooling: set[str]  # category keys resting after a durable purchase
+    seeds: dict[int, float]  # product → weight as a starting point
+    paths: dict[int, str]  # product → category path, for the seeds
+
+    @property
+    def cooling_condition(self) -> Q:
+        if not self.cooling:
+            return Q(pk__in=[])
+        return Q(pk__in=ProductCategory.objects.filter(key__in=self.cooling).values("product"))
+
+
+def _age_weight(kind: str, last: dt.datetime | None, now: dt.datetime) -> float:
+    half_life = float(app_settings.RECOMMENDATION_HALF_LIFE_DAYS)
+    age_days = max((now - (last or now)).total_seconds() / 86400, 0.0)
+    return SEED_WEIGHTS[kind] * 0.5 ** (age_days / half_life)
+
+
+def _history(
+    *, profile: Profile, consented: bool, now: dt.datetime, context: str, with_views: bool = True
+) -> _History:
+    """Read what the customer bought, has in their cart and viewed: one query each, each
+    aggregated per product in the database. Only products that may be used for this customer
+    are read (a sensitive product is never a candidate either, so it need not be excluded)."""
+    usable = _usable(consented=consented).values("pk")
+    since = now - dt.timedelta(days=app_settings.RECOMMENDATION_HISTORY_DAYS)
+    cooldown_since = now - dt.timedelta(days=app_settings.RECOMMENDATION_DURABLE_COOLDOWN_DAYS)
+    history = _History(excluded=set(), cooling=set(), seeds=defaultdict(float), paths={})
+
     bought = (
-        OrderLine.objects.filter(order__profile=profile, order__status=OrderStatus.PLACED)
+        OrderLine.objects.filter(
+            order__profile=profile,
+            order__status=OrderStatus.PLACED,
+            order__placed_at__lte=now,
+            product__in=usable,
+        )
         .values(
             "product_id",
             "product__purchase_cycle",
@@ -158,28 +194,50 @@ def _excluded_for(*, profile: Profile, now: dt.datetime, context: str) -> tuple[
         )
         .annotate(last=Max("order__placed_at"))
     )
-    excluded: set[int] = set()
-    cooling: set[str] = set()
-    cooldown = dt.timedelta(days=app_settings.RECOMMENDATION_DURABLE_COOLDOWN_DAYS)
     for row in bought:
-        cycle = row["product__purchase_cycle"]
-        repeat = cycle == PurchaseCycle.REPEAT or row["product__repurchase_interval_days"]
-        if not repeat:
-            excluded.add(row["product_id"])
-        if (
-            cycle == PurchaseCycle.DURABLE
-            and row["product__category_path"]
-            and row["last"] >= now - cooldown
-        ):
-            cooling.add(category_key(row["product__category_path"]))
-    if context != "cart_reminder":
-        excluded |= set(_cart_lines(profile=profile).values_list("product_id", flat=True))
-    category_condition = (
-        Q(pk__in=ProductCategory.objects.filter(key__in=cooling).values("product"))
-        if cooling
-        else Q(pk__in=[])
+        product_id, cycle, path = (
+            row["product_id"],
+            row["product__purchase_cycle"],
+            row["product__category_path"],
+        )
+        if not (cycle == PurchaseCycle.REPEAT or row["product__repurchase_interval_days"]):
+            history.excluded.add(product_id)
+        if cycle == PurchaseCycle.DURABLE and path and row["last"] >= cooldown_since:
+            history.cooling.add(category_key(path))
+        if row["last"] >= since:
+            history.seeds[product_id] += _age_weight("purchase", row["last"], now)
+            history.paths[product_id] = path
+
+    in_cart = (
+        _cart_lines(profile=profile)
+        .filter(product__in=usable)
+        .values("product_id", "product__category_path")
+        .annotate(last=Max("cart__source_updated_at"))
     )
-    return excluded, category_condition
+    for row in in_cart:
+        if context != "cart_reminder":
+            history.excluded.add(row["product_id"])
+        history.seeds[row["product_id"]] += _age_weight("cart", row["last"], now)
+        history.paths[row["product_id"]] = row["product__category_path"]
+
+    if with_views:
+        viewed = (
+            Event.objects.filter(
+                profile=profile,
+                name=EventName.PRODUCT_VIEWED,
+                is_sensitive=False,
+                occurred_at__gte=since,
+                occurred_at__lte=now,
+                product__in=usable,
+            )
+            .values("product_id", "product__category_path")
+            .annotate(last=Max("occurred_at"))
+        )
+        for row in viewed:
+            history.seeds[row["product_id"]] += _age_weight("view", row["last"], now)
+            history.paths[row["product_id"]] = row["product__category_path"]
+    history.seeds = dict(history.seeds)
+    return history
 
 
 def _cart_lines(*, profile: Profile):
@@ -306,8 +364,12 @@ def recommend_for_product(
     )
     candidates = _showable(consented=consented, category=None).exclude(pk=product.pk)
     if consented:
-        excluded, cooling = _excluded_for(profile=profile, now=now, context="general")
-        candidates = candidates.exclude(pk__in=excluded).exclude(cooling)
+        history = _history(
+            profile=profile, consented=True, now=now, context="general", with_views=False
+        )
+        candidates = candidates.exclude(pk__in=history.excluded).exclude(
+            history.cooling_condition
+        )
     picks = _Picks(limit)
     usable = _usable(consented=consented).filter(pk=product.pk).exists()
     if usable:
@@ -323,46 +385,6 @@ def recommend_for_product(
         picks, candidates=candidates, now=now, category_path=product.category_path if usable else ""
     )
     return picks.result(personalized=consented)
-
-
-def _seeds(*, profile: Profile, consented: bool, now: dt.datetime) -> dict[int, float]:
-    """Product id → weight of the customer's recent purchases, views and cart lines: 3
-    queries, each aggregated per product in the database."""
-    since = now - dt.timedelta(days=app_settings.RECOMMENDATION_HISTORY_DAYS)
-    half_life = float(app_settings.RECOMMENDATION_HALF_LIFE_DAYS)
-    usable = _usable(consented=consented).values("pk")
-    sources = {
-        "purchase": OrderLine.objects.filter(
-            order__profile=profile,
-            order__status=OrderStatus.PLACED,
-            order__placed_at__gte=since,
-            order__placed_at__lte=now,
-            product__in=usable,
-        )
-        .values("product_id")
-        .annotate(last=Max("order__placed_at")),
-        "view": Event.objects.filter(
-            profile=profile,
-            name=EventName.PRODUCT_VIEWED,
-            is_sensitive=False,
-            occurred_at__gte=since,
-            occurred_at__lte=now,
-            product__in=usable,
-        )
-        .values("product_id")
-        .annotate(last=Max("occurred_at")),
-        "cart": _cart_lines(profile=profile)
-        .filter(product__in=usable)
-        .values("product_id")
-        .annotate(last=Max("cart__source_updated_at")),
-    }
-    weights: dict[int, float] = defaultdict(float)
-    for kind, rows in sources.items():
-        for row in rows:
-            last = row["last"] or now
-            age_days = max((now - last).total_seconds() / 86400, 0.0)
-            weights[row["product_id"]] += SEED_WEIGHTS[kind] * 0.5 ** (age_days / half_life)
-    return dict(weights)
 
 
 def recommend_for_profile(
@@ -389,8 +411,8 @@ def recommend_for_profile(
         _fill(picks, candidates=candidates, now=now, category_path=category or "")
         return picks.result(personalized=False)
 
-    excluded, cooling = _excluded_for(profile=profile, now=now, context=context)
-    candidates = candidates.exclude(cooling)
+    history = _history(profile=profile, consented=True, now=now, context=context)
+    candidates = candidates.exclude(history.cooling_condition)
     if context == "cart_reminder":
         in_cart = (
             _cart_lines(profile=profile)
@@ -400,8 +422,8 @@ def recommend_for_profile(
         )
         for product_id in in_cart:
             picks.add(product_id, 1.0, Reason.IN_CART)
-    candidates = candidates.exclude(pk__in=excluded)
-    seeds = _seeds(profile=profile, consented=consented, now=now)
+    candidates = candidates.exclude(pk__in=history.excluded)
+    seeds = history.seeds
     if not seeds and not picks.rows:
         _fill(picks, candidates=candidates, now=now, category_path=category or "")
         return picks.result(personalized=False)
@@ -425,9 +447,6 @@ def recommend_for_profile(
     top_seed_path = ""
     if not picks.full and seeds:
         top_seed = max(seeds, key=lambda pk: (seeds[pk], -pk))
-        top_seed_path = category or (
-            Product.objects.filter(pk=top_seed).values_list("category_path", flat=True).first()
-            or ""
-        )
+        top_seed_path = category or history.paths.get(top_seed) or ""
     _fill(picks, candidates=candidates, now=now, category_path=top_seed_path)
     return picks.result(personalized=True)
