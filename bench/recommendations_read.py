@@ -138,8 +138,7 @@ def _floor_params(profile_id: int, now: dt.datetime) -> dict:
         "profile": profile_id,
         "now": now,
         "since": now - dt.timedelta(days=app_settings.RECOMMENDATION_HISTORY_DAYS),
-        "cool_since": now
-        - dt.timedelta(days=app_settings.RECOMMENDATION_DURABLE_COOLDOWN_DAYS),
+        "cool_since": now - dt.timedelta(days=app_settings.RECOMMENDATION_DURABLE_COOLDOWN_DAYS),
         "half_life": float(app_settings.RECOMMENDATION_HALF_LIFE_DAYS),
         "blocked": sorted({name.casefold() for name in app_settings.SENSITIVE_CATEGORIES}),
     }
@@ -218,8 +217,7 @@ def main() -> None:
                         "product_statements": product_counter.count,
                         "personalized": picks.personalized,
                         "from_model": sum(
-                            item.reason in ("bought_together", "viewed_together")
-                            for item in picks
+                            item.reason in ("bought_together", "viewed_together") for item in picks
                         ),
                         "floor_picks": len(floor_picks),
                     }

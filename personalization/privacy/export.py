@@ -32,6 +32,7 @@ from ..models import (
     ConsentWording,
     Event,
     Job,
+    LearnedInterval,
     Order,
     OrderLine,
     PreferenceChange,
@@ -296,6 +297,7 @@ NO_PERSONAL_DATA: dict[type[models.Model], str] = {
     RecommendationModel: "a build of the recommendation model, numbers and settings",
     ProductNeighbour: "pairs of products with counts over all customers, linked to no one",
     ProductPopularity: "orders per product over all customers, linked to no one",
+    LearnedInterval: "median gaps between repeat purchases over all customers, linked to no one",
 }
 
 

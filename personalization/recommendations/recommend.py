@@ -367,9 +367,7 @@ def recommend_for_product(
         history = _history(
             profile=profile, consented=True, now=now, context="general", with_views=False
         )
-        candidates = candidates.exclude(pk__in=history.excluded).exclude(
-            history.cooling_condition
-        )
+        candidates = candidates.exclude(pk__in=history.excluded).exclude(history.cooling_condition)
     picks = _Picks(limit)
     usable = _usable(consented=consented).filter(pk=product.pk).exists()
     if usable:
