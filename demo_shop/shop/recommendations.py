@@ -10,6 +10,7 @@ shaped the picks (``Recommendations.personalized``).
 
 from __future__ import annotations
 
+from collections.abc import Set
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -66,7 +67,7 @@ def visitor_profile(request: HttpRequest) -> Profile | None:
 
 
 def shop_picks(
-    recommendations: Recommendations, *, leave_out: set[int] = frozenset()
+    recommendations: Recommendations, *, leave_out: Set[int] = frozenset()
 ) -> tuple[Pick, ...]:
     """The picks as the shop's products, best first: one query, however many picks.
 
@@ -120,7 +121,7 @@ def customer_shelf(
     request: HttpRequest,
     limit: int = SHELF_SIZE,
     personal_heading: str | Promise = "",
-    leave_out: set[int] = frozenset(),
+    leave_out: Set[int] = frozenset(),
 ) -> Shelf:
     """Picks for the visitor from their own purchases, views and cart when they allow it
     (``personal_heading``, "For you" by default), else what sells ("Popular right now").
