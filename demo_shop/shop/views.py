@@ -17,9 +17,10 @@ from django.views.decorators.http import require_POST
 from personalization.capture.forms import ConsentForm, wording_version_unsign
 from personalization.capture.wording import consent_wordings_current
 from personalization.conf import app_settings
-from personalization.models import ConsentSource, ConsentState
+from personalization.models import ConsentSource, ConsentState, Purpose
 
 from . import integration, outbox
+from . import recommendations as shelves
 from .cart import SessionCart
 from .context_processors import BANNER_SESSION_KEY
 from .forms import AddToCartForm, CheckoutForm, PurposeForm, QuantityForm, SignupForm
@@ -76,7 +77,12 @@ def product_detail(request, slug):
     return render(
         request,
         "shop/product.html",
-        {"product": product, "breadcrumbs": breadcrumbs, "add_form": AddToCartForm()},
+        {
+            "product": product,
+            "breadcrumbs": breadcrumbs,
+            "add_form": AddToCartForm(),
+            "shelf": shelves.product_shelf(request=request, product=product),
+        },
     )
 
 
@@ -93,7 +99,14 @@ def product_image(request, slug):
 
 def cart_detail(request):
     cart = SessionCart(request.session)
-    return render(request, "shop/cart.html", {"cart": cart, "lines": cart.lines()})
+    lines = cart.lines()
+    shelf = shelves.customer_shelf(
+        request=request,
+        personal_heading=gettext_lazy("You might also like"),
+        # The shop's own cart: whatever the app may read, the page never suggests what is in it.
+        leave_out={line.product.pk for line in lines},
+    )
+    return render(request, "shop/cart.html", {"cart": cart, "lines": lines, "shelf": shelf})
 
 
 @require_POST
@@ -284,7 +297,16 @@ def account(request):
         for purpose in integration.CONSENT_PURPOSES
     ]
     orders = Order.objects.filter(user=request.user).prefetch_related("lines")
-    return render(request, "shop/account.html", {"orders": orders, "consents": consents})
+    return render(
+        request,
+        "shop/account.html",
+        {
+            "orders": orders,
+            "consents": consents,
+            "shelf": shelves.customer_shelf(request=request),
+            "personalisation_on": states.get(Purpose.PERSONALIZATION) == ConsentState.GRANTED,
+        },
+    )
 
 
 @login_required

@@ -4,7 +4,8 @@ import pytest
 
 from demo_shop.shop.models import Order as ShopOrder
 from personalization import models as pzn
-from tests.browser import BROWSER_MARKS
+from personalization.recommendations import recommendations_build
+from tests.browser import BROWSER_MARKS, axe_violations
 
 pytestmark = BROWSER_MARKS
 
@@ -61,3 +62,40 @@ def test_a_shopper_checks_out_with_consent_in_a_real_browser(live_server, browse
     assert consent.ip_address == "127.0.0.1"
     assert order.cart.status == pzn.CartStatus.CONVERTED
     assert order.cart.external_id == shop_order.cart_id.hex
+
+
+def test_a_customer_follows_a_pick_from_their_account_page(
+    live_server, browser, transactional_db, shop_product, make_shopper
+):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    beans = shop_product("house-blend", title="House Blend Beans")
+    grinder = shop_product("burr-grinder", title="Burr Grinder")
+    for number in range(2):
+        guest = make_shopper()
+        guest.add(beans)
+        guest.add(grinder)
+        guest.checkout(email=f"guest{number}@example.com")
+    customer = make_shopper()
+    customer.signup(personalisation=True)
+    customer.add(beans)
+    customer.checkout()
+    recommendations_build()
+
+    wait = WebDriverWait(browser, 10)
+    browser.get(live_server.url + "/")
+    browser.add_cookie({"name": "sessionid", "value": customer.client.cookies["sessionid"].value})
+    browser.get(live_server.url + "/account/")
+    shelf = browser.find_element(By.ID, "for-you")
+    assert shelf.find_element(By.TAG_NAME, "h2").text == "For you"
+    pick = shelf.find_element(By.CSS_SELECTOR, "[data-product='burr-grinder']")
+    assert "Often bought with House Blend Beans" in pick.text
+    assert axe_violations(browser) == []
+
+    pick.find_element(By.LINK_TEXT, "Burr Grinder").click()
+
+    wait.until(ec.title_contains("Burr Grinder"))
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Burr Grinder"
+    assert axe_violations(browser) == []

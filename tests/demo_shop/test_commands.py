@@ -48,7 +48,7 @@ def test_seed_demo_restores_a_changed_product(db):
 @pytest.mark.skipif(
     "generate_shop_data" not in get_commands(), reason="personalization has no generator yet"
 )
-def test_seed_demo_seeds_synthetic_customers_once(db):
+def test_seed_demo_seeds_synthetic_customers_once(db, client):
     first = seed("--profiles", "20")
     counts = (pzn.Profile.objects.count(), pzn.Order.objects.count())
     assert counts[0] >= 20 and counts[1] > 0
@@ -63,6 +63,10 @@ def test_seed_demo_seeds_synthetic_customers_once(db):
     }
     # ...and a recommendation model, so a product's admin page shows its neighbours.
     assert pzn.RecommendationModel.objects.current().exists()
+    # ...so the shop's product pages show what customers also bought straight away.
+    seeded = pzn.ProductNeighbour.objects.current().filter(co_purchases__gt=0).first()
+    page = client.get(ShopProduct.objects.get(pk=seeded.product.external_id).get_absolute_url())
+    assert page.context["shelf"].heading == "Customers also bought"
 
     out = seed("--profiles", "20")
 
