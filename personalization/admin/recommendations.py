@@ -75,9 +75,9 @@ def learned_interval_text(product: Product) -> str:
             "Replenishment uses the interval above when it is set."
         )
     text = ngettext(
-        "%(days)d day: the median of %(repeats)d repeat purchase.",
+        "%(days)d day: the median of %(repeats)d repeat purchases.",
         "%(days)d days: the median of %(repeats)d repeat purchases.",
-        learned.repeats,
+        learned.days,
     ) % {"days": learned.days, "repeats": learned.repeats}
     if product.repurchase_interval_days:
         text += " " + gettext("Replenishment uses the interval set above instead.")
