@@ -233,7 +233,7 @@ class LearnedInterval(models.Model):
         Product,
         verbose_name=_("product"),
         on_delete=models.CASCADE,
-        related_name="+",
+        related_name="learned_intervals",
         help_text=_("A product customers buy again."),
     )
     days = models.PositiveIntegerField(

@@ -24,10 +24,10 @@ from django.db.models import (
     DurationField,
     ExpressionWrapper,
     F,
+    FilteredRelation,
     IntegerField,
     Max,
-    OuterRef,
-    Subquery,
+    Q,
     Value,
 )
 from django.db.models.functions import Coalesce
@@ -109,18 +109,28 @@ def intervals_insert(*, build: RecommendationModel, now: dt.datetime, min_repeat
 # --- Reading due dates -------------------------------------------------------------------------
 
 
-def _with_due_dates(lines):
-    """Per (customer, product): the latest purchase, the interval and the day it is due."""
-    learned = LearnedInterval.objects.current().filter(product=OuterRef("product_id"))
+def _current_build_id() -> int | None:
+    return RecommendationModel.objects.current().values_list("pk", flat=True).first()
+
+
+def _with_due_dates(lines, *, build_id: int | None):
+    """Per (customer, product): the latest purchase, the interval and the day it is due.
+
+    The learned interval comes through a join on the current build's rows (one hash join),
+    not a subquery per order line."""
     return (
         lines.filter(order__status=OrderStatus.PLACED, product__active=True)
         .filter(product__in=Product.objects.not_sensitive().values("pk"))
         .annotate(
+            learned=FilteredRelation(
+                "product__learned_intervals",
+                condition=Q(product__learned_intervals__build_id=build_id),
+            ),
             interval=Coalesce(
                 F("product__repurchase_interval_days"),
-                Subquery(learned.values("days")[:1]),
+                F("learned__days"),
                 output_field=IntegerField(),
-            )
+            ),
         )
         .filter(interval__isnull=False)
         .values("order__profile_id", "product_id", "interval")
@@ -149,7 +159,8 @@ def replenishment_due(
     One set-based statement; only purchases recent enough to fall due in the window are read.
     """
     now = now or timezone.now()
-    longest = _longest_interval()
+    build_id = _current_build_id()
+    longest = _longest_interval(build_id=build_id)
     if longest is None:
         return OrderLine.objects.none().values("order__profile_id")
     earliest = now - dt.timedelta(days=overdue_days + longest)
@@ -161,7 +172,7 @@ def replenishment_due(
         ),
     )
     return (
-        _with_due_dates(lines)
+        _with_due_dates(lines, build_id=build_id)
         .filter(
             due_at__gte=now - dt.timedelta(days=overdue_days),
             due_at__lte=now + dt.timedelta(days=within_days),
@@ -174,13 +185,16 @@ def replenishment_due(
 def replenishment_for_profile(*, profile: Profile, now: dt.datetime | None = None) -> list[Due]:
     """The products this customer buys again, with the day each is due, soonest first.
 
-    Empty without personalisation consent. Two queries.
+    Empty without personalisation consent. Four queries.
     """
     if not has_consent(profile=profile, purpose=Purpose.PERSONALIZATION):
         return []
     now = now or timezone.now()
     rows = list(
-        _with_due_dates(OrderLine.objects.filter(order__profile=profile, order__placed_at__lte=now))
+        _with_due_dates(
+            OrderLine.objects.filter(order__profile=profile, order__placed_at__lte=now),
+            build_id=_current_build_id(),
+        )
         .annotate(own=F("product__repurchase_interval_days"))
         .order_by("due_at", "product_id")
     )
@@ -197,11 +211,11 @@ def replenishment_for_profile(*, profile: Profile, now: dt.datetime | None = Non
     ]
 
 
-def _longest_interval() -> int | None:
-    """The longest interval any product has, set or learned (one query)."""
+def _longest_interval(*, build_id: int | None) -> int | None:
+    """The longest interval any product has, set or learned (two small queries)."""
     own = Product.objects.filter(repurchase_interval_days__isnull=False).aggregate(
         days=Max("repurchase_interval_days")
     )["days"]
-    learned = LearnedInterval.objects.current().aggregate(days=Max("days"))["days"]
+    learned = LearnedInterval.objects.filter(build_id=build_id).aggregate(days=Max("days"))["days"]
     known = [days for days in (own, learned) if days is not None]
     return max(known) if known else None
