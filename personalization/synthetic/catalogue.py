@@ -24,6 +24,9 @@ DISCOUNT = Decimal("0.90")
 ZIPF_EXPONENT = 1.07
 # Sensitive products sell, but less often than their rank alone would say.
 SENSITIVE_DAMPING = 0.3
+# Each product goes well with a few others of its department (a mug with a coffee, a scarf with
+# a sweater): what an item-to-item recommender has to find in the orders.
+COMPANIONS_PER_PRODUCT = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +45,7 @@ class Item:
 class Catalogue:
     """Products in popularity order, with cumulative weights for fast weighted draws."""
 
-    def __init__(self, items: list[Item], *, currency: str, search_terms: list[str]):
+    def __init__(self, items: list[Item], *, currency: str, search_terms: list[str], seed: int = 0):
         if not items:
             raise InvalidInput(_("The catalogue has no products with a price."), field="products")
         self.items = items
@@ -65,6 +68,39 @@ class Catalogue:
         )
         self.categories = sorted({item.category for item in items if item.category})
         self.search_terms = search_terms
+        self._departments = self._by_department(weights)
+        self.tastes = sorted(
+            department
+            for department, (members, _cum) in self._departments.items()
+            if not any(item.sensitive for item in members)
+        )
+        self._companions = self._pair_companions(seed)
+
+    def _by_department(self, weights: list[float]) -> dict[str, tuple[list[Item], list[float]]]:
+        """Available products per top-level category, with their cumulative weights."""
+        grouped: dict[str, list[tuple[Item, float]]] = {}
+        for weight, item in zip(weights, self.items, strict=True):
+            if item.available and item.category:
+                grouped.setdefault(department_of(item), []).append((item, weight))
+        return {
+            department: ([item for item, _ in pairs], list(accumulate(w for _, w in pairs)))
+            for department, pairs in grouped.items()
+        }
+
+    def _pair_companions(self, seed: int) -> dict[int, tuple[Item, ...]]:
+        rng = random.Random(f"{seed}/companions")
+        companions = {}
+        for item in self.items:
+            if item.sensitive or not item.category:
+                continue
+            members, cum = self._departments.get(department_of(item), ([], []))
+            picked: list[Item] = []
+            for _draw in range(COMPANIONS_PER_PRODUCT * 3 if members else 0):
+                other = self._draw(rng, members, cum)
+                if other != item and other not in picked:
+                    picked.append(other)
+            companions[item.pk] = tuple(picked[:COMPANIONS_PER_PRODUCT])
+        return companions
 
     @staticmethod
     def _draw(rng: random.Random, items: list[Item], cum: list[float]) -> Item:
@@ -76,10 +112,27 @@ class Catalogue:
     def pick_available(self, rng: random.Random) -> Item:
         return self._draw(rng, self.available, self._available_cum)
 
+    def pick_in(self, rng: random.Random, department: str) -> Item:
+        """An available product of ``department`` (a top-level category), by popularity."""
+        members, cum = self._departments[department]
+        return self._draw(rng, members, cum)
+
+    def pick_taste(self, rng: random.Random) -> str | None:
+        """The department a customer mostly buys from (never the sensitive one)."""
+        return rng.choice(self.tastes) if self.tastes else None
+
+    def companion_of(self, rng: random.Random, item: Item) -> Item | None:
+        companions = self._companions.get(item.pk)
+        return rng.choice(companions) if companions else None
+
     def pick_consumable(self, rng: random.Random) -> Item | None:
         if not self.consumables:
             return None
         return self._draw(rng, self.consumables, self._consumable_cum)
+
+
+def department_of(item: Item) -> str:
+    return item.category.split(CATEGORY_SEPARATOR)[0]
 
 
 def _item(
@@ -191,7 +244,9 @@ def catalogue_generate(
         {template.nouns[0].split()[0].lower() for template in CATEGORIES}
         | {template.path.split(CATEGORY_SEPARATOR)[-1].lower() for template in CATEGORIES}
     )
-    catalogue = Catalogue(_popularity_order(items, rng), currency=currency, search_terms=terms)
+    catalogue = Catalogue(
+        _popularity_order(items, rng), currency=currency, search_terms=terms, seed=seed
+    )
     return catalogue, len(missing)
 
 
@@ -234,4 +289,6 @@ def catalogue_load(*, seed: int, currency: str) -> Catalogue:
     if currencies:
         currency = sorted(currencies.items(), key=lambda pair: (-pair[1], pair[0]))[0][0]
     rng = random.Random(f"{seed}/catalogue")
-    return Catalogue(_popularity_order(items, rng), currency=currency, search_terms=sorted(terms))
+    return Catalogue(
+        _popularity_order(items, rng), currency=currency, search_terms=sorted(terms), seed=seed
+    )

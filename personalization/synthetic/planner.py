@@ -55,6 +55,10 @@ CONFIRMED_SHARE = 0.85  # of grants needing double opt-in
 CONVERTED_CART_SHARE = 0.5  # of orders placed since the cart mirror went live
 CANCELLED_SHARE, REFUNDED_SHARE = 0.02, 0.015
 DISCOUNTED_SHARE = 0.12
+# Customers have a taste: most buyers come back to one department (the rest of their lines follow
+# the shop's bestsellers), and a second line often goes with the first (a mug with the coffee).
+TASTE_SHARE = 0.6
+COMPANION_SHARE = 0.5
 
 # Orders by local hour of day: quiet nights, a lunch bump, busy evenings.
 _HOUR_CUM = list(
@@ -180,6 +184,7 @@ def _lines(
     catalogue: Catalogue,
     *,
     discounted: bool,
+    taste: str | None,
     first: Item | None = None,
     available_only: bool = False,
 ) -> list:
@@ -189,11 +194,16 @@ def _lines(
         wanted = 1 + (rng.random() < 0.35)
     else:
         wanted = 1 + bisect(_LINES_CUM, rng.random() * _LINES_CUM[-1], hi=3)
+        if taste is not None and rng.random() < TASTE_SHARE:
+            picked.append(catalogue.pick_in(rng, taste))
     draw = catalogue.pick_available if available_only else catalogue.pick
     for _ in range(wanted * 3):
         if len(picked) >= wanted:
             break
-        item = draw(rng)
+        item = None
+        if picked and rng.random() < COMPANION_SHARE:
+            item = catalogue.companion_of(rng, picked[0])
+        item = item or draw(rng)
         if item not in picked:
             picked.append(item)
     lines = []
@@ -253,6 +263,8 @@ def profile_plan(*, settings: PlanSettings, index: int) -> ProfilePlan:
     rng = profile_rng(seed=s.seed, index=index)
     kind, market, fields, aliases = profile_identity(rng, seed=s.seed, index=index)
     plan = ProfilePlan(index=index, kind=kind, fields=fields, aliases=aliases)
+    # From its own stream, so that having a taste leaves the profile's other draws as they were.
+    taste = s.catalogue.pick_taste(random.Random(((s.seed << 40) | index) ^ _TASTE_SALT))
     span = s.until - s.start
     if kind == ANONYMOUS:
         first_seen = s.until - rng.randrange(90 * DAY)
@@ -262,20 +274,21 @@ def profile_plan(*, settings: PlanSettings, index: int) -> ProfilePlan:
     lapsed = False
     if kind in (ONE_TIME, OCCASIONAL, LOYAL):
         times, lapsed, first_seen = _order_times(rng, s, kind, market, first_seen)
-        _plan_orders(plan, rng, s, times)
+        _plan_orders(plan, rng, s, times, taste)
     if kind != ANONYMOUS:
         _plan_profile_fields(plan, rng, s, first_seen)
-    _plan_carts(plan, rng, s, first_seen, lapsed)
+    _plan_carts(plan, rng, s, first_seen, lapsed, taste)
     personalised_from = _plan_consents(plan, rng, s, first_seen)
     if personalised_from is not None:
-        _plan_events(plan, rng, s, max(personalised_from, s.events_from), lapsed)
+        _plan_events(plan, rng, s, max(personalised_from, s.events_from), lapsed, taste)
     if kind != ANONYMOUS:
         _plan_traits(plan, s, first_seen)
     return plan
 
 
-# Salt of the traits' own random stream: drawing them leaves every other draw as it was.
+# Salts of the traits' and the taste's own random streams.
 _TRAITS_SALT = 0x7A17
+_TASTE_SALT = 0x7A57E
 _TIERS = {LOYAL: "gold", OCCASIONAL: "silver"}
 
 
@@ -305,9 +318,17 @@ def _plan_traits(plan: ProfilePlan, s: PlanSettings, first_seen: int) -> None:
     plan.traits.append(("favourite_category", favourite, "inferred", confidence, counted[-1].at))
 
 
-def _plan_orders(plan: ProfilePlan, rng: random.Random, s: PlanSettings, times: list) -> None:
+def _plan_orders(
+    plan: ProfilePlan, rng: random.Random, s: PlanSettings, times: list, taste: str | None
+) -> None:
     for number, (at, routine) in enumerate(times, start=1):
-        lines = _lines(rng, s.catalogue, discounted=rng.random() < DISCOUNTED_SHARE, first=routine)
+        lines = _lines(
+            rng,
+            s.catalogue,
+            discounted=rng.random() < DISCOUNTED_SHARE,
+            taste=taste,
+            first=routine,
+        )
         roll = rng.random()
         status, status_at = OrderStatus.PLACED, None
         if roll < CANCELLED_SHARE + REFUNDED_SHARE:
@@ -364,7 +385,12 @@ def _plan_profile_fields(
 
 
 def _plan_carts(
-    plan: ProfilePlan, rng: random.Random, s: PlanSettings, first_seen: int, lapsed: bool
+    plan: ProfilePlan,
+    rng: random.Random,
+    s: PlanSettings,
+    first_seen: int,
+    lapsed: bool,
+    taste: str | None,
 ) -> None:
     """At most one open cart (recently abandoned or old), maybe an emptied one."""
     last_activity = max([first_seen, s.integration] + [order.at for order in plan.orders])
@@ -377,7 +403,7 @@ def _plan_carts(
         window = (last_activity + HOUR, s.until - 8 * DAY)
     if window and window[0] < window[1]:
         at = window[0] + rng.randrange(window[1] - window[0])
-        lines = _lines(rng, s.catalogue, discounted=False, available_only=True)
+        lines = _lines(rng, s.catalogue, discounted=False, taste=taste, available_only=True)
         plan.carts.append(
             CartPlan(
                 f"G{s.seed}-{plan.index}-C{len(plan.carts) + 1}",
@@ -470,7 +496,12 @@ def _plan_consents(
 
 
 def _plan_events(
-    plan: ProfilePlan, rng: random.Random, s: PlanSettings, since: int, lapsed: bool
+    plan: ProfilePlan,
+    rng: random.Random,
+    s: PlanSettings,
+    since: int,
+    lapsed: bool,
+    taste: str | None,
 ) -> None:
     """Browse events while the personalisation consent holds, within the retention window."""
     events = plan.events
@@ -551,11 +582,15 @@ def _plan_events(
             )
             at += rng.randrange(5, 90)
         for _ in range(rng.randint(1, 4)):
+            if taste is not None and rng.random() < TASTE_SHARE:
+                viewed = catalogue.pick_in(rng, taste)
+            else:
+                viewed = catalogue.pick_available(rng)
             events.append(
                 (
                     EventName.PRODUCT_VIEWED,
                     at,
-                    catalogue.pick_available(rng).pk,
+                    viewed.pk,
                     {"source": rng.choice(VIEW_SOURCES)},
                 )
             )

@@ -1,8 +1,10 @@
 import datetime as dt
 import hashlib
 import io
-from collections import Counter
+import random
+from collections import Counter, defaultdict
 from decimal import ROUND_HALF_UP, Decimal
+from itertools import combinations
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -502,3 +504,54 @@ def test_some_customers_have_traits_of_each_source_and_guesses_say_how_sure():
     assert not inferred.filter(confidence__isnull=True).exists()
     assert set(inferred.values_list("key", flat=True)) == {"favourite_category"}
     assert not Trait.objects.filter(profile__email="").exists()  # no anonymous visitor
+
+
+def top_department_share(lines: list[tuple[int, str]]) -> float:
+    """The mean share of a customer's lines in their most-bought department."""
+    departments = defaultdict(Counter)
+    for profile_id, path in lines:
+        departments[profile_id][path.split(" > ")[0]] += 1
+    shares = [
+        counts.most_common(1)[0][1] / counts.total()
+        for counts in departments.values()
+        if counts.total() >= 4
+    ]
+    return sum(shares) / len(shares)
+
+
+def test_customers_have_a_taste_and_products_are_bought_with_their_companions():
+    """What a recommender has to find: repeat buyers return to one department, and some pairs
+    of products share baskets far more often than their popularity alone would make them."""
+    generate(profiles=600, products=150)
+    lines = list(
+        OrderLine.objects.exclude(product__purchase_cycle=PurchaseCycle.REPEAT).values_list(
+            "order__profile_id", "product__category_path"
+        )
+    )
+    # The same lines dealt out at random: the share a customer without a taste would show.
+    shuffled = [path for _, path in lines]
+    random.Random(1).shuffle(shuffled)
+    assert (
+        top_department_share(lines)
+        > top_department_share(
+            [(profile_id, path) for (profile_id, _), path in zip(lines, shuffled, strict=True)]
+        )
+        + 0.1
+    )
+
+    baskets = defaultdict(set)
+    for order_id, product_id in OrderLine.objects.values_list("order_id", "product_id"):
+        baskets[order_id].add(product_id)
+    bought = Counter(product for basket in baskets.values() for product in basket)
+    pairs = Counter(pair for basket in baskets.values() for pair in combinations(sorted(basket), 2))
+    orders = len(baskets)
+    # Lift: how much more often a pair shares a basket than independent lines would give.
+    lifts = sorted(
+        (
+            together * orders / (bought[a] * bought[b])
+            for (a, b), together in pairs.items()
+            if together >= 3
+        ),
+        reverse=True,
+    )
+    assert len(lifts) >= 20 and lifts[19] > 5
