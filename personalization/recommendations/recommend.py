@@ -27,6 +27,7 @@ from typing import Literal
 from django.db import models
 from django.db.models import Count, Max, Q
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -48,6 +49,7 @@ from ..models import (
     RecommendationModel,
 )
 from ..models.catalogue import CATEGORY_SEPARATOR, category_key, category_matches
+from .replenishment import due_from_purchases
 
 Context = Literal["general", "cart_reminder"]
 
@@ -58,6 +60,7 @@ SEED_WEIGHTS = {"purchase": 1.0, "cart": 0.8, "view": 0.3}
 class Reason(models.TextChoices):
     """Why a product was picked: for the "why am I seeing this" text and for audits."""
 
+    RESTOCK = "restock", _("bought regularly and due again")
     BOUGHT_TOGETHER = "bought_together", _("often bought together")
     VIEWED_TOGETHER = "viewed_together", _("often viewed together")
     IN_CART = "in_cart", _("in the customer's cart")
@@ -74,10 +77,15 @@ class Recommendation:
     reason: str
     because_of: Product | None = None
     category: str = ""
+    last_bought_at: dt.datetime | None = None
 
     @property
     def reason_text(self) -> str:
         """The translated "why am I seeing this" line."""
+        if self.reason == Reason.RESTOCK and self.last_bought_at is not None:
+            return gettext("You last ordered this on %(date)s") % {
+                "date": date_format(timezone.localdate(self.last_bought_at))
+            }
         if self.reason == Reason.BOUGHT_TOGETHER and self.because_of is not None:
             return gettext("Often bought with %(product)s") % {"product": self.because_of.title}
         if self.reason == Reason.VIEWED_TOGETHER and self.because_of is not None:
@@ -154,6 +162,7 @@ class _History:
     cooling: set[str]  # category keys resting after a durable purchase
     seeds: dict[int, float]  # product → weight as a starting point
     paths: dict[int, str]  # product → category path, for the seeds
+    repeats: dict[int, tuple[dt.datetime, int | None]]  # repeat purchase → (last, own interval)
 
     @property
     def cooling_condition(self) -> Q:
@@ -177,7 +186,9 @@ def _history(
     usable = _usable(consented=consented).values("pk")
     since = now - dt.timedelta(days=app_settings.RECOMMENDATION_HISTORY_DAYS)
     cooldown_since = now - dt.timedelta(days=app_settings.RECOMMENDATION_DURABLE_COOLDOWN_DAYS)
-    history = _History(excluded=set(), cooling=set(), seeds=defaultdict(float), paths={})
+    history = _History(
+        excluded=set(), cooling=set(), seeds=defaultdict(float), paths={}, repeats={}
+    )
 
     bought = (
         OrderLine.objects.filter(
@@ -200,7 +211,10 @@ def _history(
             row["product__purchase_cycle"],
             row["product__category_path"],
         )
-        if not (cycle == PurchaseCycle.REPEAT or row["product__repurchase_interval_days"]):
+        own_interval = row["product__repurchase_interval_days"]
+        if cycle == PurchaseCycle.REPEAT or own_interval:
+            history.repeats[product_id] = (row["last"], own_interval)
+        else:
             history.excluded.add(product_id)
         if cycle == PurchaseCycle.DURABLE and path and row["last"] >= cooldown_since:
             history.cooling.add(category_key(path))
@@ -288,6 +302,7 @@ class _Picks:
         self.limit = limit
         self.rows: list[tuple[int, float, str, int | None, str]] = []
         self.seen: set[int] = set()
+        self.last_bought: dict[int, dt.datetime] = {}
 
     @property
     def full(self) -> bool:
@@ -309,6 +324,7 @@ class _Picks:
                 reason=reason,
                 because_of=products.get(because) if because else None,
                 category=category,
+                last_bought_at=self.last_bought.get(product_id),
             )
             for product_id, score, reason, because, category in self.rows
             if product_id in products
@@ -335,6 +351,19 @@ def _fill(picks: _Picks, *, candidates, now: dt.datetime, category_path: str = "
         )
         for product_id, orders in rows:
             picks.add(product_id, orders, Reason.BESTSELLER)
+
+
+def _restock(picks: _Picks, *, history: _History, candidates, now: dt.datetime) -> None:
+    """Repeat purchases the customer is due to buy again, most overdue first, in at most half
+    of the places (the rest is for discovery)."""
+    due = due_from_purchases(last_bought=history.repeats, now=now)
+    if not due:
+        return
+    showable = set(candidates.filter(pk__in=list(due)).values_list("pk", flat=True))
+    places = max(1, picks.limit // 2)
+    for product_id in sorted(showable, key=lambda pk: (due[pk], pk))[:places]:
+        picks.add(product_id, 1.0, Reason.RESTOCK)
+        picks.last_bought[product_id] = history.repeats[product_id][0]
 
 
 def _neighbour_reason(co_purchases: int) -> str:
@@ -421,6 +450,8 @@ def recommend_for_profile(
         for product_id in in_cart:
             picks.add(product_id, 1.0, Reason.IN_CART)
     candidates = candidates.exclude(pk__in=history.excluded)
+    if history.repeats:
+        _restock(picks, history=history, candidates=candidates, now=now)
     seeds = history.seeds
     if not seeds and not picks.rows:
         _fill(picks, candidates=candidates, now=now, category_path=category or "")

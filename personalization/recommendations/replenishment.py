@@ -45,6 +45,9 @@ from ..models import (
 )
 
 ONE_DAY = dt.timedelta(days=1)
+# "Due": from this many days before the due date until this many days after it.
+DUE_WITHIN_DAYS = 7
+DUE_OVERDUE_DAYS = 14
 
 
 @dataclass(frozen=True)
@@ -147,8 +150,8 @@ def _with_due_dates(lines, *, build_id: int | None):
 
 def replenishment_due(
     *,
-    within_days: int = 7,
-    overdue_days: int = 14,
+    within_days: int = DUE_WITHIN_DAYS,
+    overdue_days: int = DUE_OVERDUE_DAYS,
     now: dt.datetime | None = None,
 ):
     """Who is due to buy what again: due within the next ``within_days``, or at most
@@ -209,6 +212,35 @@ def replenishment_for_profile(*, profile: Profile, now: dt.datetime | None = Non
         )
         for row in rows
     ]
+
+
+def due_from_purchases(
+    *,
+    last_bought: dict[int, tuple[dt.datetime, int | None]],
+    now: dt.datetime,
+    within_days: int = DUE_WITHIN_DAYS,
+    overdue_days: int = DUE_OVERDUE_DAYS,
+) -> dict[int, dt.datetime]:
+    """Of one customer's repeat purchases (product → (latest purchase, the product's own
+    interval or None)), those due in the window, with their due dates. Products without an
+    interval of their own take the current build's learned one: one query, only then."""
+    learned = {}
+    unknown = [pk for pk, (_last, own) in last_bought.items() if not own]
+    if unknown:
+        learned = dict(
+            LearnedInterval.objects.current()
+            .filter(product__in=unknown)
+            .values_list("product_id", "days")
+        )
+    due = {}
+    for product_id, (last, own) in last_bought.items():
+        interval = own or learned.get(product_id)
+        if interval is None:
+            continue
+        due_at = last + interval * ONE_DAY
+        if now - overdue_days * ONE_DAY <= due_at <= now + within_days * ONE_DAY:
+            due[product_id] = due_at
+    return due
 
 
 def _longest_interval(*, build_id: int | None) -> int | None:

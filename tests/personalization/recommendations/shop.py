@@ -3,7 +3,16 @@
 import datetime as dt
 from decimal import Decimal
 
-from personalization.models import Event, EventName, Order, OrderLine, OrderStatus, Profile
+from personalization.models import (
+    Cart,
+    CartLine,
+    Event,
+    EventName,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Profile,
+)
 
 NOW = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
 _serial = iter(range(1, 10**9))
@@ -51,3 +60,19 @@ def neighbours_of(product) -> list:
     from personalization.recommendations import product_neighbours
 
     return list(product_neighbours(product=product))
+
+
+def in_cart(profile, *products, at=None):
+    """An open cart of ``profile`` holding ``products``, last changed ``at`` (two hours ago)."""
+    cart = Cart.objects.create(
+        external_id=f"C{profile.pk}-{products[0].pk}",
+        profile=profile,
+        currency="EUR",
+        total=Decimal("5.00"),
+        shop_total=Decimal("5.00"),
+        source_updated_at=at or NOW - dt.timedelta(hours=2),
+    )
+    CartLine.objects.bulk_create(
+        CartLine(cart=cart, product=p, quantity=1, unit_price=Decimal("5.00")) for p in products
+    )
+    return cart

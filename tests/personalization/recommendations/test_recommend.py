@@ -1,13 +1,12 @@
 """Reading recommendations: every rule of what is (not) shown, consent, cold start, reasons."""
 
 import datetime as dt
-from decimal import Decimal
 
 import pytest
 import time_machine
 
 from personalization.consent import consent_record
-from personalization.models import Cart, CartLine, OrderStatus, PurchaseCycle
+from personalization.models import OrderStatus, PurchaseCycle
 from personalization.recommendations import (
     Reason,
     recommend_for_product,
@@ -15,7 +14,7 @@ from personalization.recommendations import (
     recommendations_build,
 )
 
-from .shop import NOW, customer, order, views
+from .shop import NOW, customer, in_cart, order, views
 
 pytestmark = pytest.mark.django_db
 
@@ -35,21 +34,6 @@ def bought(profile, *products, days_ago=3):
     placed.placed_at = NOW - dt.timedelta(days=days_ago)
     placed.save(update_fields=["placed_at"])
     return placed
-
-
-def in_cart(profile, *products):
-    cart = Cart.objects.create(
-        external_id=f"C{profile.pk}-{products[0].pk}",
-        profile=profile,
-        currency="EUR",
-        total=Decimal("5.00"),
-        shop_total=Decimal("5.00"),
-        source_updated_at=NOW - dt.timedelta(hours=2),
-    )
-    CartLine.objects.bulk_create(
-        CartLine(cart=cart, product=p, quantity=1, unit_price=Decimal("5.00")) for p in products
-    )
-    return cart
 
 
 @pytest.fixture

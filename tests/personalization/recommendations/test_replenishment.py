@@ -7,12 +7,22 @@ import pytest
 import time_machine
 
 from personalization.consent import consent_record
-from personalization.models import LearnedInterval, Order, OrderLine, OrderStatus, Profile
+from personalization.models import (
+    LearnedInterval,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Profile,
+)
 from personalization.recommendations import (
+    Reason,
+    recommend_for_profile,
     recommendations_build,
     replenishment_due,
     replenishment_for_profile,
 )
+
+from .shop import in_cart
 
 pytestmark = pytest.mark.django_db
 
@@ -188,3 +198,68 @@ def test_the_due_query_reads_one_statement_whatever_the_customers(beans, django_
         queryset = replenishment_due()  # the longest interval: two small queries
         with django_assert_num_queries(1):
             assert len(list(queryset)) == 20
+
+
+# --- Restock picks in recommend_for_profile ------------------------------------------------------
+
+
+def test_for_you_puts_what_is_due_first_and_says_when_it_was_last_ordered(beans, product_factory):
+    mug = product_factory(title="Mug")
+    anna = customer()
+    bought(anna, beans, mug, at=T0 - days(27))
+
+    with time_machine.travel(T0, tick=False):
+        picks = recommend_for_profile(profile=anna)
+
+    first = picks.items[0]
+    assert (first.product, first.reason) == (beans, Reason.RESTOCK)
+    assert first.reason_text == "You last ordered this on Feb. 2, 2027"
+    assert mug not in picks.products  # bought, not a repeat purchase: never again
+
+
+@pytest.mark.parametrize(
+    ("last_bought_days_ago", "shown"),
+    [(10, False), (22, False), (23, True), (30, True), (44, True), (45, False)],
+)
+def test_a_repeat_purchase_is_offered_from_a_week_before_until_two_weeks_after_it_is_due(
+    beans, last_bought_days_ago, shown
+):
+    anna = customer()
+    bought(anna, beans, at=T0 - days(last_bought_days_ago))
+
+    with time_machine.travel(T0, tick=False):
+        reasons = {item.product: item.reason for item in recommend_for_profile(profile=anna)}
+
+    assert (reasons.get(beans) == Reason.RESTOCK) is shown
+
+
+def test_no_restock_pick_without_consent_out_of_stock_in_the_cart_or_after_buying_again(
+    beans, product_factory
+):
+    tea = product_factory(title="Tea", repurchase_interval_days=30, in_stock=False)
+    soap = product_factory(title="Soap", repurchase_interval_days=30)
+    oil = product_factory(title="Oil", repurchase_interval_days=30)
+    anna, ben = customer(), customer(consents=False)
+    for someone in (anna, ben):
+        bought(someone, beans, tea, soap, oil, at=T0 - days(28))
+    bought(anna, oil, at=T0 - days(3))  # bought again: due in four weeks
+    in_cart(anna, soap, at=T0 - days(1))
+
+    with time_machine.travel(T0, tick=False):
+        annas = recommend_for_profile(profile=anna)
+        bens = recommend_for_profile(profile=ben)
+
+    assert [i.product for i in annas if i.reason == Reason.RESTOCK] == [beans]
+    assert not bens.personalized
+    assert Reason.RESTOCK not in {item.reason for item in bens}
+
+
+def test_restock_picks_take_at_most_half_of_the_places(product_factory):
+    consumables = [product_factory(title=f"C{n}", repurchase_interval_days=30) for n in range(6)]
+    anna = customer()
+    bought(anna, *consumables, at=T0 - days(30))
+
+    with time_machine.travel(T0, tick=False):
+        picks = recommend_for_profile(profile=anna, limit=4)
+
+    assert [item.reason for item in picks].count(Reason.RESTOCK) == 2
