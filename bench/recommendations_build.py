@@ -14,10 +14,15 @@ and the best of ``--repeat`` each:
   and co-views counted, normalised, the top K of every product ranked and stored, the new model
   made current and the old one deleted, in one transaction.
 
-``build / floor`` is the ratio B5 targets (≤ 2×). After the timings (untimed) the stored
-co-purchase count of every neighbour row is compared with the hand-written count of its pair:
-they must all be equal. Before timing it runs ``ANALYZE`` (autovacuum is off on the benchmark
-server). ``--explain`` prints the summary of ``EXPLAIN (ANALYZE, BUFFERS)`` of the floor.
+``build / floor`` is the ratio B5 targets (≤ 2×). The build's statements are also timed one by
+one and summed by step: the neighbours (the part the floor is the floor of: it counts
+co-views and scores and ranks on top), the bestseller counts and the learned repurchase
+intervals, and the rest (bookkeeping, the switch, deleting the old model).
+
+After the timings (untimed) the stored co-purchase count of every neighbour row is compared
+with the hand-written count of its pair: they must all be equal. Before timing it runs
+``ANALYZE`` (autovacuum is off on the benchmark server). ``--explain`` prints the summary of
+``EXPLAIN (ANALYZE, BUFFERS)`` of the floor.
 
 Only the app's recommendation tables are written (the last build is kept).
 
@@ -78,7 +83,7 @@ def _build(now: dt.datetime) -> tuple[float, object, StatementCounter]:
 
     from personalization.recommendations import recommendations_build
 
-    counter = StatementCounter()
+    counter = StatementCounter(by_kind={})
     with connection.execute_wrapper(counter):
         started = time.perf_counter()
         report = recommendations_build(now=now)
@@ -88,6 +93,23 @@ def _build(now: dt.datetime) -> tuple[float, object, StatementCounter]:
     with connection.cursor() as cursor:  # what autovacuum would do (it is off here)
         cursor.execute("VACUUM ANALYZE personalization_productneighbour")
     return seconds, report, counter
+
+
+# A build statement's first words → the step it belongs to.
+STEP_OF = {
+    "WITH baskets (holder, product)": "neighbours",
+    "WITH ordered (product, n)": "bestsellers",
+    "WITH purchases (holder, product,": "intervals",
+}
+
+
+def _by_step(counter: StatementCounter) -> dict[str, float]:
+    """Seconds of the build's statements, summed by step."""
+    steps: dict[str, float] = {}
+    for kind, times in counter.by_kind.items():
+        step = next((name for words, name in STEP_OF.items() if kind.startswith(words)), "rest")
+        steps[step] = steps.get(step, 0.0) + sum(times) / 1000
+    return steps
 
 
 def _differs() -> tuple[int, int]:
@@ -124,9 +146,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--now",
-        default="2026-11-01T00:00:00+00:00",
-        help="When the build runs: views of the window before it count (default: the "
-        "generator's default --until).",
+        default=None,
+        help="When the build runs (ISO 8601): views of the window before it count (default: "
+        "just after the latest order, the generator's --until).",
     )
     parser.add_argument("--repeat", type=int, default=3, help="Best of N for both timings (3).")
     parser.add_argument("--explain", action="store_true", help="Print the floor's plan summary.")
@@ -134,11 +156,16 @@ def main() -> None:
     django_setup(server=args.server, database=args.database, prefix="pzn-bench-recs-")
 
     from django.db import connection
+    from django.db.models import Max
 
     from personalization.models import Event, Order, OrderLine, Product, Profile
     from personalization.recommendations import build_settings
 
-    now = dt.datetime.fromisoformat(args.now)
+    if args.now:
+        now = dt.datetime.fromisoformat(args.now)
+    else:
+        latest = Order.objects.aggregate(latest=Max("placed_at"))["latest"]
+        now = latest.replace(microsecond=0) + dt.timedelta(seconds=1)
     sizes = {
         "profiles": Profile.objects.count(),
         "orders": Order.objects.count(),
@@ -170,6 +197,7 @@ def main() -> None:
     print(f"machine         {os.cpu_count()} cores, {platform.python_version()}, jit {jit}")
     print(f"load (1/5/15)   {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print("data            " + ", ".join(f"{n:,} {name}" for name, n in sizes.items()))
+    print(f"now             {now:%Y-%m-%d %H:%M:%S} UTC")
     print(f"settings        {build_settings()}")
     print(f"floor           {floor_s:.2f} s  ({pairs:,} pairs, {together:,} co-purchases)")
     print(
@@ -177,7 +205,13 @@ def main() -> None:
         f"{report.neighbours:,} neighbours, {counter.count} statements; slowest "
         f"{counter.slowest[0] / 1000:.2f} s: {counter.slowest[1]})"
     )
+    steps = _by_step(counter)
+    print(
+        "build by step   "
+        + ", ".join(f"{name} {steps.get(name, 0.0):.2f} s" for name in (*STEP_OF.values(), "rest"))
+    )
     print(f"build / floor   {build_s / floor_s:.2f}x  (target <= 2x)")
+    print(f"neighbours / floor {steps.get('neighbours', 0.0) / floor_s:.2f}x")
     print(f"verified        {stored:,} stored rows, co-purchases equal to the floor's counts")
     if args.explain:
         print("floor plan:")
