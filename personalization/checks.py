@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -86,6 +87,22 @@ def _is_crontab_or_none(value: Any) -> bool:
 
 
 # One rule per key of conf.DEFAULTS: (test, what a right value is, for the message).
+def _is_quiet_hours(value) -> bool:
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        return False
+    try:
+        return all(isinstance(v, str) and dt.time.fromisoformat(v) for v in value)
+    except ValueError:
+        return False
+
+
+def _is_utm_parameters(value) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and k.startswith("utm_") and isinstance(v, str) and v
+        for k, v in value.items()
+    )
+
+
 SETTING_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "ADAPTER": (_is_dotted_path_or_class, "a dotted path to the adapter class"),
     "SENSITIVE_CATEGORIES": (_is_text_list, "a list of category names"),
@@ -136,6 +153,20 @@ SETTING_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         "a version name of 1 to 64 characters",
     ),
     "SUPPRESSION_HASH_KEY": (_is_secret_or_none, "None or a secret of at least 32 characters"),
+    "MESSAGE_FREQUENCY_CAP": (_is_positive_int, "a positive whole number of emails"),
+    "MESSAGE_FREQUENCY_WINDOW_DAYS": (_is_positive_int, "a positive whole number of days"),
+    "MESSAGE_QUIET_HOURS": (_is_quiet_hours, "a pair of 'HH:MM' times, such as ('21:00', '08:00')"),
+    "MESSAGE_NO_FIRST_NAME_LOCALES": (_is_text_list, "a list of language codes"),
+    "CAMPAIGN_MAX_DELAY_HOURS": (_is_positive_int, "a positive whole number of hours"),
+    "MESSAGE_BATCH_SIZE": (_is_positive_int, "a positive whole number"),
+    "MESSAGE_LEASE_SECONDS": (_is_positive_number, "a positive number of seconds"),
+    "MESSAGE_MAX_ATTEMPTS": (_is_positive_int, "a positive whole number"),
+    "MESSAGE_RETRY_BACKOFF_SECONDS": (_is_positive_number, "a positive number of seconds"),
+    "EMAIL_LAYOUT_TEMPLATE": (
+        lambda value: isinstance(value, str) and bool(value),
+        "a template name",
+    ),
+    "UTM_PARAMETERS": (_is_utm_parameters, "a dict of utm_* names to text values"),
 }
 
 
@@ -226,4 +257,30 @@ def check_settings(app_configs, **kwargs):
                 id="personalization.W001",
             )
         )
+    errors += _check_webhook_secret()
     return errors
+
+
+def _check_webhook_secret() -> list[Warning]:
+    """Anymail's tracking webhooks suppress addresses and withdraw consent: without the
+    shared secret, anyone who finds the URL could post fake bounces and unsubscribes."""
+    backend = getattr(settings, "EMAIL_BACKEND", "")
+    if (
+        not backend.startswith("anymail.backends.")
+        or backend == "anymail.backends.test.EmailBackend"
+    ):
+        return []
+    anymail = getattr(settings, "ANYMAIL", {}) or {}
+    if anymail.get("WEBHOOK_SECRET") or anymail.get("WEBHOOK_AUTHORIZATION"):
+        return []
+    return [
+        Warning(
+            "ANYMAIL['WEBHOOK_SECRET'] is not set: the email service's tracking webhooks "
+            "(bounces, complaints, unsubscribes) would be accepted from anyone.",
+            hint="Set ANYMAIL['WEBHOOK_SECRET'] = 'random:random' and give the same user and "
+            "password to your ESP's webhook URL; see "
+            "https://anymail.dev/en/stable/tips/securing_webhooks/ and "
+            f"{docs_url('guide/messaging.md#tracking-webhooks')}.",
+            id="personalization.W002",
+        )
+    ]

@@ -134,6 +134,34 @@ DEFAULTS: dict[str, Any] = {
     # while this is None) makes every stored hash stop matching, and erased or unsubscribed
     # people could then be re-subscribed by an import.
     "SUPPRESSION_HASH_KEY": None,
+    # Messaging (personalization.messaging): the guardrail policy every message goes through.
+    # At most this many marketing emails per customer in any MESSAGE_FREQUENCY_WINDOW_DAYS
+    # days, across campaigns and flows (a customer's own stricter choice also applies).
+    "MESSAGE_FREQUENCY_CAP": 3,
+    "MESSAGE_FREQUENCY_WINDOW_DAYS": 7,
+    # Night time in the customer's own time zone ("HH:MM" start and end; equal: none).
+    # Marketing mail is deferred to its end, never dropped.
+    "MESSAGE_QUIET_HOURS": ("21:00", "08:00"),
+    # Languages in which customers are greeted without their first name unless they chose
+    # otherwise (most Nordic customers find it pushy from a shop).
+    "MESSAGE_NO_FIRST_NAME_LOCALES": ["sv", "da", "nb", "nn", "no", "fi", "is"],
+    # A campaign message deferred (caps, quiet hours) more than this many hours after it was
+    # due is skipped instead: it would arrive out of its time.
+    "CAMPAIGN_MAX_DELAY_HOURS": 72,
+    # Messages a dispatcher claims, decides and sends together, and how long a claim lasts
+    # before Beat's sweep hands unsent ones to another worker.
+    "MESSAGE_BATCH_SIZE": 500,
+    "MESSAGE_LEASE_SECONDS": 600,
+    # Transient failures of the email service (429, 5xx, timeouts) retried this many times
+    # with growing pauses from MESSAGE_RETRY_BACKOFF_SECONDS, then the message fails.
+    "MESSAGE_MAX_ATTEMPTS": 5,
+    "MESSAGE_RETRY_BACKOFF_SECONDS": 60,
+    # The HTML layout every marketing email is rendered in; override the template (or name
+    # another) to give it your brand.
+    "EMAIL_LAYOUT_TEMPLATE": "personalization/email/layout.html",
+    # Added to every link into SITE_URL in marketing email (e.g. {"utm_source": "newsletter",
+    # "utm_medium": "email"}); utm_campaign comes from the campaign. Empty: links as written.
+    "UTM_PARAMETERS": {},
 }
 
 # Keys whose value is a dotted path to import.

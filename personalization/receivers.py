@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from anymail.signals import tracking as anymail_tracking
+
 from . import signals
 from .adapter import ip_address_for
 from .catalogue import product_upsert
 from .commerce import cart_update, order_record, order_status_set
 from .confirmation import confirmation_enqueue
 from .identity import ATTRIBUTE_FIELDS, identity_from
+from .messaging.tracking import tracking_event_record
 from .models import ConsentSource, EventName, OrderStatus
 from .segments import segment_stays_release
 from .segments.jobs import segments_update_enqueue, segments_update_jobs_forget
@@ -144,6 +147,14 @@ CONNECTIONS = {
 }
 
 
+def on_anymail_tracking(sender, event, esp_name, **kwargs):
+    """Anymail's tracking webhooks (``anymail.signals.tracking``): onto the message ledger."""
+    tracking_event_record(event=event, esp_name=esp_name)
+
+
 def connect() -> None:
     for signal, receiver in CONNECTIONS.items():
         signal.connect(receiver, dispatch_uid=f"personalization.{receiver.__name__}")
+    anymail_tracking.connect(
+        on_anymail_tracking, dispatch_uid="personalization.on_anymail_tracking"
+    )

@@ -9,10 +9,15 @@ picked are all left exactly as they are by every later ``migrate``. (Delete the 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from django.apps import apps as global_apps
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db.models import F, Q
+from django.utils import timezone
 
 # name → (task, crontab fields, or the name of the setting that holds them). Times are in
 # CELERY_TIMEZONE, else TIME_ZONE.
@@ -44,6 +49,20 @@ SCHEDULES = {
     "personalization: refresh segments": (
         "personalization.segments_refresh",
         {"minute": "*/15", "hour": "*", **_DAILY},
+    ),
+    # Messaging: scheduled campaigns planned when due, due messages sent, what no worker
+    # finished swept up. Every minute each; two Beats at once still send each message once.
+    "personalization: plan due campaigns": (
+        "personalization.campaigns_plan_due",
+        {"minute": "*", "hour": "*", **_DAILY},
+    ),
+    "personalization: send due messages": (
+        "personalization.messages_dispatch",
+        {"minute": "*", "hour": "*", **_DAILY},
+    ),
+    "personalization: sweep the message ledger": (
+        "personalization.messages_sweep",
+        {"minute": "*", "hour": "*", **_DAILY},
     ),
     # The item-to-item model; the crontab comes from RECOMMENDATION_BUILD_SCHEDULE (None: none).
     "personalization: build recommendations": (
@@ -119,3 +138,51 @@ def schedules_register_after_migrate(**kwargs) -> None:
     tables = connections[using].introspection.table_names()
     if "django_celery_beat_periodictask" in tables:
         schedules_register(using=using)
+
+
+@dataclass(frozen=True)
+class DueRun:
+    name: str  # the periodic task's name
+    task: str
+    result: Any = None
+    error: str = ""
+
+
+def schedules_run_due(*, progress: Callable[[str], None] | None = None) -> list[DueRun]:
+    """Run, once and in this process, every enabled periodic task that is due by its own
+    schedule and last run (django-celery-beat's records, the ones Beat keeps), for
+    deployments that drive the app from cron instead of Beat.
+
+    Each task is taken with a compare-and-set of its ``last_run_at``: two ``run_due`` at once
+    (or ``run_due`` beside Beat) run it once. A failing task is reported, not raised, so the
+    others still run. Tasks whose code is not registered with Celery are left to Beat.
+    """
+    if not global_apps.is_installed("django_celery_beat"):
+        return []
+    from celery import current_app
+    from django_celery_beat.models import PeriodicTask
+
+    runs = []
+    for periodic in PeriodicTask.objects.filter(enabled=True).order_by("name"):
+        task = current_app.tasks.get(periodic.task)
+        if task is None or (periodic.one_off and periodic.total_run_count):
+            continue
+        last = periodic.last_run_at
+        if last is not None and not periodic.schedule.is_due(last).is_due:
+            continue
+        same = Q(last_run_at=last) if last is not None else Q(last_run_at__isnull=True)
+        taken = PeriodicTask.objects.filter(same, pk=periodic.pk).update(
+            last_run_at=timezone.now(), total_run_count=F("total_run_count") + 1
+        )
+        if not taken:
+            continue  # another run_due (or Beat) took it
+        if progress is not None:
+            progress(periodic.name)
+        outcome = task.apply(
+            args=json.loads(periodic.args or "[]"), kwargs=json.loads(periodic.kwargs or "{}")
+        )
+        if outcome.failed():
+            runs.append(DueRun(periodic.name, periodic.task, error=repr(outcome.result)))
+        else:
+            runs.append(DueRun(periodic.name, periodic.task, result=outcome.result))
+    return runs

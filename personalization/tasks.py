@@ -10,6 +10,7 @@ from celery import shared_task
 from django.db import OperationalError
 
 from .jobs import JOB_RUN_TASK, job_run, jobs_purge, jobs_sweep
+from .messaging import campaign_plan, campaigns_due, messages_dispatch, messages_sweep
 from .privacy.retention import events_expire
 from .recommendations import recommendations_build
 from .segments import segments_refresh
@@ -76,3 +77,36 @@ def recommendations_build_task() -> int | None:
     build's id, None when skipped.
     """
     return recommendations_build().build_id
+
+
+# Messaging. The ledger is the source of truth: a task lost with the broker is made up for by
+# the next minute's Beat, and a repeated run plans or sends nothing twice.
+DISPATCH_SECONDS = 50  # a pass per minute: hand over before the next Beat tick
+
+
+@shared_task(name="personalization.campaigns_plan_due", ignore_result=True)
+def campaigns_plan_due_task() -> int:
+    """Plan every scheduled campaign whose time has come (every minute); messages planned."""
+    planned = sum(campaign_plan(campaign_id=pk) for pk in campaigns_due())
+    if planned:
+        messages_dispatch_task.delay()
+    return planned
+
+
+@shared_task(
+    name="personalization.messages_dispatch",
+    ignore_result=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=1,
+    max_retries=5,
+)
+def messages_dispatch_task() -> int:
+    """Send due messages in batches for up to DISPATCH_SECONDS (every minute); how many sent."""
+    return messages_dispatch(seconds=DISPATCH_SECONDS).sent
+
+
+@shared_task(name="personalization.messages_sweep", ignore_result=True)
+def messages_sweep_task() -> int:
+    """Return unfinished claims, mark lost sends 'unknown', finish campaigns (every minute)."""
+    report = messages_sweep()
+    return report.returned + report.unknown

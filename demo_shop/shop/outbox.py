@@ -54,6 +54,14 @@ class OutboxMessage:
     def headers(self) -> list[tuple[str, str]]:
         return [(name, str(value)) for name, value in self.message.items()]
 
+    @property
+    def one_click_unsubscribe_url(self) -> str:
+        """The RFC 8058 target of a marketing email, where its headers offer one."""
+        if "One-Click" not in str(self.message.get("List-Unsubscribe-Post", "")):
+            return ""
+        match = re.search(r"<(https?://[^>]+)>", str(self.message.get("List-Unsubscribe", "")))
+        return match.group(1) if match else ""
+
     def _body(self, subtype: str) -> str:
         part = self.message.get_body(preferencelist=(subtype,))
         return part.get_content() if part is not None else ""

@@ -9,12 +9,16 @@ from .catalogue import ProductAdmin
 from .commerce import CartAdmin, EventAdmin, OrderAdmin
 from .consent import ConsentRecordAdmin, ConsentWordingAdmin
 from .jobs import JobAdmin
+from .messaging import CampaignAdmin, MessageAdmin, MessageEventAdmin
 from .privacy import SuppressionAdmin
 from .profiles import ProfileAdmin, TopicAdmin
 from .recommendations import RecommendationModelAdmin
 from .segments import SegmentAdmin, SegmentMembershipAdmin
 
 __all__ = [
+    "CampaignAdmin",
+    "MessageAdmin",
+    "MessageEventAdmin",
     "CartAdmin",
     "ConsentRecordAdmin",
     "ConsentWordingAdmin",

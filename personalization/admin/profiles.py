@@ -27,6 +27,7 @@ from ..models import (
     ConsentSource,
     ConsentState,
     Event,
+    Message,
     Order,
     PreferenceSource,
     Profile,
@@ -357,7 +358,12 @@ class ProfileAdmin(LargeTableAdminMixin, admin.ModelAdmin):
             return "–"
         links = [
             (changelist_url(self.admin_site, model, profile__id__exact=profile.pk), label)
-            for model, label in ((Order, _("orders")), (Cart, _("carts")), (Event, _("events")))
+            for model, label in (
+                (Order, _("orders")),
+                (Cart, _("carts")),
+                (Event, _("events")),
+                (Message, _("messages (every one planned, and what became of it)")),
+            )
         ]
         return format_html_join(" · ", '<a href="{}">{}</a>', links)
 

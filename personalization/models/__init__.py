@@ -10,6 +10,20 @@ from .consent import (
 )
 from .events import Event, EventName
 from .jobs import Job, JobState
+from .messaging import (
+    CAP_STATES,
+    OPEN_STATES,
+    Campaign,
+    CampaignStatus,
+    DecisionReason,
+    Message,
+    MessageEvent,
+    MessageKind,
+    MessageSource,
+    MessageState,
+    SendMode,
+    Variant,
+)
 from .preferences import PreferenceChange, PreferenceField, PreferenceSource
 from .privacy import Suppression, SuppressionReason, SuppressionSource
 from .profiles import (
@@ -33,6 +47,18 @@ from .segments import Segment, SegmentDailyCount, SegmentKind, SegmentMembership
 from .traits import TRAIT_KEY, Trait, TraitRemoval, TraitSource
 
 __all__ = [
+    "DecisionReason",
+    "Variant",
+    "SendMode",
+    "MessageState",
+    "MessageSource",
+    "MessageKind",
+    "MessageEvent",
+    "Message",
+    "CampaignStatus",
+    "Campaign",
+    "OPEN_STATES",
+    "CAP_STATES",
     "BuildStatus",
     "Cart",
     "CartLine",

@@ -32,6 +32,7 @@ class ConsentSource(models.TextChoices):
     API = "api", _("API")
     IMPORT = "import", _("import")
     ADMIN = "admin", _("admin")
+    EMAIL_SERVICE = "email_service", _("the email service (unsubscribed or complained there)")
 
 
 class ConsentState(models.TextChoices):

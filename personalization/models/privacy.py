@@ -25,6 +25,7 @@ class SuppressionSource(models.TextChoices):
     PREFERENCE_CENTRE = "preference_centre", _("preference centre")
     API = "api", _("API")
     SHOP = "shop", _("the shop's own code")
+    EMAIL_SERVICE = "email_service", _("the email service (a bounce, a complaint, an unsubscribe)")
 
 
 class SuppressionQuerySet(models.QuerySet):

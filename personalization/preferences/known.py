@@ -25,6 +25,7 @@ from typing import Any
 
 from django.db.models import Count, Max
 from django.utils import timezone, translation
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from ..changes import Change, profile_changed_note
@@ -35,8 +36,13 @@ from ..models import (
     ConsentRecord,
     ConsentSource,
     ConsentStatus,
+    DecisionReason,
     Event,
     EventName,
+    Message,
+    MessageKind,
+    MessageSource,
+    MessageState,
     Profile,
     Purpose,
     Trait,
@@ -60,6 +66,9 @@ PROFILE_FIELDS = (
 FORGETTABLE_FIELDS = frozenset(PROFILE_FIELDS) - {"email"}
 #: How many recently viewed products are shown.
 RECENTLY_VIEWED_LIMIT = 20
+#: Messages shown in "why you hear from us": the newest this many of the last N days.
+RECENT_MESSAGES_LIMIT = 10
+RECENT_MESSAGES_DAYS = 90
 
 
 @dataclass(frozen=True)
@@ -109,6 +118,18 @@ class ViewedProduct:
 
 
 @dataclass(frozen=True)
+class RecentMessage:
+    """One message we sent them, or meant to and did not, and why."""
+
+    at: dt.datetime  # sent, or decided
+    topic: str  # what it was about (the topic's name)
+    subject: str  # as sent; empty when it was not sent
+    state: str  # MessageState
+    state_label: str
+    why: str  # translated: why it went, or why not
+
+
+@dataclass(frozen=True)
 class WhatWeKnow:
     """Everything :func:`what_we_know` returns; each tuple in the order the page shows it."""
 
@@ -119,12 +140,13 @@ class WhatWeKnow:
     recently_viewed_total: int  # distinct products viewed, of which the above are the newest
     views_kept_days: int | None  # EVENT_RETENTION_DAYS; None: kept until removed
     at: dt.datetime
+    recent_messages: tuple[RecentMessage, ...] = ()  # newest first
 
 
 def what_we_know(*, profile: Profile, now: dt.datetime | None = None) -> WhatWeKnow:
     """What we know about ``profile`` and why they hear from us; see the module docstring.
 
-    Five queries, whatever the customer's history.
+    Six queries, whatever the customer's history.
     """
     saved_instance_check(profile, Profile, field="profile")
     now = timezone.now() if now is None else aware_datetime(now, field="now")
@@ -138,6 +160,7 @@ def what_we_know(*, profile: Profile, now: dt.datetime | None = None) -> WhatWeK
         recently_viewed_total=total,
         views_kept_days=_retention_days(now),
         at=now,
+        recent_messages=_recent_messages(profile, now=now),
     )
 
 
@@ -231,6 +254,53 @@ def _consent_history(profile: Profile) -> tuple[ConsentEntry, ...]:
             )
         )
     return tuple(entries)
+
+
+# What a customer sees of the ledger: what went out, and what the guardrails held back.
+SHOWN_STATES = (MessageState.SENT, MessageState.SKIPPED, MessageState.DEFERRED)
+
+
+def _recent_messages(profile: Profile, *, now: dt.datetime) -> tuple[RecentMessage, ...]:
+    rows = (
+        Message.objects.filter(
+            profile=profile,
+            kind=MessageKind.MARKETING,
+            state__in=SHOWN_STATES,
+            decided_at__gte=now - dt.timedelta(days=RECENT_MESSAGES_DAYS),
+        )
+        .exclude(source=MessageSource.TEST)
+        .select_related("topic")
+        .order_by("-decided_at", "-pk")[:RECENT_MESSAGES_LIMIT]
+    )
+    messages = []
+    for message in rows:
+        topic = message.topic.name if message.topic else ""
+        reason = choice_label(DecisionReason, message.reason) if message.reason else ""
+        if message.state == MessageState.SENT:
+            why = (
+                _("You agreed to marketing emails and get news about “%(topic)s”.")
+                % {"topic": topic}
+                if topic
+                else _("You agreed to marketing emails.")
+            )
+        elif message.state == MessageState.DEFERRED:
+            why = _("Held back until %(when)s: %(reason)s.") % {
+                "when": date_format(timezone.localtime(message.not_before), "DATETIME_FORMAT"),
+                "reason": reason,
+            }
+        else:
+            why = _("Not sent: %(reason)s.") % {"reason": reason}
+        messages.append(
+            RecentMessage(
+                at=message.sent_at or message.decided_at,
+                topic=topic,
+                subject=message.subject if message.state == MessageState.SENT else "",
+                state=message.state,
+                state_label=choice_label(MessageState, message.state),
+                why=why,
+            )
+        )
+    return tuple(messages)
 
 
 def _retention_days(now: dt.datetime) -> int | None:

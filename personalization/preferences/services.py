@@ -55,7 +55,11 @@ CONSENT_SOURCES: Final = {
     PreferenceSource.ADMIN: ConsentSource.ADMIN,
 }
 # unsubscribe_all() also comes from the one-click link in an email (RFC 8058).
-UNSUBSCRIBE_SOURCES: Final = [*PreferenceSource.values, ConsentSource.UNSUBSCRIBE_LINK]
+UNSUBSCRIBE_SOURCES: Final = [
+    *PreferenceSource.values,
+    ConsentSource.UNSUBSCRIBE_LINK,
+    ConsentSource.EMAIL_SERVICE,
+]
 
 _SLUG = re.compile(r"^[-a-zA-Z0-9_]{1,64}$")
 # Consent states in which the customer has said yes (a pending grant awaits confirmation).

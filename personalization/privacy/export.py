@@ -25,6 +25,7 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from ..models import (
+    Campaign,
     Cart,
     CartLine,
     ChannelPreference,
@@ -33,6 +34,8 @@ from ..models import (
     Event,
     Job,
     LearnedInterval,
+    Message,
+    MessageEvent,
     Order,
     OrderLine,
     PreferenceChange,
@@ -271,6 +274,62 @@ EXPORT_PARTS: tuple[ExportPart, ...] = (
         fields=("id", "segment__slug", "segment__name", "entered_at", "exited_at"),
         order_by=("entered_at", "pk"),
     ),
+    # Every message the app meant to send them, and what became of it (the ledger).
+    ExportPart(
+        key="messages",
+        model=Message,
+        person="profile",
+        fields=(
+            "id",
+            "dedupe_key",
+            "source",
+            "campaign__name",
+            "kind",
+            "topic__name",
+            "priority",
+            "context",
+            "state",
+            "reason",
+            "not_before",
+            "expires_at",
+            "variant",
+            "group",
+            "attempts",
+            "claim_token",
+            "claimed_until",
+            "decided_at",
+            "to_email",
+            "subject",
+            "sent_at",
+            "esp_message_id",
+            "last_error",
+            "delivered_at",
+            "opened_at",
+            "clicked_at",
+            "bounced_at",
+            "complained_at",
+            "unsubscribed_at",
+            "created_at",
+            "updated_at",
+        ),
+        order_by=("created_at", "pk"),
+    ),
+    ExportPart(
+        key="tracking_events",
+        model=MessageEvent,
+        person="message__profile",
+        within="message",
+        fields=(
+            "id",
+            "event_id",
+            "esp_message_id",
+            "event_type",
+            "reject_reason",
+            "occurred_at",
+            "received_at",
+        ),
+        order_by=("occurred_at", "pk"),
+    ),
 )
 
 #: The app's models that hold no personal data, and why. A model added to the app must be
@@ -298,6 +357,8 @@ NO_PERSONAL_DATA: dict[type[models.Model], str] = {
     ProductNeighbour: "pairs of products with counts over all customers, linked to no one",
     ProductPopularity: "orders per product over all customers, linked to no one",
     LearnedInterval: "median gaps between repeat purchases over all customers, linked to no one",
+    # A campaign's copy and audience definition; who got it is Message.
+    Campaign: "a marketer's campaign: its copy and which segments it goes to",
 }
 
 

@@ -84,20 +84,46 @@ def suppression_add(*, emails: Iterable[str], reason: str, source: str) -> int:
     return len(set(hashes) - already)
 
 
-def emails_suppressed(*, emails: Iterable[str], reason: str) -> set[str]:
-    """Those of ``emails`` that are on the suppression list for ``reason`` (one query)."""
+def _emails_by_hash(emails: Iterable[str]) -> dict[str, set[str]]:
+    """The addresses by their hash (an address that is not one has nothing to match)."""
     by_hash: dict[str, set[str]] = {}
     for email in set(emails):
         try:
             by_hash.setdefault(email_hash(email), set()).add(email)
         except InvalidInput:
             continue
+    return by_hash
+
+
+def emails_suppressed(*, emails: Iterable[str], reason: str) -> set[str]:
+    """Those of ``emails`` that are on the suppression list for ``reason`` (one query)."""
+    by_hash = _emails_by_hash(emails)
     if not by_hash:
         return set()
     found = Suppression.objects.filter(email_hash__in=list(by_hash), reason=reason).values_list(
         "email_hash", flat=True
     )
     return {email for digest in found for email in by_hash[digest]}
+
+
+# When an address is on the list for several reasons, the one named first is reported.
+_REASON_ORDER = ("erased", "complaint", "hard_bounce", "unsubscribed")
+
+
+def emails_suppression_reasons(*, emails: Iterable[str]) -> dict[str, str]:
+    """{email: reason} for those of ``emails`` on the suppression list for any reason (one
+    query); an address on it for several reasons gets the gravest."""
+    by_hash = _emails_by_hash(emails)
+    if not by_hash:
+        return {}
+    found: dict[str, str] = {}
+    rows = Suppression.objects.filter(email_hash__in=list(by_hash)).values_list(
+        "email_hash", "reason"
+    )
+    for digest, reason in sorted(rows, key=lambda row: _REASON_ORDER.index(row[1])):
+        for email in by_hash[digest]:
+            found.setdefault(email, reason)
+    return found
 
 
 def email_suppressed(*, email: str, reason: str) -> bool:

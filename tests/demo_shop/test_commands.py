@@ -1,15 +1,19 @@
 """seed_demo, and the process supervisor behind rundemo."""
 
 import io
+import re
 import sys
+from urllib.parse import urlsplit
 
 import pytest
 from django.core.management import call_command, get_commands
+from django.test import Client
 
 from demo_shop.shop.catalogue_data import PRODUCTS
 from demo_shop.shop.models import Product as ShopProduct
 from demo_shop.shop.supervisor import Supervisor
 from personalization import models as pzn
+from personalization.consent import consent_state
 
 
 def seed(*args):
@@ -120,3 +124,39 @@ def test_child_output_is_shown_with_its_name():
     supervisor.run()
 
     assert "talker | hello from the child" in out.getvalue()
+
+
+def test_the_seeded_campaign_goes_out_with_a_working_one_click_unsubscribe(db, client, settings):
+    """What a newcomer sees: Beat (here run_due) sends the scheduled campaign to the loyal
+    customers; the outbox shows it with its headers, and its one-click button unsubscribes."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    seed("--profiles", "60")
+    draft = pzn.Campaign.objects.get(status=pzn.CampaignStatus.DRAFT)
+    assert draft.include_segments.get().slug == "coffee_regulars"
+    scheduled = pzn.Campaign.objects.get(status=pzn.CampaignStatus.SCHEDULED)
+
+    call_command("run_due", stdout=io.StringIO(), stderr=io.StringIO())
+
+    sent = scheduled.messages.filter(state=pzn.MessageState.SENT)
+    assert sent.exists()
+    # Everyone planned got a decision, and every skip says why.
+    assert not scheduled.messages.filter(state=pzn.MessageState.PLANNED).exists()
+    assert not scheduled.messages.filter(state=pzn.MessageState.SKIPPED, reason="").exists()
+    listing = client.get("/outbox/").content.decode()
+    assert "new in the shop this week" in listing
+    detail_path = next(
+        path
+        for path in re.findall(r'href="(/outbox/[^"]+/\d+/)"', listing)
+        if "new in the shop" in client.get(path).content.decode()
+    )
+    page = client.get(detail_path)
+    target = page.context["message"].one_click_unsubscribe_url
+    assert target and page.context["message"].html
+    profile = pzn.Profile.objects.get(email=page.context["message"].to)
+
+    # What a mail client does: a POST, no cookie, no CSRF token.
+    mail_client = Client(enforce_csrf_checks=True)
+    answer = mail_client.post(urlsplit(target).path, {"List-Unsubscribe": "One-Click"})
+
+    assert answer.status_code == 200
+    assert consent_state(profile=profile, purpose="email_marketing") == "withdrawn"

@@ -78,6 +78,50 @@ class Command(BaseCommand):
         # Likewise the recommendation model: built now, so a product's admin page shows its
         # neighbours at once rather than after Beat's nightly build.
         call_command("build_recommendations", stdout=self.stdout._out, stderr=self.stderr._out)
+        self._example_campaigns()
+
+    def _example_campaigns(self) -> None:
+        """Two campaigns: a draft to preview, test-send and schedule in the admin, and one
+        already scheduled to the loyal customers, which Beat plans and sends within a minute
+        of the demo starting (the outbox shows it, with the policy's reasons in the ledger)."""
+        from personalization.messaging import campaign_schedule
+        from personalization.models import Campaign, CampaignStatus, Segment, Topic
+
+        coffee = Topic.objects.filter(slug="coffee-and-tea").first()
+        news = Topic.objects.filter(slug="new-arrivals").first()
+        regulars = Segment.objects.filter(slug="coffee_regulars").first()
+        loyal = Segment.objects.filter(slug="loyal").first()
+        if not (coffee and news and regulars and loyal):
+            return
+        draft, created = Campaign.objects.get_or_create(
+            name="Coffee regulars: autumn roasts (draft)",
+            defaults={
+                "topic": coffee,
+                "subject": "{{ greeting }} the autumn roasts are in",
+                "preheader": "Three new single origins, roasted this week.",
+                "body": DRAFT_BODY,
+                "generic_subject": "The autumn roasts are in",
+            },
+        )
+        if created:
+            draft.include_segments.set([regulars])
+        welcome, created = Campaign.objects.get_or_create(
+            name="Loyal customers: new arrivals",
+            defaults={
+                "topic": news,
+                "subject": "{{ greeting }} new in the shop this week",
+                "preheader": "A few things we think you will like.",
+                "body": LOYAL_BODY,
+                "utm_campaign": "loyal-new-arrivals",
+            },
+        )
+        if created:
+            welcome.include_segments.set([loyal])
+        if welcome.status == CampaignStatus.DRAFT:
+            campaign_schedule(campaign=welcome)
+        self.stdout.write(
+            "Campaigns: a draft to try in the admin, and one scheduled to the loyal customers."
+        )
 
     def _example_segment(self) -> None:
         """A rule segment as a marketer would make one, to open in the admin's rule builder."""
@@ -124,6 +168,17 @@ class Command(BaseCommand):
             f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", ending=end
         )
         self.stdout.flush()
+
+
+DRAFT_BODY = """<p>{{ greeting }}</p>
+<p>Our autumn roasts are in: three single origins, roasted this week in small batches.</p>
+{% recommendations 3 %}
+<p>Happy brewing!</p>"""
+
+LOYAL_BODY = """<p>{{ greeting }}</p>
+<p>Thank you for shopping with us. Here is what is new this week.</p>
+{% recommendations 4 %}
+<p><a href="{{ site_url }}">Visit the shop</a></p>"""
 
 
 def _already_generated(err: CommandError) -> bool:

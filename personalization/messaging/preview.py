@@ -1,0 +1,110 @@
+"""Per-recipient preview and test sends: exactly what one customer would get, or why nothing.
+
+The preview runs the same policy (:mod:`.policy`) and renderer (:mod:`.render`) as the
+dispatcher, on a message that is not written anywhere: what the marketer sees is what the
+customer would get if it were sent now.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from ..exceptions import InvalidInput
+from ..models import Campaign, MessageKind, Profile, Variant
+from .campaigns import campaign_audience
+from .policy import SEND, SKIP, Candidate, Decision, decide_many, how_to_send, recipients_load
+from .render import Copy, Email, email_render, recipient_context
+
+
+@dataclass(frozen=True)
+class Preview:
+    profile: Profile
+    in_audience: bool
+    decision: Decision
+    email: Email | None  # None when the policy would skip them
+
+    @property
+    def would_send(self) -> bool:
+        return self.decision.action == SEND
+
+
+def campaign_copy(*, campaign: Campaign, variant: str) -> Copy:
+    """The campaign's copy for a variant (the generic one falls back on the tailored texts)."""
+    generic = variant == Variant.GENERIC
+    return Copy.compile(
+        subject=(generic and campaign.generic_subject) or campaign.subject,
+        preheader=campaign.preheader,
+        body=(generic and campaign.generic_body) or campaign.body,
+        utm_campaign=campaign.utm_campaign,
+        topic_name=campaign.topic.name,
+    )
+
+
+def _render_for(*, campaign: Campaign, profile: Profile, decision: Decision, now) -> Email:
+    copy = campaign_copy(campaign=campaign, variant=decision.variant)
+    with translation.override(profile.locale or settings.LANGUAGE_CODE):
+        context = recipient_context(
+            profile=profile,
+            variant=decision.variant,
+            by_name=decision.first_name,
+            copy=copy,
+            now=now,
+        )
+        return email_render(copy=copy, context=context, to=profile.email or "")
+
+
+def campaign_preview(
+    *, campaign: Campaign, profile: Profile, now: dt.datetime | None = None
+) -> Preview:
+    """What ``profile`` would get from ``campaign`` if it went out now: the policy's decision
+    and, unless it is a skip, the rendered email (for a deferral, what would go out later).
+    Compiling the copy raises ``TemplateSyntaxError`` for broken copy."""
+    now = now or timezone.now()
+    candidate = Candidate(
+        pk=0,
+        profile_id=profile.pk,
+        kind=MessageKind.MARKETING,
+        topic_id=campaign.topic_id,
+        priority=campaign.priority,
+        not_before=now,
+        expires_at=None,
+        cancelled=False,
+    )
+    recipients = recipients_load(profile_ids=[profile.pk], now=now)
+    decision = decide_many([candidate], recipients, now=now)[0]
+    email = None
+    if decision.action != SKIP:
+        email = _render_for(campaign=campaign, profile=profile, decision=decision, now=now)
+    in_audience = campaign_audience(campaign=campaign).filter(pk=profile.pk).exists()
+    return Preview(profile=profile, in_audience=in_audience, decision=decision, email=email)
+
+
+def campaign_test_send(
+    *, campaign: Campaign, profile: Profile, to: str, now: dt.datetime | None = None
+) -> Email:
+    """Send ``profile``'s version of the campaign to ``to`` (the marketer), marked as a test.
+
+    Rendered as the preview renders it, whatever the policy says (a test of the copy, not of
+    the audience); nothing is written to the ledger and no cap slot is taken.
+    """
+    now = now or timezone.now()
+    recipient = recipients_load(profile_ids=[profile.pk], now=now).get(profile.pk)
+    if recipient is None:
+        raise InvalidInput(_("The profile no longer exists."), field="profile")
+    decision = how_to_send(recipient)
+    email = _render_for(campaign=campaign, profile=profile, decision=decision, now=now)
+    mail = EmailMultiAlternatives(
+        subject=_("[Test] %(subject)s") % {"subject": email.subject},
+        body=email.text,
+        to=[to],
+        headers=email.headers,
+    )
+    mail.attach_alternative(email.html, "text/html")
+    mail.send()
+    return email

@@ -1,0 +1,211 @@
+"""Rendering a marketing email: the copy over plain data, in the shop's layout, ready for mail
+clients (CSS inlined with css-inline, a plain-text part from inscriptis, the shop's UTM
+parameters on its links, RFC 8058 one-click unsubscribe headers).
+
+The copy is compiled once per campaign and variant (:class:`Copy`); each recipient costs one
+context (:func:`recipient_context`: plain data only, with recommendations and cart lines read
+only when the copy shows them) and one render (:func:`email_render`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from functools import cache
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import css_inline
+from django.template import Context
+from django.template.loader import render_to_string
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from inscriptis import get_text
+from inscriptis.model.config import ParserConfig
+
+from ..conf import app_settings
+from ..models import CartLine, Profile, Variant
+from ..preferences.links import preference_links
+from ..recommendations import recommend_for_profile
+from .templates import (
+    CART_KEY,
+    RECOMMENDATIONS_KEY,
+    CartLinesNode,
+    RecommendationsNode,
+    mail_template_compile,
+    uses,
+)
+
+MAX_RECOMMENDATIONS = 12
+_HREF = re.compile(r'href="([^"]+)"')
+
+
+@dataclass(frozen=True)
+class Copy:
+    """A campaign's (or flow step's) copy for one variant, compiled."""
+
+    subject: object
+    preheader: object
+    body: object
+    needs_recommendations: bool
+    needs_cart: bool
+    utm_campaign: str = ""
+    topic_name: str = ""
+
+    @classmethod
+    def compile(
+        cls, *, subject: str, preheader: str, body: str, utm_campaign: str = "", topic_name=""
+    ) -> Copy:
+        compiled = [mail_template_compile(text) for text in (subject, preheader, body)]
+        return cls(
+            *compiled,
+            needs_recommendations=any(uses(c, RecommendationsNode) for c in compiled),
+            needs_cart=any(uses(c, CartLinesNode) for c in compiled),
+            utm_campaign=utm_campaign,
+            topic_name=topic_name,
+        )
+
+
+@dataclass(frozen=True)
+class Email:
+    to: str
+    subject: str
+    html: str
+    text: str
+    headers: dict[str, str]
+
+
+def greeting_text(*, first_name: str, by_name: bool) -> str:
+    """The salutation, in the active language."""
+    if by_name and first_name:
+        return _("Hi %(name)s,") % {"name": first_name}
+    return _("Hello,")
+
+
+def _product_data(recommendation) -> dict:
+    product = recommendation.product
+    return {
+        "title": product.title,
+        "url": product.url,
+        "image_url": product.image_url,
+        "price": str(product.price) if product.price is not None else "",
+        "currency": product.currency,
+        "why": recommendation.reason_text,
+    }
+
+
+def recipient_context(
+    *, profile: Profile, variant: str, by_name: bool, copy: Copy, now: dt.datetime
+) -> dict:
+    """The plain data the copy is rendered over, for one recipient (in their language)."""
+    tailored = variant == Variant.TAILORED
+    links = preference_links(profile=profile)
+    context = {
+        "greeting": greeting_text(first_name=profile.first_name, by_name=by_name),
+        "first_name": profile.first_name if by_name else "",
+        "shop_name": shop_name(),
+        "site_url": app_settings.SITE_URL or "",
+        "preference_centre_url": links.manage,
+        "unsubscribe_url": links.unsubscribe,
+        "personalized": False,
+        "_headers": links.headers,
+    }
+    if copy.needs_recommendations:
+        picks = recommend_for_profile(profile=profile, limit=MAX_RECOMMENDATIONS, now=now)
+        # A generic variant never shows tailored picks, whatever the consent says by now.
+        context["personalized"] = tailored and picks.personalized
+        context[RECOMMENDATIONS_KEY] = [
+            _product_data(item) for item in picks.items if tailored or not picks.personalized
+        ]
+    if copy.needs_cart and tailored:
+        context[CART_KEY] = [
+            {
+                "title": line.product.title,
+                "url": line.product.url,
+                "image_url": line.product.image_url,
+                "quantity": line.quantity,
+                "price": str(line.unit_price),
+            }
+            for line in CartLine.objects.filter(cart__profile=profile, cart__status="open")
+            .select_related("product")
+            .order_by("pk")
+        ]
+    return context
+
+
+def shop_name() -> str:
+    site = app_settings.SITE_URL or ""
+    return urlsplit(site).hostname or ""
+
+
+def utm_tagged(html: str, *, campaign: str) -> str:
+    """Add the shop's UTM parameters to every link into SITE_URL (not to the preference and
+    unsubscribe links, which are the customer's own)."""
+    params = dict(app_settings.UTM_PARAMETERS)
+    site = (app_settings.SITE_URL or "").rstrip("/")
+    if not params or not site:
+        return html
+    if campaign:
+        params["utm_campaign"] = campaign
+
+    def tag(match: re.Match) -> str:
+        url = match.group(1).replace("&amp;", "&")
+        if not url.startswith(site) or "/preferences/" in url:
+            return match.group(0)
+        parts = urlsplit(url)
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        for key, value in params.items():
+            query.setdefault(key, value)
+        return f'href="{escape(urlunsplit(parts._replace(query=urlencode(query))))}"'
+
+    return _HREF.sub(tag, html)
+
+
+@cache
+def _inliner() -> css_inline.CSSInliner:
+    # Styles stay in <head> too: media queries (dark mode, narrow screens) cannot be inlined.
+    return css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
+
+
+_TEXT_CONFIG = ParserConfig(display_links=True, display_anchors=False)
+
+
+def layout_render(*, subject: str, preheader: str, body: str, context: dict, topic_name: str):
+    """The shop's layout (``EMAIL_LAYOUT_TEMPLATE``) around a rendered body."""
+    return render_to_string(
+        app_settings.EMAIL_LAYOUT_TEMPLATE,
+        {
+            "subject": subject,
+            "preheader": preheader,
+            "body": body,
+            "shop_name": context.get("shop_name", ""),
+            "site_url": context.get("site_url", ""),
+            "preference_centre_url": context["preference_centre_url"],
+            "unsubscribe_url": context["unsubscribe_url"],
+            "topic_name": topic_name,
+        },
+    )
+
+
+def email_render(*, copy: Copy, context: dict, to: str) -> Email:
+    """Render one recipient's email (in the active language: the caller activates theirs)."""
+    data = Context({key: value for key, value in context.items() if key != "_headers"})
+    subject = " ".join(copy.subject.render(data).split())
+    preheader = " ".join(copy.preheader.render(data).split())
+    body = copy.body.render(data)
+    html = layout_render(
+        subject=subject,
+        preheader=preheader,
+        body=mark_safe(body),  # rendered with autoescape by the mail engine
+        context=context,
+        topic_name=copy.topic_name,
+    )
+    html = _inliner().inline(utm_tagged(html, campaign=copy.utm_campaign))
+    return Email(
+        to=to,
+        subject=subject,
+        html=html,
+        text=get_text(html, _TEXT_CONFIG).strip() + "\n",
+        headers=dict(context["_headers"]),
+    )
