@@ -67,7 +67,9 @@ class Due:
 def _days_between(later: str, earlier: str) -> str:
     """SQL for the number of days (fractional) from ``earlier`` to ``later``."""
     if connection.vendor == "postgresql":
-        return f"EXTRACT(EPOCH FROM ({later} - {earlier})) / 86400.0"
+        # EXTRACT gives numeric since PostgreSQL 14: sorting millions of gaps as numeric is
+        # several times slower than as double precision.
+        return f"CAST(EXTRACT(EPOCH FROM ({later} - {earlier})) AS DOUBLE PRECISION) / 86400.0"
     return f"(julianday({later}) - julianday({earlier}))"
 
 
