@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from django.db import models
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, Q, Value
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext
@@ -116,11 +116,17 @@ class Recommendations:
         return [item.product for item in self.items]
 
 
-# --- What may be shown -------------------------------------------------------------------------
+# --- What may be shown ---------------------------------------------------------------------------
+#
+# The rules are applied in Python to the few rows each query returns (a customer's history, a
+# product's neighbours, a page of bestsellers), each row carrying the product's flags: a read
+# then costs a handful of short statements instead of subqueries compiled for every call.
 
 
-def _sensitive_condition(*, consented: bool) -> Q:
-    """Q for the products this customer must not be shown or profiled from."""
+def _blocked_ids(*, consented: bool) -> set[int]:
+    """Products this customer must not be shown or profiled from: flagged by the shop, or in a
+    SENSITIVE_CATEGORIES category the shop did not allow for consenting customers (one query,
+    a few rows)."""
     allowed = (
         {name.casefold() for name in app_settings.RECOMMENDATION_ALLOWED_SENSITIVE_CATEGORIES}
         if consented
@@ -130,21 +136,30 @@ def _sensitive_condition(*, consented: bool) -> Q:
     for name in app_settings.SENSITIVE_CATEGORIES:
         if name.casefold() not in allowed:
             condition |= category_matches(name)
-    return condition
+    return set(Product.objects.filter(condition).values_list("pk", flat=True))
 
 
-def _usable(*, consented: bool):
-    """Products that may be built from (in or out of stock)."""
-    return Product.objects.exclude(_sensitive_condition(consented=consented))
+def _under(path_key: str, keys: set[str]) -> bool:
+    """Whether the category ``path_key`` is one of ``keys`` or below one of them."""
+    return any(path_key == key or path_key.startswith(key + CATEGORY_SEPARATOR) for key in keys)
 
 
-def _showable(*, consented: bool, category: str | None):
-    rows = _usable(consented=consented).filter(active=True, in_stock=True)
-    if category:
-        rows = rows.filter(
-            pk__in=ProductCategory.objects.filter(key=category_key(category)).values("product")
-        )
-    return rows
+@dataclass
+class _Rules:
+    """What may be shown to this customer (or on this page), decided row by row."""
+
+    blocked: set[int]  # sensitive for this customer
+    excluded: set[int] = field(default_factory=set)  # bought (not repeat), in the cart, …
+    cooling: set[str] = field(default_factory=set)  # category keys resting after a durable
+    category: str = ""  # a category key the picks must be in (or below)
+
+    def allows(self, pk: int, path: str, active: bool, in_stock: bool) -> bool:
+        if not (active and in_stock) or pk in self.blocked or pk in self.excluded:
+            return False
+        key = category_key(path) if path else ""
+        if self.cooling and key and _under(key, self.cooling):
+            return False
+        return not self.category or (bool(key) and _under(key, {self.category}))
 
 
 def _category_name(path: str) -> str:
@@ -163,12 +178,7 @@ class _History:
     seeds: dict[int, float]  # product → weight as a starting point
     paths: dict[int, str]  # product → category path, for the seeds
     repeats: dict[int, tuple[dt.datetime, int | None]]  # repeat purchase → (last, own interval)
-
-    @property
-    def cooling_condition(self) -> Q:
-        if not self.cooling:
-            return Q(pk__in=[])
-        return Q(pk__in=ProductCategory.objects.filter(key__in=self.cooling).values("product"))
+    in_cart: list[int] = field(default_factory=list)  # in the open cart, most wanted first
 
 
 def _age_weight(kind: str, last: dt.datetime | None, now: dt.datetime) -> float:
@@ -177,79 +187,77 @@ def _age_weight(kind: str, last: dt.datetime | None, now: dt.datetime) -> float:
     return SEED_WEIGHTS[kind] * 0.5 ** (age_days / half_life)
 
 
+_PRODUCT_FIELDS = (
+    "product_id",
+    "product__purchase_cycle",
+    "product__repurchase_interval_days",
+    "product__category_path",
+)
+
+
 def _history(
-    *, profile: Profile, consented: bool, now: dt.datetime, context: str, with_views: bool = True
+    *, profile: Profile, blocked: set[int], now: dt.datetime, context: str, with_views: bool = True
 ) -> _History:
-    """Read what the customer bought, has in their cart and viewed: one query each, each
-    aggregated per product in the database. Only products that may be used for this customer
-    are read (a sensitive product is never a candidate either, so it need not be excluded)."""
-    usable = _usable(consented=consented).values("pk")
+    """Read what the customer bought, has in their cart and viewed: one statement (a
+    ``UNION ALL`` of three reads, each aggregated per product in the database). Products in
+    ``blocked`` are neither seeds nor rules' input (they are never candidates either)."""
     since = now - dt.timedelta(days=app_settings.RECOMMENDATION_HISTORY_DAYS)
     cooldown_since = now - dt.timedelta(days=app_settings.RECOMMENDATION_DURABLE_COOLDOWN_DAYS)
     history = _History(
         excluded=set(), cooling=set(), seeds=defaultdict(float), paths={}, repeats={}
     )
 
-    bought = (
-        OrderLine.objects.filter(
-            order__profile=profile,
-            order__status=OrderStatus.PLACED,
-            order__placed_at__lte=now,
-            product__in=usable,
+    def rows(queryset, kind: str, last):
+        return (
+            queryset.values(*_PRODUCT_FIELDS)
+            .annotate(kind=Value(kind, output_field=models.CharField()), last=Max(last))
+            .values_list(*_PRODUCT_FIELDS, "kind", "last")
+            .order_by()
         )
-        .values(
-            "product_id",
-            "product__purchase_cycle",
-            "product__repurchase_interval_days",
-            "product__category_path",
-        )
-        .annotate(last=Max("order__placed_at"))
-    )
-    for row in bought:
-        product_id, cycle, path = (
-            row["product_id"],
-            row["product__purchase_cycle"],
-            row["product__category_path"],
-        )
-        own_interval = row["product__repurchase_interval_days"]
-        if cycle == PurchaseCycle.REPEAT or own_interval:
-            history.repeats[product_id] = (row["last"], own_interval)
-        else:
-            history.excluded.add(product_id)
-        if cycle == PurchaseCycle.DURABLE and path and row["last"] >= cooldown_since:
-            history.cooling.add(category_key(path))
-        if row["last"] >= since:
-            history.seeds[product_id] += _age_weight("purchase", row["last"], now)
-            history.paths[product_id] = path
 
-    in_cart = (
-        _cart_lines(profile=profile)
-        .filter(product__in=usable)
-        .values("product_id", "product__category_path")
-        .annotate(last=Max("cart__source_updated_at"))
-    )
-    for row in in_cart:
-        if context != "cart_reminder":
-            history.excluded.add(row["product_id"])
-        history.seeds[row["product_id"]] += _age_weight("cart", row["last"], now)
-        history.paths[row["product_id"]] = row["product__category_path"]
-
+    reads = [
+        rows(
+            OrderLine.objects.filter(
+                order__profile=profile, order__status=OrderStatus.PLACED, order__placed_at__lte=now
+            ),
+            "purchase",
+            "order__placed_at",
+        ),
+        rows(_cart_lines(profile=profile), "cart", "cart__source_updated_at"),
+    ]
     if with_views:
-        viewed = (
-            Event.objects.filter(
-                profile=profile,
-                name=EventName.PRODUCT_VIEWED,
-                is_sensitive=False,
-                occurred_at__gte=since,
-                occurred_at__lte=now,
-                product__in=usable,
+        reads.append(
+            rows(
+                Event.objects.filter(
+                    profile=profile,
+                    name=EventName.PRODUCT_VIEWED,
+                    is_sensitive=False,
+                    occurred_at__gte=since,
+                    occurred_at__lte=now,
+                    product__isnull=False,
+                ),
+                "view",
+                "occurred_at",
             )
-            .values("product_id", "product__category_path")
-            .annotate(last=Max("occurred_at"))
         )
-        for row in viewed:
-            history.seeds[row["product_id"]] += _age_weight("view", row["last"], now)
-            history.paths[row["product_id"]] = row["product__category_path"]
+    for product_id, cycle, own_interval, path, kind, last in reads[0].union(*reads[1:], all=True):
+        if product_id in blocked:
+            continue
+        if kind == "purchase":
+            if cycle == PurchaseCycle.REPEAT or own_interval:
+                history.repeats[product_id] = (last, own_interval)
+            else:
+                history.excluded.add(product_id)
+            if cycle == PurchaseCycle.DURABLE and path and last >= cooldown_since:
+                history.cooling.add(category_key(path))
+            if last < since:
+                continue
+        elif kind == "cart":
+            history.in_cart.append(product_id)
+            if context != "cart_reminder":
+                history.excluded.add(product_id)
+        history.seeds[product_id] += _age_weight(kind, last, now)
+        history.paths[product_id] = path
     history.seeds = dict(history.seeds)
     return history
 
@@ -260,39 +268,70 @@ def _cart_lines(*, profile: Profile):
 
 # --- Fill-ups that need no one's data ----------------------------------------------------------
 
+# A product's flags the rules read, next to its id, in every read of candidates.
+_FLAGS = ("product__category_path", "product__active", "product__in_stock")
 
-def _bestsellers(*, candidates, now: dt.datetime, limit: int, category_key_: str | None = None):
-    """(product id, orders) of the most ordered candidates: one query.
+# Bestsellers are read in pages of this many, best first, until the rules leave enough.
+BESTSELLER_PAGE = 100
 
-    Read from the current build's counts (one indexed query, whatever the order history's
-    size); before the first build they are counted from the orders of the last N days.
-    """
-    in_category = (
-        ProductCategory.objects.filter(key=category_key_).values("product")
-        if category_key_
-        else None
+
+def _bestsellers(*, rules: _Rules, now: dt.datetime, limit: int, skip: set[int]):
+    """(product id, orders) of the most ordered products the rules allow, best first.
+
+    Read from the current build's counts (an indexed read of a page or two, whatever the order
+    history's size); before the first build they are counted from the orders of the last N
+    days."""
+    found: list[tuple[int, int]] = []
+    counted = ProductPopularity.objects.current()
+    if rules.category:
+        counted = counted.filter(
+            product__in=ProductCategory.objects.filter(key=rules.category).values("product")
+        )
+    fields = (
+        "product_id",
+        "orders",
+        "product__category_path",
+        "product__active",
+        "product__in_stock",
     )
-    counted = ProductPopularity.objects.current().filter(product__in=candidates.values("pk"))
-    if in_category is not None:
-        counted = counted.filter(product__in=in_category)
-    rows = list(counted.order_by("rank").values_list("product_id", "orders")[:limit])
-    if rows or RecommendationModel.objects.current().exists():
-        return rows
+    start, any_rows = 0, False
+    while len(found) < limit:
+        page = list(counted.order_by("rank").values_list(*fields)[start : start + BESTSELLER_PAGE])
+        any_rows = any_rows or bool(page)
+        for product_id, orders, path, active, in_stock in page:
+            if product_id not in skip and rules.allows(product_id, path, active, in_stock):
+                found.append((product_id, orders))
+        if len(page) < BESTSELLER_PAGE:
+            break
+        start += BESTSELLER_PAGE
+    if any_rows or RecommendationModel.objects.current().exists():
+        return found[:limit]
+    return _bestsellers_counted(rules=rules, now=now, limit=limit, skip=skip)
+
+
+def _bestsellers_counted(*, rules: _Rules, now: dt.datetime, limit: int, skip: set[int]):
+    """Before the first build: counted from the orders of the last N days."""
     since = now - dt.timedelta(days=app_settings.RECOMMENDATION_BESTSELLER_DAYS)
     lines = OrderLine.objects.filter(
-        order__status=OrderStatus.PLACED,
-        order__placed_at__gte=since,
-        order__placed_at__lte=now,
-        product__in=candidates.values("pk"),
+        order__status=OrderStatus.PLACED, order__placed_at__gte=since, order__placed_at__lte=now
     )
-    if in_category is not None:
-        lines = lines.filter(product__in=in_category)
-    return list(
-        lines.values("product_id")
+    if rules.category:
+        lines = lines.filter(
+            product__in=ProductCategory.objects.filter(key=rules.category).values("product")
+        )
+    counted = (
+        lines.values("product_id", *_FLAGS)
         .annotate(orders=Count("order", distinct=True))
         .order_by("-orders", "product_id")
-        .values_list("product_id", "orders")[:limit]
     )
+    found = [
+        (product_id, orders)
+        for product_id, path, active, in_stock, orders in counted.values_list(
+            "product_id", *_FLAGS, "orders"
+        )
+        if product_id not in skip and rules.allows(product_id, path, active, in_stock)
+    ]
+    return found[:limit]
 
 
 class _Picks:
@@ -307,6 +346,10 @@ class _Picks:
     @property
     def full(self) -> bool:
         return len(self.rows) >= self.limit
+
+    @property
+    def room(self) -> int:
+        return self.limit - len(self.rows)
 
     def add(self, product_id, score, reason, because_of=None, category=""):
         if product_id in self.seen or self.full:
@@ -332,34 +375,33 @@ class _Picks:
         return Recommendations(items=items, personalized=personalized)
 
 
-def _fill(picks: _Picks, *, candidates, now: dt.datetime, category_path: str = "") -> None:
+def _fill(picks: _Picks, *, rules: _Rules, now: dt.datetime, category_path: str = "") -> None:
     """Popular in ``category_path`` first (when given), then bestsellers."""
     if category_path and not picks.full:
-        rows = _bestsellers(
-            candidates=candidates.exclude(pk__in=picks.seen),
-            now=now,
-            limit=picks.limit,
-            category_key_=category_key(category_path),
-        )
+        in_category = replace(rules, category=category_key(category_path))
+        rows = _bestsellers(rules=in_category, now=now, limit=picks.room, skip=picks.seen)
         for product_id, orders in rows:
             picks.add(
                 product_id, orders, Reason.POPULAR_IN_CATEGORY, None, _category_name(category_path)
             )
     if not picks.full:
-        rows = _bestsellers(
-            candidates=candidates.exclude(pk__in=picks.seen), now=now, limit=picks.limit
-        )
+        rows = _bestsellers(rules=rules, now=now, limit=picks.room, skip=picks.seen)
         for product_id, orders in rows:
             picks.add(product_id, orders, Reason.BESTSELLER)
 
 
-def _restock(picks: _Picks, *, history: _History, candidates, now: dt.datetime) -> None:
+def _restock(picks: _Picks, *, history: _History, rules: _Rules, now: dt.datetime) -> None:
     """Repeat purchases the customer is due to buy again, most overdue first, in at most half
     of the places (the rest is for discovery)."""
     due = due_from_purchases(last_bought=history.repeats, now=now)
     if not due:
         return
-    showable = set(candidates.filter(pk__in=list(due)).values_list("pk", flat=True))
+    flags = Product.objects.filter(pk__in=list(due)).values_list(
+        "pk", "category_path", "active", "in_stock"
+    )
+    showable = [
+        pk for pk, path, active, in_stock in flags if rules.allows(pk, path, active, in_stock)
+    ]
     places = max(1, picks.limit // 2)
     for product_id in sorted(showable, key=lambda pk: (due[pk], pk))[:places]:
         picks.add(product_id, 1.0, Reason.RESTOCK)
@@ -368,6 +410,24 @@ def _restock(picks: _Picks, *, history: _History, candidates, now: dt.datetime) 
 
 def _neighbour_reason(co_purchases: int) -> str:
     return Reason.BOUGHT_TOGETHER if co_purchases else Reason.VIEWED_TOGETHER
+
+
+def _neighbours(*, seeds: list[int]):
+    """(seed, neighbour, score, co-purchases, the neighbour's category path, active, in stock)
+    of the seeds in the current model: one indexed read."""
+    return (
+        ProductNeighbour.objects.current()
+        .filter(product__in=seeds)
+        .values_list(
+            "product_id",
+            "neighbour_id",
+            "score",
+            "co_purchases",
+            "neighbour__category_path",
+            "neighbour__active",
+            "neighbour__in_stock",
+        )
+    )
 
 
 # --- Public -----------------------------------------------------------------------------------
@@ -391,26 +451,23 @@ def recommend_for_product(
     consented = profile is not None and has_consent(
         profile=profile, purpose=Purpose.PERSONALIZATION
     )
-    candidates = _showable(consented=consented, category=None).exclude(pk=product.pk)
+    rules = _Rules(blocked=_blocked_ids(consented=consented), excluded={product.pk})
     if consented:
         history = _history(
-            profile=profile, consented=True, now=now, context="general", with_views=False
+            profile=profile, blocked=rules.blocked, now=now, context="general", with_views=False
         )
-        candidates = candidates.exclude(pk__in=history.excluded).exclude(history.cooling_condition)
+        rules.excluded |= history.excluded
+        rules.cooling = history.cooling
     picks = _Picks(limit)
-    usable = _usable(consented=consented).filter(pk=product.pk).exists()
+    usable = product.pk not in rules.blocked
     if usable:
-        rows = (
-            ProductNeighbour.objects.current()
-            .filter(product=product, neighbour__in=candidates.values("pk"))
-            .order_by("-score", "rank")
-            .values_list("neighbour_id", "score", "co_purchases")[:limit]
+        rows = sorted(
+            (row for row in _neighbours(seeds=[product.pk]) if rules.allows(row[1], *row[4:])),
+            key=lambda row: (-row[2], row[1]),
         )
-        for neighbour_id, score, co_purchases in rows:
+        for _seed, neighbour_id, score, co_purchases, *_flags in rows:
             picks.add(neighbour_id, score, _neighbour_reason(co_purchases), product.pk)
-    _fill(
-        picks, candidates=candidates, now=now, category_path=product.category_path if usable else ""
-    )
+    _fill(picks, rules=rules, now=now, category_path=product.category_path if usable else "")
     return picks.result(personalized=consented)
 
 
@@ -432,39 +489,39 @@ def recommend_for_profile(
     """
     now = now or timezone.now()
     consented = has_consent(profile=profile, purpose=Purpose.PERSONALIZATION)
-    candidates = _showable(consented=consented, category=category)
+    rules = _Rules(
+        blocked=_blocked_ids(consented=consented),
+        category=category_key(category) if category else "",
+    )
     picks = _Picks(limit)
     if not consented:
-        _fill(picks, candidates=candidates, now=now, category_path=category or "")
+        _fill(picks, rules=rules, now=now, category_path=category or "")
         return picks.result(personalized=False)
 
-    history = _history(profile=profile, consented=True, now=now, context=context)
-    candidates = candidates.exclude(history.cooling_condition)
+    history = _history(profile=profile, blocked=rules.blocked, now=now, context=context)
+    rules.cooling = history.cooling
     if context == "cart_reminder":
         in_cart = (
             _cart_lines(profile=profile)
-            .filter(product__in=candidates.values("pk"))
             .order_by("-quantity", "product_id")
-            .values_list("product_id", flat=True)
+            .values_list("product_id", *_FLAGS)
         )
-        for product_id in in_cart:
-            picks.add(product_id, 1.0, Reason.IN_CART)
-    candidates = candidates.exclude(pk__in=history.excluded)
+        for product_id, *flags in in_cart:
+            if rules.allows(product_id, *flags):
+                picks.add(product_id, 1.0, Reason.IN_CART)
+    rules.excluded = history.excluded
     if history.repeats:
-        _restock(picks, history=history, candidates=candidates, now=now)
+        _restock(picks, history=history, rules=rules, now=now)
     seeds = history.seeds
     if not seeds and not picks.rows:
-        _fill(picks, candidates=candidates, now=now, category_path=category or "")
+        _fill(picks, rules=rules, now=now, category_path=category or "")
         return picks.result(personalized=False)
 
     scores: dict[int, float] = defaultdict(float)
     best: dict[int, tuple[float, int, int]] = {}  # candidate → (contribution, seed, co-purchases)
-    rows = (
-        ProductNeighbour.objects.current()
-        .filter(product__in=list(seeds), neighbour__in=candidates.values("pk"))
-        .values_list("product_id", "neighbour_id", "score", "co_purchases")
-    )
-    for seed, neighbour, score, co_purchases in rows:
+    for seed, neighbour, score, co_purchases, *flags in _neighbours(seeds=list(seeds)):
+        if not rules.allows(neighbour, *flags):
+            continue
         contribution = seeds[seed] * score
         scores[neighbour] += contribution
         if neighbour not in best or contribution > best[neighbour][0]:
@@ -477,5 +534,5 @@ def recommend_for_profile(
     if not picks.full and seeds:
         top_seed = max(seeds, key=lambda pk: (seeds[pk], -pk))
         top_seed_path = category or history.paths.get(top_seed) or ""
-    _fill(picks, candidates=candidates, now=now, category_path=top_seed_path)
+    _fill(picks, rules=rules, now=now, category_path=top_seed_path)
     return picks.result(personalized=True)
