@@ -140,6 +140,10 @@ SETTING_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "RECOMMENDATION_BESTSELLER_DAYS": (_is_positive_int, "a positive whole number of days"),
     "RECOMMENDATION_ALLOWED_SENSITIVE_CATEGORIES": (_is_text_list, "a list of category names"),
     "RECOMMENDATION_INTERVAL_MIN_REPEATS": (_is_positive_int, "a positive whole number"),
+    "RECOMMENDATION_INTERVAL_RELEARN_DAYS": (
+        _is_non_negative_int,
+        "a whole number of days, 0 or more",
+    ),
     "RECOMMENDATION_BUILD_SCHEDULE": (
         _is_crontab_or_none,
         "None or a dict of crontab fields (minute, hour, day_of_week, day_of_month, "

@@ -113,6 +113,10 @@ DEFAULTS: dict[str, Any] = {
     # each build (the median gap between a customer's purchases of it) once customers bought
     # it again at least this many times.
     "RECOMMENDATION_INTERVAL_MIN_REPEATS": 20,
+    # How long learned intervals hold: a build carries the current ones over (a copy of a few
+    # hundred rows) until they are this many days old, then learns them again from all orders
+    # (the build's most expensive step after the neighbours). 0 learns them at every build.
+    "RECOMMENDATION_INTERVAL_RELEARN_DAYS": 7,
     # Crontab fields (minute, hour, day_of_week, day_of_month, month_of_year) of the Beat
     # schedule registered at migrate; fields left out mean "*". None registers no schedule.
     # Like every schedule, it is only created when missing: later edits happen in the admin.

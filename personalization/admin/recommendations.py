@@ -107,6 +107,7 @@ class RecommendationModelAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "seconds",
         "products",
         "neighbours",
+        "intervals_learned_at",
         "settings",
         "error",
     )

@@ -67,6 +67,16 @@ class RecommendationModel(models.Model):
     error = models.TextField(
         _("error"), blank=True, help_text=_("Why a failed build failed (the exception).")
     )
+    intervals_learned_at = models.DateTimeField(
+        _("intervals learned at"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "When the repurchase intervals this build holds were learned: by this build, or "
+            "by an earlier one within RECOMMENDATION_INTERVAL_RELEARN_DAYS (they were carried "
+            "over)."
+        ),
+    )
 
     objects = RecommendationModelQuerySet.as_manager()
 

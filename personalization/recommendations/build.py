@@ -22,7 +22,8 @@ only partly tames; cosine stays between 0 and 1 and is the classic item-to-item 
 
 The same build counts the bestsellers (:func:`popularity_insert`): orders per product in the
 last ``RECOMMENDATION_BESTSELLER_DAYS``, so that a read never aggregates the order history,
-and learns repurchase intervals for replenishment (:mod:`.replenishment`).
+and learns repurchase intervals for replenishment (:mod:`.replenishment`), or carries the
+current ones over while they are younger than ``RECOMMENDATION_INTERVAL_RELEARN_DAYS``.
 
 Pairs seen together fewer than ``RECOMMENDATION_MIN_SUPPORT`` times (orders plus viewers) are
 dropped. Sensitive products (``Product.objects.sensitive()``) are not in the model at all: not
@@ -57,7 +58,7 @@ from ..models import (
     ProductPopularity,
     RecommendationModel,
 )
-from .replenishment import intervals_insert
+from .replenishment import intervals_carry_over, intervals_insert
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ def build_settings() -> dict[str, Any]:
         "min_support": app_settings.RECOMMENDATION_MIN_SUPPORT,
         "bestseller_days": app_settings.RECOMMENDATION_BESTSELLER_DAYS,
         "interval_min_repeats": app_settings.RECOMMENDATION_INTERVAL_MIN_REPEATS,
+        "interval_relearn_days": app_settings.RECOMMENDATION_INTERVAL_RELEARN_DAYS,
     }
 
 
@@ -151,7 +153,15 @@ def recommendations_build(
                 min_support=settings["min_support"],
             )
             popularity_insert(build=build, now=now, days=settings["bestseller_days"])
-            intervals_insert(build=build, now=now, min_repeats=settings["interval_min_repeats"])
+            learned_at = intervals_carry_over(
+                build=build,
+                now=now,
+                min_repeats=settings["interval_min_repeats"],
+                relearn_days=settings["interval_relearn_days"],
+            )
+            if learned_at is None:
+                intervals_insert(build=build, now=now, min_repeats=settings["interval_min_repeats"])
+                learned_at = now
             step("count")
             counts = ProductNeighbour.objects.filter(build=build).aggregate(
                 rows=Count("pk"), products=Count("product", distinct=True)
@@ -162,6 +172,7 @@ def recommendations_build(
             report.seconds = time.monotonic() - started
             RecommendationModel.objects.filter(pk=build.pk).update(
                 is_current=True,
+                intervals_learned_at=learned_at,
                 built_at=timezone.now(),
                 products=report.products,
                 neighbours=report.neighbours,

@@ -111,6 +111,33 @@ def intervals_insert(*, build: RecommendationModel, now: dt.datetime, min_repeat
         cursor.execute(sql, (*purchases_params, build.pk, min_repeats))
 
 
+def intervals_carry_over(
+    *, build: RecommendationModel, now: dt.datetime, min_repeats: int, relearn_days: int
+) -> dt.datetime | None:
+    """Copy the current build's learned intervals into ``build`` when they were learned less
+    than ``relearn_days`` ago with the same ``min_repeats``; when they were learned, or None
+    (nothing copied: learn them now). A median of months of repeat purchases hardly moves in
+    a week, and learning it is a sort of every purchase ever made."""
+    if relearn_days <= 0:
+        return None
+    current = (
+        RecommendationModel.objects.current()
+        .filter(intervals_learned_at__gt=now - dt.timedelta(days=relearn_days))
+        .filter(intervals_learned_at__lte=now)
+        .values_list("pk", "intervals_learned_at", "settings")
+        .first()
+    )
+    if current is None or current[2].get("interval_min_repeats") != min_repeats:
+        return None
+    LearnedInterval.objects.bulk_create(
+        LearnedInterval(build=build, product_id=product_id, days=days, repeats=repeats)
+        for product_id, days, repeats in LearnedInterval.objects.filter(
+            build_id=current[0]
+        ).values_list("product_id", "days", "repeats")
+    )
+    return current[1]
+
+
 # --- Reading due dates -------------------------------------------------------------------------
 
 

@@ -216,6 +216,7 @@ def test_a_new_build_replaces_the_old_one(products):
         "min_support": 2,
         "bestseller_days": 30,
         "interval_min_repeats": 20,
+        "interval_relearn_days": 7,
     }
 
 

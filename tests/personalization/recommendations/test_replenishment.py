@@ -13,6 +13,7 @@ from personalization.models import (
     OrderLine,
     OrderStatus,
     Profile,
+    RecommendationModel,
 )
 from personalization.recommendations import (
     Reason,
@@ -263,3 +264,43 @@ def test_restock_picks_take_at_most_half_of_the_places(product_factory):
         picks = recommend_for_profile(profile=anna, limit=4)
 
     assert [item.reason for item in picks].count(Reason.RESTOCK) == 2
+
+
+def test_learned_intervals_are_carried_over_for_a_week_then_learned_again(
+    product_factory, settings
+):
+    settings.PERSONALIZATION = {
+        **settings.PERSONALIZATION,
+        "RECOMMENDATION_INTERVAL_MIN_REPEATS": 3,
+    }
+    tea = product_factory(title="Tea")
+    repeat_buyers(tea, [30, 30, 30])
+    recommendations_build(now=T0)
+    assert list(learned(tea)) == [(30, 3)]
+
+    repeat_buyers(tea, [60, 60, 60, 60])  # the median moves to 60
+    recommendations_build(now=T0 + days(1))
+    assert list(learned(tea)) == [(30, 3)]  # carried over: learned a day ago
+    assert RecommendationModel.objects.current().get().intervals_learned_at == T0
+
+    recommendations_build(now=T0 + days(8))
+    assert list(learned(tea)) == [(60, 7)]
+    assert RecommendationModel.objects.current().get().intervals_learned_at == T0 + days(8)
+
+
+def test_changing_the_minimum_of_repeats_learns_the_intervals_again(product_factory, settings):
+    settings.PERSONALIZATION = {
+        **settings.PERSONALIZATION,
+        "RECOMMENDATION_INTERVAL_MIN_REPEATS": 3,
+    }
+    tea = product_factory(title="Tea")
+    repeat_buyers(tea, [30, 30, 30])
+    recommendations_build(now=T0)
+
+    settings.PERSONALIZATION = {
+        **settings.PERSONALIZATION,
+        "RECOMMENDATION_INTERVAL_MIN_REPEATS": 4,
+    }
+    recommendations_build(now=T0 + days(1))
+
+    assert list(learned(tea)) == []
