@@ -265,7 +265,12 @@ def messages_send(
     live = Q(campaign__isnull=True) | ~Q(campaign__status=CampaignStatus.CANCELLED)
     Message.objects.filter(
         live, pk__in=list(by_pk), claim_token=token, state=MessageState.READY
-    ).update(state=MessageState.SENDING, attempts=F("attempts") + 1)
+    ).update(
+        state=MessageState.SENDING,
+        attempts=F("attempts") + 1,
+        # A fresh lease for the handing over: the sweep must not take a slow batch for a lost one.
+        claimed_until=timezone.now() + dt.timedelta(seconds=app_settings.MESSAGE_LEASE_SECONDS),
+    )
     sending = set(
         Message.objects.filter(
             pk__in=list(by_pk), claim_token=token, state=MessageState.SENDING
