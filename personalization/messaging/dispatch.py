@@ -30,17 +30,16 @@ import smtplib
 from dataclasses import dataclass, field
 
 from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
-from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
 from django.db.models import F, Q
-from django.utils import timezone, translation
+from django.utils import timezone
 
 from ..concurrency import profiles_lock
 from ..conf import app_settings
 from ..models import Campaign, CampaignStatus, Message, MessageKind, MessageState
 from .policy import DEFER, SEND, SKIP, Candidate, DecisionReason, decide_many, recipients_load
-from .render import Copy, Email, email_render, recipient_context
+from .render import Copy, Email, campaign_copy, email_for
 
 logger = logging.getLogger(__name__)
 
@@ -172,14 +171,7 @@ class _Copies:
         key = (message.campaign_id, message.variant)
         if key not in self._compiled:
             campaign = Campaign.objects.select_related("topic").get(pk=message.campaign_id)
-            generic = message.variant == "generic"
-            self._compiled[key] = Copy.compile(
-                subject=(generic and campaign.generic_subject) or campaign.subject,
-                preheader=campaign.preheader,
-                body=(generic and campaign.generic_body) or campaign.body,
-                utm_campaign=campaign.utm_campaign,
-                topic_name=campaign.topic.name,
-            )
+            self._compiled[key] = campaign_copy(campaign=campaign, variant=message.variant)
         return self._compiled[key]
 
 
@@ -196,17 +188,13 @@ def messages_render(
     for item in to_send:
         message, profile = item.message, profiles.get(item.message.profile_id)
         try:
-            copy = copies.get(message)
-            # The greeting, the picks' reasons and the layout in the customer's language.
-            with translation.override(profile.locale or settings.LANGUAGE_CODE):
-                context = recipient_context(
-                    profile=profile,
-                    variant=message.variant,
-                    by_name=item.first_name,
-                    copy=copy,
-                    now=now,
-                )
-                email = email_render(copy=copy, context=context, to=profile.email)
+            email = email_for(
+                copy=copies.get(message),
+                profile=profile,
+                variant=message.variant,
+                by_name=item.first_name,
+                now=now,
+            )
             rendered.append((message, email))
         except Exception as err:  # one broken message must not hold up the batch
             logger.exception("Rendering message %s failed", message.pk)

@@ -10,16 +10,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ..exceptions import InvalidInput
-from ..models import Campaign, MessageKind, Profile, Variant
+from ..models import Campaign, MessageKind, Profile
 from .campaigns import campaign_audience
 from .policy import SEND, SKIP, Candidate, Decision, decide_many, how_to_send, recipients_load
-from .render import Copy, Email, email_render, recipient_context
+from .render import Email, campaign_copy, email_for
 
 
 @dataclass(frozen=True)
@@ -34,29 +33,11 @@ class Preview:
         return self.decision.action == SEND
 
 
-def campaign_copy(*, campaign: Campaign, variant: str) -> Copy:
-    """The campaign's copy for a variant (the generic one falls back on the tailored texts)."""
-    generic = variant == Variant.GENERIC
-    return Copy.compile(
-        subject=(generic and campaign.generic_subject) or campaign.subject,
-        preheader=campaign.preheader,
-        body=(generic and campaign.generic_body) or campaign.body,
-        utm_campaign=campaign.utm_campaign,
-        topic_name=campaign.topic.name,
-    )
-
-
 def _render_for(*, campaign: Campaign, profile: Profile, decision: Decision, now) -> Email:
     copy = campaign_copy(campaign=campaign, variant=decision.variant)
-    with translation.override(profile.locale or settings.LANGUAGE_CODE):
-        context = recipient_context(
-            profile=profile,
-            variant=decision.variant,
-            by_name=decision.first_name,
-            copy=copy,
-            now=now,
-        )
-        return email_render(copy=copy, context=context, to=profile.email or "")
+    return email_for(
+        copy=copy, profile=profile, variant=decision.variant, by_name=decision.first_name, now=now
+    )
 
 
 def campaign_preview(

@@ -16,8 +16,10 @@ from functools import cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import css_inline
+from django.conf import settings
 from django.template import Context
 from django.template.loader import render_to_string
+from django.utils import translation
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
@@ -25,7 +27,7 @@ from inscriptis import get_text
 from inscriptis.model.config import ParserConfig
 
 from ..conf import app_settings
-from ..models import CartLine, Profile, Variant
+from ..models import Campaign, CartLine, Profile, Variant
 from ..preferences.links import preference_links
 from ..recommendations import recommend_for_profile
 from .templates import (
@@ -209,3 +211,27 @@ def email_render(*, copy: Copy, context: dict, to: str) -> Email:
         text=get_text(html, _TEXT_CONFIG).strip() + "\n",
         headers=dict(context["_headers"]),
     )
+
+
+def campaign_copy(*, campaign: Campaign, variant: str) -> Copy:
+    """A campaign's copy for a variant (the generic one falls back on the tailored texts)."""
+    generic = variant == Variant.GENERIC
+    return Copy.compile(
+        subject=(generic and campaign.generic_subject) or campaign.subject,
+        preheader=campaign.preheader,
+        body=(generic and campaign.generic_body) or campaign.body,
+        utm_campaign=campaign.utm_campaign,
+        topic_name=campaign.topic.name,
+    )
+
+
+def email_for(
+    *, copy: Copy, profile: Profile, variant: str, by_name: bool, now: dt.datetime
+) -> Email:
+    """One recipient's email, with the greeting, the picks' reasons and the layout in their
+    language."""
+    with translation.override(profile.locale or settings.LANGUAGE_CODE):
+        context = recipient_context(
+            profile=profile, variant=variant, by_name=by_name, copy=copy, now=now
+        )
+        return email_render(copy=copy, context=context, to=profile.email or "")
