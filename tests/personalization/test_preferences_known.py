@@ -154,7 +154,7 @@ def test_it_reads_in_a_bounded_number_of_queries(
         Event.objects.create(profile=ann, name="product_viewed", product=product, occurred_at=NOW)
         traits_set(profile=ann, values={f"t{number}": number}, source="shop")
         consent_record(profile=ann, purpose="ad_audiences", granted=bool(number % 2), source="api")
-    with django_assert_max_num_queries(5):
+    with django_assert_max_num_queries(6):
         known = what_we_know(profile=ann)
     assert len(known.traits) == 34 and len(known.consent_history) == 33
 
