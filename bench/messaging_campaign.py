@@ -38,7 +38,8 @@ exactly one message per recipient.
 The **floor**, on ``--floor`` recipients (default 5,000): the same compiled copy, layout,
 css-inline, UTM tagging and inscriptis plain text (``email_render``), and the same
 ``EmailMultiAlternatives`` handed to the same backend over one connection, for each recipient,
-but with no database: the context is built by hand with fixed bestsellers read once. What the
+without the pipeline: the context is built by hand with bestsellers read once (the preference
+links' token still reads the profile's ``link_version``: one short statement each). What the
 pipeline adds over it is the ledger, the policy and the per-recipient recommendations.
 
 ``--profile`` runs one extra batch under cProfile before the timed run (excluded from the
@@ -367,7 +368,7 @@ def _profile_batch(batch, meter: Meter, top: int) -> tuple[int, str]:
 
 
 def _floor(*, campaign, size: int, now: dt.datetime) -> dict:
-    """email_render + the same mail to the same backend, no database in the loop."""
+    """email_render + the same mail to the same backend, only the token reads in the loop."""
     from django.conf import settings
     from django.core import mail
     from django.core.mail import get_connection
@@ -578,7 +579,7 @@ def main() -> None:
         f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB |"
     )
     print(
-        f"| floor: render + send, no database, {floor['n']:,} recipients | "
+        f"| floor: render + send without the pipeline, {floor['n']:,} recipients | "
         f"{floor['n'] / floor_s:,.0f} msg/s (render {floor['render_s'] / floor['n'] * 1000:.2f} "
         f"ms, send {floor['send_s'] / floor['n'] * 1000:.2f} ms each) |"
     )
