@@ -183,7 +183,7 @@ def _fail(message: Message, *, reason: str, error: str, now: dt.datetime) -> Non
 def messages_render(
     *, to_send: list[ToSend], profiles: dict, now: dt.datetime, report: DispatchReport
 ) -> list[tuple[Message, Email]]:
-    copies = _Copies()
+    copies, shared = _Copies(), {}
     rendered, failed = [], []
     for item in to_send:
         message, profile = item.message, profiles.get(item.message.profile_id)
@@ -194,6 +194,7 @@ def messages_render(
                 variant=message.variant,
                 by_name=item.first_name,
                 now=now,
+                shared=shared,
             )
             rendered.append((message, email))
         except Exception as err:  # one broken message must not hold up the batch

@@ -29,7 +29,7 @@ from inscriptis.model.config import ParserConfig
 from ..conf import app_settings
 from ..models import Campaign, CartLine, Profile, Variant
 from ..preferences.links import preference_links
-from ..recommendations import recommend_for_profile
+from ..recommendations import recommend_for_profile, recommend_popular
 from .templates import (
     CART_KEY,
     RECOMMENDATIONS_KEY,
@@ -98,9 +98,18 @@ def _product_data(recommendation) -> dict:
 
 
 def recipient_context(
-    *, profile: Profile, variant: str, by_name: bool, copy: Copy, now: dt.datetime
+    *,
+    profile: Profile,
+    variant: str,
+    by_name: bool,
+    copy: Copy,
+    now: dt.datetime,
+    shared: dict | None = None,
 ) -> dict:
-    """The plain data the copy is rendered over, for one recipient (in their language)."""
+    """The plain data the copy is rendered over, for one recipient (in their language).
+
+    ``shared``: a dict kept for a batch of recipients, where what is the same for all of them
+    (the generic variant's popular picks, per language) is read once."""
     tailored = variant == Variant.TAILORED
     links = preference_links(profile=profile)
     context = {
@@ -113,13 +122,18 @@ def recipient_context(
         "personalized": False,
         "_headers": links.headers,
     }
-    if copy.needs_recommendations:
+    if copy.needs_recommendations and tailored:
         picks = recommend_for_profile(profile=profile, limit=MAX_RECOMMENDATIONS, now=now)
-        # A generic variant never shows tailored picks, whatever the consent says by now.
-        context["personalized"] = tailored and picks.personalized
-        context[RECOMMENDATIONS_KEY] = [
-            _product_data(item) for item in picks.items if tailored or not picks.personalized
-        ]
+        context["personalized"] = picks.personalized
+        context[RECOMMENDATIONS_KEY] = [_product_data(item) for item in picks.items]
+    elif copy.needs_recommendations:
+        # The generic variant: the same popular picks for everyone, never tailored ones.
+        shared = {} if shared is None else shared
+        key = ("popular", translation.get_language())
+        if key not in shared:
+            picks = recommend_popular(limit=MAX_RECOMMENDATIONS, now=now)
+            shared[key] = [_product_data(item) for item in picks.items]
+        context[RECOMMENDATIONS_KEY] = shared[key]
     if copy.needs_cart and tailored:
         context[CART_KEY] = [
             {
@@ -226,12 +240,18 @@ def campaign_copy(*, campaign: Campaign, variant: str) -> Copy:
 
 
 def email_for(
-    *, copy: Copy, profile: Profile, variant: str, by_name: bool, now: dt.datetime
+    *,
+    copy: Copy,
+    profile: Profile,
+    variant: str,
+    by_name: bool,
+    now: dt.datetime,
+    shared: dict | None = None,
 ) -> Email:
     """One recipient's email, with the greeting, the picks' reasons and the layout in their
-    language."""
+    language (``shared``: see :func:`recipient_context`)."""
     with translation.override(profile.locale or settings.LANGUAGE_CODE):
         context = recipient_context(
-            profile=profile, variant=variant, by_name=by_name, copy=copy, now=now
+            profile=profile, variant=variant, by_name=by_name, copy=copy, now=now, shared=shared
         )
         return email_render(copy=copy, context=context, to=profile.email or "")

@@ -25,6 +25,7 @@ from .recommend import (
     Recommendations,
     recommend_for_product,
     recommend_for_profile,
+    recommend_popular,
 )
 from .replenishment import Due, replenishment_due, replenishment_for_profile
 from .selectors import learned_interval, product_neighbours
@@ -42,6 +43,7 @@ __all__ = [
     "product_neighbours",
     "recommend_for_product",
     "recommend_for_profile",
+    "recommend_popular",
     "recommendations_build",
     "replenishment_due",
     "replenishment_for_profile",

@@ -471,6 +471,22 @@ def recommend_for_product(
     return picks.result(personalized=consented)
 
 
+def recommend_popular(
+    *, limit: int = 10, category: str | None = None, now: dt.datetime | None = None
+) -> Recommendations:
+    """The non-personal picks: what is popular in ``category`` (when given), then bestsellers,
+    as anyone without personalisation consent gets them (never ``personalized``). The same for
+    everybody, so a caller with many recipients reads them once."""
+    now = now or timezone.now()
+    rules = _Rules(
+        blocked=_blocked_ids(consented=False),
+        category=category_key(category) if category else "",
+    )
+    picks = _Picks(limit)
+    _fill(picks, rules=rules, now=now, category_path=category or "")
+    return picks.result(personalized=False)
+
+
 def recommend_for_profile(
     *,
     profile: Profile,
@@ -489,15 +505,13 @@ def recommend_for_profile(
     """
     now = now or timezone.now()
     consented = has_consent(profile=profile, purpose=Purpose.PERSONALIZATION)
+    if not consented:
+        return recommend_popular(limit=limit, category=category, now=now)
     rules = _Rules(
         blocked=_blocked_ids(consented=consented),
         category=category_key(category) if category else "",
     )
     picks = _Picks(limit)
-    if not consented:
-        _fill(picks, rules=rules, now=now, category_path=category or "")
-        return picks.result(personalized=False)
-
     history = _history(profile=profile, blocked=rules.blocked, now=now, context=context)
     rules.cooling = history.cooling
     if context == "cart_reminder":

@@ -205,3 +205,21 @@ def test_first_names_follow_the_locale_default_and_the_customers_choice(locale, 
     send_campaign(include=[everyone], subject="{{ greeting }} news")
 
     assert mail.outbox[0].subject == f"{expected} news"
+
+
+def test_the_generic_variant_shows_what_is_popular_and_says_so(product_factory, order_factory):
+    mug = product_factory(title="Stoneware Mug")
+    for _ in range(3):
+        order = order_factory(placed_at=T0 - dt.timedelta(days=2))
+        order.lines.create(product=mug, quantity=1, unit_price=mug.price)
+    everyone = segment()
+    for _ in range(2):
+        customer(segment=everyone, personalization=False)
+
+    send_campaign(include=[everyone], body="<p>{{ greeting }}</p>{% recommendations 2 %}")
+
+    assert len(mail.outbox) == 2
+    for sent in mail.outbox:
+        html = sent.alternatives[0][0]
+        assert "Popular right now" in html and "Stoneware Mug" in html
+        assert "Picked for you" not in html
