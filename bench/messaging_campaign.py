@@ -335,7 +335,8 @@ def _instrument(meter: Meter):
         original = getattr(dispatch, f"messages_{name}")
         setattr(dispatch, f"messages_{name}", meter.wrap(name, original))
     render.recommend_for_profile = meter.wrap("recommendations", render.recommend_for_profile)
-    dispatch.email_render = meter.wrap("email_render", dispatch.email_render)
+    render.recommend_popular = meter.wrap("recommendations", render.recommend_popular)
+    render.email_render = meter.wrap("email_render", render.email_render)
     batch = dispatch.messages_dispatch_batch
 
     def batch_timed(**kwargs):
