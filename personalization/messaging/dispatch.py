@@ -351,10 +351,20 @@ def _results_write(outcomes: list[Message]) -> None:
         )
 
 
+def _describe(err: Exception) -> str:
+    """The error for the ledger. An Anymail error without a response cannot say itself
+    (its ``__str__`` reads the response): its arguments then."""
+    try:
+        text = str(err)
+    except Exception:  # noqa: BLE001  (whatever breaks the error's own __str__)
+        text = ", ".join(str(arg) for arg in err.args)
+    return f"{type(err).__name__}: {text}"[:2000]
+
+
 def _send_failed(message: Message, err: Exception, *, now: dt.datetime, report) -> None:
     """A transient error: deferred with a growing pause, until MESSAGE_MAX_ATTEMPTS. Anything
     else (a refused address, a bad request): failed at once."""
-    error = f"{type(err).__name__}: {err}"[:2000]
+    error = _describe(err)
     transient = _transient(err)
     if transient and message.attempts < app_settings.MESSAGE_MAX_ATTEMPTS:
         pause = app_settings.MESSAGE_RETRY_BACKOFF_SECONDS * 2 ** (message.attempts - 1)
