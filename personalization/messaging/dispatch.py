@@ -38,7 +38,7 @@ from django.utils import timezone
 
 from ..concurrency import profiles_lock
 from ..conf import app_settings
-from ..models import Campaign, CampaignStatus, Message, MessageKind, MessageState
+from ..models import Campaign, CampaignStatus, Message, MessageKind, MessageState, Profile
 from .policy import DEFER, SEND, SKIP, Candidate, DecisionReason, decide_many, recipients_load
 from .render import Copy, Email, campaign_copy, email_for
 
@@ -206,6 +206,10 @@ def messages_render(
 ) -> list[tuple[Message, Email]]:
     copies, shared = _Copies(), {}
     rendered, failed = [], []
+    # The links' versions, read now for the batch (a revocation since the decision counts).
+    versions = dict(Profile.objects.filter(pk__in=list(profiles)).values_list("pk", "link_version"))
+    for profile_id, version in versions.items():
+        profiles[profile_id].link_version = version
     for item in to_send:
         message, profile = item.message, profiles.get(item.message.profile_id)
         try:
@@ -216,6 +220,7 @@ def messages_render(
                 by_name=item.first_name,
                 now=now,
                 shared=shared,
+                version_read=item.message.profile_id in versions,
             )
             rendered.append((message, email))
         except Exception as err:  # one broken message must not hold up the batch

@@ -105,13 +105,15 @@ def recipient_context(
     copy: Copy,
     now: dt.datetime,
     shared: dict | None = None,
+    version_read: bool = False,
 ) -> dict:
     """The plain data the copy is rendered over, for one recipient (in their language).
 
     ``shared``: a dict kept for a batch of recipients, where what is the same for all of them
-    (the generic variant's popular picks, per language) is read once."""
+    (the generic variant's popular picks, per language) is read once. ``version_read``: the
+    profile's ``link_version`` was just read (for the links' token)."""
     tailored = variant == Variant.TAILORED
-    links = preference_links(profile=profile)
+    links = preference_links(profile=profile, version_read=version_read)
     context = {
         "greeting": greeting_text(first_name=profile.first_name, by_name=by_name),
         "first_name": profile.first_name if by_name else "",
@@ -247,11 +249,18 @@ def email_for(
     by_name: bool,
     now: dt.datetime,
     shared: dict | None = None,
+    version_read: bool = False,
 ) -> Email:
     """One recipient's email, with the greeting, the picks' reasons and the layout in their
     language (``shared``: see :func:`recipient_context`)."""
     with translation.override(profile.locale or settings.LANGUAGE_CODE):
         context = recipient_context(
-            profile=profile, variant=variant, by_name=by_name, copy=copy, now=now, shared=shared
+            profile=profile,
+            variant=variant,
+            by_name=by_name,
+            copy=copy,
+            now=now,
+            shared=shared,
+            version_read=version_read,
         )
         return email_render(copy=copy, context=context, to=profile.email or "")

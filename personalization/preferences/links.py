@@ -31,17 +31,17 @@ class PreferenceLinks:
         }
 
 
-def preference_links(*, profile: Profile) -> PreferenceLinks:
+def preference_links(*, profile: Profile, version_read: bool = False) -> PreferenceLinks:
     """``profile``'s preference and unsubscribe addresses, with a fresh token.
 
     Raises ``ConfigurationError`` when ``SITE_URL`` is not set: an email with a relative link
-    would lead nowhere.
+    would lead nowhere. ``version_read``: see :func:`~.tokens.preference_token`.
     """
     if not app_settings.SITE_URL:
         raise ConfigurationError(
             "PERSONALIZATION['SITE_URL'] is needed for the preference links in emails."
         )
-    token = preference_token(profile=profile)
+    token = preference_token(profile=profile, version_read=version_read)
     site = app_settings.SITE_URL.rstrip("/")
     return PreferenceLinks(
         manage=site + reverse("personalization:preferences", kwargs={"token": token}),

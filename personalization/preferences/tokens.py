@@ -59,12 +59,19 @@ def _max_age(purpose: str) -> dt.timedelta:
     )
 
 
-def preference_token(*, profile: Profile) -> str:
-    """A signed token for ``profile``'s preference and unsubscribe links (URL-safe)."""
+def preference_token(*, profile: Profile, version_read: bool = False) -> str:
+    """A signed token for ``profile``'s preference and unsubscribe links (URL-safe).
+
+    ``version_read``: the caller has just read ``profile.link_version`` from the database (a
+    batch of emails reads them all at once); otherwise it is read here."""
     saved_instance_check(profile, Profile, field="profile")
     # The stored version, not the instance's: a token made from a stale instance after a
     # revocation would be dead on arrival.
-    version = Profile.objects.filter(pk=profile.pk).values_list("link_version", flat=True).first()
+    version = (
+        profile.link_version
+        if version_read
+        else Profile.objects.filter(pk=profile.pk).values_list("link_version", flat=True).first()
+    )
     if version is None:
         raise InvalidInput(_("The profile no longer exists."), field="profile")
     profile.link_version = version
