@@ -7,9 +7,11 @@ from functools import cached_property
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connection, models
+from django.db.models import Q
 from django.forms.models import BaseInlineFormSet
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext
 
 from ..counting import count_at_most, row_count_estimate
 
@@ -143,6 +145,21 @@ class LargeTableAdminMixin:
 class ReadOnlyTabularInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
     can_delete = False
+
+
+def profile_from_query(query: str):
+    """(profile, error) for what a staff member typed: an email address or a profile id."""
+    from ..models import Profile
+
+    if not query:
+        return None, None
+    lookup = Q(email=query.lower())
+    if query.isdigit():
+        lookup |= Q(pk=int(query))
+    profile = Profile.objects.filter(lookup).first()
+    if profile is None:
+        return None, gettext("No profile with that email address or id.")
+    return profile, None
 
 
 def change_link(site: admin.AdminSite, obj: models.Model | None, text=None) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template import TemplateSyntaxError
@@ -39,9 +39,8 @@ from ..models import (
     Message,
     MessageEvent,
     MessageState,
-    Profile,
 )
-from .base import ReadOnlyAdminMixin, change_link, changelist_url
+from .base import ReadOnlyAdminMixin, change_link, changelist_url, profile_from_query
 
 EDITABLE = (CampaignStatus.DRAFT,)
 
@@ -234,14 +233,8 @@ class CampaignAdmin(admin.ModelAdmin):
         """Pick any profile: see exactly what they would get now, or why nothing; test-send."""
         campaign = self._campaign(request, campaign_id)
         query = (request.POST.get("profile") or request.GET.get("profile") or "").strip()
-        profile, preview, error = None, None, None
-        if query:
-            lookup = Q(email=query.lower())
-            if query.isdigit():
-                lookup |= Q(pk=int(query))
-            profile = Profile.objects.filter(lookup).first()
-            if profile is None:
-                error = gettext("No profile with that email address or id.")
+        profile, error = profile_from_query(query)
+        preview = None
         if profile is not None:
             try:
                 if request.method == "POST" and "_test_send" in request.POST:

@@ -13,7 +13,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.messages import ERROR
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models import F, OuterRef, Subquery
 from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -47,6 +47,7 @@ from .base import (
     ReadOnlyTabularInline,
     change_link,
     changelist_url,
+    profile_from_query,
 )
 
 TREND_DAYS = 7
@@ -359,21 +360,15 @@ class SegmentAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request, segment):
             raise PermissionDenied
         query = request.GET.get("profile", "").strip()
-        profile, explanation, member, error = None, None, None, None
-        if query:
-            lookup = Q(email=query.lower())
-            if query.isdigit():
-                lookup |= Q(pk=int(query))
-            profile = Profile.objects.filter(lookup).first()
-            if profile is None:
-                error = gettext("No profile with that email address or id.")
-            else:
-                explanation = explanation_block(segment_explain(segment=segment, profile=profile))
-                member = (
-                    SegmentMembership.objects.current()
-                    .filter(segment=segment, profile=profile)
-                    .exists()
-                )
+        profile, error = profile_from_query(query)
+        explanation, member = None, None
+        if profile is not None:
+            explanation = explanation_block(segment_explain(segment=segment, profile=profile))
+            member = (
+                SegmentMembership.objects.current()
+                .filter(segment=segment, profile=profile)
+                .exists()
+            )
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
