@@ -194,12 +194,13 @@ def _send_times(
 def campaign_plan(*, campaign_id: int, now: dt.datetime | None = None) -> int:
     """Plan a due campaign: one ``Message`` per member of its audience, written in one
     ``INSERT … SELECT`` that skips keys already there (a second planner writes nothing).
-    Returns how many messages were new; 0 when the campaign is no longer scheduled."""
+    Returns how many messages were new; 0 when the campaign is not scheduled, or not due yet
+    (its audience is taken at ``plan_at``, not before)."""
     now = now or timezone.now()
     with transaction.atomic():
         campaign = (
             Campaign.objects.select_for_update()
-            .filter(pk=campaign_id, status=CampaignStatus.SCHEDULED)
+            .filter(pk=campaign_id, status=CampaignStatus.SCHEDULED, plan_at__lte=now)
             .first()
         )
         if campaign is None:
