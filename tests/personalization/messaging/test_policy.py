@@ -1,6 +1,7 @@
 """The guardrail policy, rule by rule, through the dispatcher a campaign's messages go through."""
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 import time_machine
@@ -8,7 +9,7 @@ from django.core import mail
 
 from personalization.consent import consent_record
 from personalization.messaging import campaign_plan, campaign_schedule, messages_dispatch
-from personalization.models import Message, MessageState, TopicPreference
+from personalization.models import Cart, Message, MessageState, TopicPreference
 from personalization.privacy.suppression import suppression_add
 
 from .shop import T0, campaign, customer, segment, topic
@@ -223,3 +224,28 @@ def test_the_generic_variant_shows_what_is_popular_and_says_so(product_factory, 
         html = sent.alternatives[0][0]
         assert "Popular right now" in html and "Stoneware Mug" in html
         assert "Picked for you" not in html
+
+
+def test_the_cart_block_shows_the_recipients_open_cart_in_the_tailored_variant_only(
+    product_factory,
+):
+    kettle = product_factory(title="Copper Kettle")
+    everyone = segment()
+    tailored = customer(segment=everyone)
+    generic = customer(segment=everyone, personalization=False)
+    for someone in (tailored, generic):
+        cart = Cart.objects.create(
+            external_id=f"cart-{someone.pk}",
+            profile=someone,
+            currency="EUR",
+            total=Decimal("30.00"),
+            shop_total=Decimal("30.00"),
+            source_updated_at=T0 - dt.timedelta(hours=3),
+        )
+        cart.lines.create(product=kettle, quantity=2, unit_price=Decimal("15.00"))
+
+    send_campaign(include=[everyone], body="<p>{{ greeting }}</p>{% cart_lines %}")
+
+    html = {m.to[0]: m.alternatives[0][0] for m in mail.outbox}
+    assert "Copper Kettle" in html[tailored.email] and "2 pieces" in html[tailored.email]
+    assert "Copper Kettle" not in html[generic.email]
