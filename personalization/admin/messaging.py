@@ -11,7 +11,6 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template import TemplateSyntaxError
@@ -30,16 +29,18 @@ from ..messaging import (
     campaign_lint,
     campaign_schedule,
 )
+from ..messaging.campaigns import campaign_results
 from ..messaging.lint import copy_lint
-from ..messaging.policy import DecisionReason
 from ..messaging.preview import campaign_preview, campaign_test_send
 from ..models import (
     Campaign,
     CampaignStatus,
+    DecisionReason,
     Message,
     MessageEvent,
     MessageState,
 )
+from ..preferences.history import choice_label
 from .base import ReadOnlyAdminMixin, change_link, changelist_url, profile_from_query
 
 EDITABLE = (CampaignStatus.DRAFT,)
@@ -173,13 +174,7 @@ class CampaignAdmin(admin.ModelAdmin):
     def results(self, campaign: Campaign) -> str:
         if campaign.pk is None:
             return "–"
-        counts = dict(
-            Message.objects.filter(campaign=campaign)
-            .values_list("state")
-            .annotate(n=Count("pk"))
-            .order_by()
-            .values_list("state", "n")
-        )
+        counts = campaign_results(campaign=campaign)
         if not counts:
             return "–"
         labels = dict(MessageState.choices)
@@ -262,7 +257,9 @@ class CampaignAdmin(admin.ModelAdmin):
             "profile": profile,
             "profile_link": change_link(self.admin_site, profile) if profile else "",
             "preview": preview,
-            "reason_label": _reason_label(preview.decision.reason) if preview else "",
+            "reason_label": choice_label(DecisionReason, preview.decision.reason)
+            if preview
+            else "",
             "error": error,
         }
         return TemplateResponse(request, "admin/personalization/campaign/preview.html", context)
@@ -315,10 +312,6 @@ class CampaignAdmin(admin.ModelAdmin):
         )
 
 
-def _reason_label(reason: str) -> str:
-    return str(dict(DecisionReason.choices).get(reason, reason))
-
-
 @admin.register(Message)
 class MessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
@@ -343,7 +336,7 @@ class MessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("reason"), ordering="reason")
     def reason_text(self, message: Message) -> str:
-        return _reason_label(message.reason) if message.reason else "–"
+        return choice_label(DecisionReason, message.reason) if message.reason else "–"
 
 
 @admin.register(MessageEvent)

@@ -287,7 +287,7 @@ def campaigns_finish(*, now: dt.datetime | None = None) -> int:
 
 
 def campaign_results(*, campaign: Campaign) -> dict[str, int]:
-    """Messages of the campaign by state (one query)."""
+    """Messages of the campaign by state (one query), as the admin shows them."""
     return dict(
         Message.objects.filter(campaign=campaign)
         .values_list("state")

@@ -27,6 +27,7 @@ import datetime as dt
 import logging
 import secrets
 import smtplib
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -407,8 +408,6 @@ def messages_dispatch(
     *, now: dt.datetime | None = None, max_batches: int | None = None, seconds: float | None = None
 ) -> DispatchReport:
     """Dispatch batches until no message is due (or ``max_batches``, or ``seconds`` spent)."""
-    import time
-
     started = time.monotonic()
     total = DispatchReport()
     batches = 0
