@@ -21,7 +21,7 @@ Then it times, in the same process (one worker):
   (``messages_dispatch(seconds=50)``) called until nothing is due, each call counted as one
   task run; inside, every ``messages_dispatch_batch()`` is timed, with its four phases (claim,
   decide, render, send: the functions of ``dispatch.py`` wrapped), the part of render spent in
-  ``recommend_for_profile()``, and the SQL statements and their time attributed to the phase
+  recommendations (``recommend_for_profiles()`` for the batch's tailored recipients), and the SQL statements and their time attributed to the phase
   that ran them. Messages per second per worker = sent / the sum of the batch times.
   Tasks per recipient = task runs / recipients (target ≤ 1/500).
 
@@ -336,6 +336,7 @@ def _instrument(meter: Meter):
         setattr(dispatch, f"messages_{name}", meter.wrap(name, original))
     render.recommend_for_profile = meter.wrap("recommendations", render.recommend_for_profile)
     render.recommend_popular = meter.wrap("recommendations", render.recommend_popular)
+    render.recommend_for_profiles = meter.wrap("recommendations", render.recommend_for_profiles)
     render.email_render = meter.wrap("email_render", render.email_render)
     batch = dispatch.messages_dispatch_batch
 

@@ -39,9 +39,17 @@ from django.utils import timezone
 
 from ..concurrency import profiles_lock
 from ..conf import app_settings
-from ..models import Campaign, CampaignStatus, Message, MessageKind, MessageState, Profile
+from ..models import (
+    Campaign,
+    CampaignStatus,
+    Message,
+    MessageKind,
+    MessageState,
+    Profile,
+    Variant,
+)
 from .policy import DEFER, SEND, SKIP, Candidate, DecisionReason, decide_many, recipients_load
-from .render import Copy, Email, campaign_copy, email_for
+from .render import Copy, Email, campaign_copy, email_for, recommendations_prefetch
 
 logger = logging.getLogger(__name__)
 
@@ -202,6 +210,24 @@ def _fail(message: Message, *, reason: str, error: str, now: dt.datetime) -> Non
     message.claim_token, message.claimed_until, message.decided_at = "", None, now
 
 
+def _picks_prefetch(
+    *, to_send: list[ToSend], profiles: dict, copies: _Copies, shared: dict, now: dt.datetime
+) -> None:
+    """Every tailored recipient's picks in one go, when their copy shows picks. Should this
+    fail, each message reads its own and fails alone (``render_error``)."""
+    try:
+        wanted = [
+            profiles[item.message.profile_id]
+            for item in to_send
+            if item.message.variant == Variant.TAILORED
+            and item.message.profile_id in profiles
+            and copies.get(item.message).needs_recommendations
+        ]
+        recommendations_prefetch(shared=shared, profiles=wanted, now=now)
+    except Exception:
+        logger.exception("Reading a batch's recommendations failed; reading them one by one")
+
+
 def messages_render(
     *, to_send: list[ToSend], profiles: dict, now: dt.datetime, report: DispatchReport
 ) -> list[tuple[Message, Email]]:
@@ -211,6 +237,7 @@ def messages_render(
     versions = dict(Profile.objects.filter(pk__in=list(profiles)).values_list("pk", "link_version"))
     for profile_id, version in versions.items():
         profiles[profile_id].link_version = version
+    _picks_prefetch(to_send=to_send, profiles=profiles, copies=copies, shared=shared, now=now)
     for item in to_send:
         message, profile = item.message, profiles.get(item.message.profile_id)
         try:

@@ -1,5 +1,5 @@
 """Rendering a marketing email: the copy over plain data, in the shop's layout, ready for mail
-clients (CSS inlined with css-inline, a plain-text part from inscriptis, the shop's UTM
+clients (CSS inlined with css-inline, a plain-text part (:mod:`.plaintext`), the shop's UTM
 parameters on its links, RFC 8058 one-click unsubscribe headers).
 
 The copy is compiled once per campaign and variant (:class:`Copy`); each recipient costs one
@@ -23,13 +23,12 @@ from django.utils import translation
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
-from inscriptis import get_text
-from inscriptis.model.config import ParserConfig
 
 from ..conf import app_settings
 from ..models import Campaign, CartLine, Profile, Variant
 from ..preferences.links import preference_links
-from ..recommendations import recommend_for_profile, recommend_popular
+from ..recommendations import recommend_for_profile, recommend_for_profiles, recommend_popular
+from .plaintext import html_to_text
 from .templates import (
     CART_KEY,
     RECOMMENDATIONS_KEY,
@@ -110,8 +109,9 @@ def recipient_context(
     """The plain data the copy is rendered over, for one recipient (in their language).
 
     ``shared``: a dict kept for a batch of recipients, where what is the same for all of them
-    (the generic variant's popular picks, per language) is read once. ``version_read``: the
-    profile's ``link_version`` was just read (for the links' token)."""
+    (the generic variant's popular picks, per language) is read once, and where
+    :func:`recommendations_prefetch` put the tailored picks of the whole batch.
+    ``version_read``: the profile's ``link_version`` was just read (for the links' token)."""
     tailored = variant == Variant.TAILORED
     links = preference_links(profile=profile, version_read=version_read)
     context = {
@@ -125,7 +125,9 @@ def recipient_context(
         "_headers": links.headers,
     }
     if copy.needs_recommendations and tailored:
-        picks = recommend_for_profile(profile=profile, limit=MAX_RECOMMENDATIONS, now=now)
+        picks = (shared or {}).get(_TAILORED, {}).get(profile.pk) or recommend_for_profile(
+            profile=profile, limit=MAX_RECOMMENDATIONS, now=now
+        )
         context["personalized"] = picks.personalized
         context[RECOMMENDATIONS_KEY] = [_product_data(item) for item in picks.items]
     elif copy.needs_recommendations:
@@ -152,14 +154,27 @@ def recipient_context(
     return context
 
 
+_TAILORED = "tailored"
+
+
+def recommendations_prefetch(*, shared: dict, profiles: list[Profile], now: dt.datetime) -> None:
+    """Read the tailored picks of a batch of recipients at once (a few set-based queries instead
+    of a handful per recipient), for :func:`recipient_context` to take from ``shared``."""
+    if profiles:
+        shared[_TAILORED] = recommend_for_profiles(
+            profiles=profiles, limit=MAX_RECOMMENDATIONS, now=now
+        )
+
+
 def shop_name() -> str:
     site = app_settings.SITE_URL or ""
     return urlsplit(site).hostname or ""
 
 
-def utm_tagged(html: str, *, campaign: str) -> str:
-    """Add the shop's UTM parameters to every link into SITE_URL (not to the preference and
-    unsubscribe links, which are the customer's own)."""
+def utm_tagged(html: str, *, campaign: str, own: tuple[str, ...] = ()) -> str:
+    """Add the shop's UTM parameters to every link into SITE_URL, but not to the customer's
+    own links (``own``: the preference centre and unsubscribe addresses), which are not
+    marketing and must work exactly as signed."""
     params = dict(app_settings.UTM_PARAMETERS)
     site = (app_settings.SITE_URL or "").rstrip("/")
     if not params or not site:
@@ -169,7 +184,9 @@ def utm_tagged(html: str, *, campaign: str) -> str:
 
     def tag(match: re.Match) -> str:
         url = match.group(1).replace("&amp;", "&")
-        if not url.startswith(site) or "/preferences/" in url:
+        if not url.startswith(site) or any(
+            own_link and url.startswith(own_link) for own_link in own
+        ):
             return match.group(0)
         parts = urlsplit(url)
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
@@ -184,9 +201,6 @@ def utm_tagged(html: str, *, campaign: str) -> str:
 def _inliner() -> css_inline.CSSInliner:
     # Styles stay in <head> too: media queries (dark mode, narrow screens) cannot be inlined.
     return css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
-
-
-_TEXT_CONFIG = ParserConfig(display_links=True, display_anchors=False)
 
 
 def layout_render(*, subject: str, preheader: str, body: str, context: dict, topic_name: str):
@@ -219,12 +233,13 @@ def email_render(*, copy: Copy, context: dict, to: str) -> Email:
         context=context,
         topic_name=copy.topic_name,
     )
-    html = _inliner().inline(utm_tagged(html, campaign=copy.utm_campaign))
+    own = (context["preference_centre_url"], context["unsubscribe_url"])
+    html = _inliner().inline(utm_tagged(html, campaign=copy.utm_campaign, own=own))
     return Email(
         to=to,
         subject=subject,
         html=html,
-        text=get_text(html, _TEXT_CONFIG).strip() + "\n",
+        text=html_to_text(html),
         headers=dict(context["_headers"]),
     )
 

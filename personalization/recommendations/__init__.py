@@ -6,7 +6,8 @@ Public surface:
   (cosine) and stores the top K neighbours of every product as a new build, made current
   atomically; Beat runs it on a schedule, ``manage.py build_recommendations`` on demand.
 - :func:`product_neighbours` reads a product's neighbours in the current build.
-- :func:`recommend_for_profile` and :func:`recommend_for_product` read what to show, with a
+- :func:`recommend_for_profile` (:func:`recommend_for_profiles` for a batch of customers) and
+  :func:`recommend_for_product` read what to show, with a
   reason code per pick and whether the customer's own data was used (``personalized``).
 - :func:`replenishment_for_profile` and :func:`replenishment_due` say when customers are due to
   buy a consumable again (the product's interval, or one the build learned).
@@ -25,6 +26,7 @@ from .recommend import (
     Recommendations,
     recommend_for_product,
     recommend_for_profile,
+    recommend_for_profiles,
     recommend_popular,
 )
 from .replenishment import Due, replenishment_due, replenishment_for_profile
@@ -43,6 +45,7 @@ __all__ = [
     "product_neighbours",
     "recommend_for_product",
     "recommend_for_profile",
+    "recommend_for_profiles",
     "recommend_popular",
     "recommendations_build",
     "replenishment_due",

@@ -3,8 +3,18 @@
 import datetime as dt
 import itertools
 
+import time_machine
+
 from personalization.consent import consent_confirm, consent_record
-from personalization.models import Campaign, Profile, Segment, SegmentMembership, Topic
+from personalization.messaging import campaign_plan, campaign_schedule, messages_dispatch
+from personalization.models import (
+    Campaign,
+    Message,
+    Profile,
+    Segment,
+    SegmentMembership,
+    Topic,
+)
 
 # In the future of the migrations' real clock, so consent wordings are in the past. 10:00 UTC
 # is 11:00 in Stockholm: outside the quiet hours.
@@ -70,3 +80,13 @@ def campaign(*, include, exclude=(), **fields) -> Campaign:
     made.include_segments.set(include)
     made.exclude_segments.set(exclude)
     return made
+
+
+def send_campaign(*, include, at=T0, **fields):
+    """Schedule, plan and dispatch a campaign at ``at``; its messages by profile."""
+    made = campaign(include=include, **fields)
+    with time_machine.travel(at, tick=False):
+        campaign_schedule(campaign=made)
+        campaign_plan(campaign_id=made.pk)
+        messages_dispatch()
+    return {m.profile_id: m for m in Message.objects.filter(campaign=made)}

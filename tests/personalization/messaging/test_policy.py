@@ -12,19 +12,9 @@ from personalization.messaging import campaign_plan, campaign_schedule, messages
 from personalization.models import Cart, Message, MessageState, TopicPreference
 from personalization.privacy.suppression import suppression_add
 
-from .shop import T0, campaign, customer, segment, topic
+from .shop import T0, campaign, customer, segment, send_campaign, topic
 
 pytestmark = pytest.mark.django_db
-
-
-def send_campaign(*, include, at=T0, **fields):
-    """Schedule, plan and dispatch a campaign at ``at``; its messages by profile."""
-    made = campaign(include=include, **fields)
-    with time_machine.travel(at, tick=False):
-        campaign_schedule(campaign=made)
-        campaign_plan(campaign_id=made.pk)
-        messages_dispatch()
-    return {m.profile_id: m for m in Message.objects.filter(campaign=made)}
 
 
 def outcome(message):

@@ -11,6 +11,7 @@ from personalization.recommendations import (
     Reason,
     recommend_for_product,
     recommend_for_profile,
+    recommend_for_profiles,
     recommendations_build,
 )
 
@@ -332,6 +333,39 @@ def test_queries_are_bounded_whatever_the_history(
         recommend_for_profile(profile=profile, now=NOW)
     with django_assert_max_num_queries(15):
         recommend_for_product(product=machine, profile=profile, now=NOW)
+
+
+def picks(result):
+    return result.personalized, [
+        (item.product.title, item.reason, getattr(item.because_of, "title", None))
+        for item in result
+    ]
+
+
+@pytest.mark.parametrize("context", ["general", "cart_reminder"])
+def test_a_batch_gets_what_each_customer_would_get_alone(
+    coffee, product_factory, context, django_assert_max_num_queries
+):
+    machine, beans, grinder, mug = coffee
+    refill = product_factory(title="Refill", purchase_cycle=PurchaseCycle.REPEAT)
+    buyer, viewer, carter, cold, stranger = (consenting() for _ in range(5))
+    bought(buyer, machine)
+    bought(buyer, refill, days_ago=60)
+    bought(buyer, refill, days_ago=30)
+    views(beans, profile=viewer)
+    in_cart(carter, machine, grinder)
+    not_asked = customer()  # no personalisation consent: bestsellers
+    bought(not_asked, machine)
+    batch = [buyer, viewer, carter, cold, stranger, not_asked]
+
+    with django_assert_max_num_queries(12):
+        together = recommend_for_profiles(profiles=batch, limit=4, context=context, now=NOW)
+
+    for profile in batch:
+        alone = recommend_for_profile(profile=profile, limit=4, context=context, now=NOW)
+        assert picks(together[profile.pk]) == picks(alone), profile
+    assert picks(together[not_asked.pk])[0] is False
+    assert "Machine" not in titles(together[buyer.pk])
 
 
 def test_the_reason_text_is_translated(coffee):
