@@ -310,6 +310,7 @@ class Message(models.Model):
         _("reason"),
         max_length=40,
         blank=True,
+        choices=DecisionReason.choices,
         help_text=_("Why the policy deferred or skipped it, or why it failed."),
     )
     not_before = models.DateTimeField(

@@ -87,38 +87,20 @@ class Command(BaseCommand):
         from personalization.messaging import campaign_schedule
         from personalization.models import Campaign, CampaignStatus, Segment, Topic
 
-        coffee = Topic.objects.filter(slug="coffee-and-tea").first()
-        news = Topic.objects.filter(slug="new-arrivals").first()
-        regulars = Segment.objects.filter(slug="coffee_regulars").first()
-        loyal = Segment.objects.filter(slug="loyal").first()
-        if not (coffee and news and regulars and loyal):
-            return
-        draft, created = Campaign.objects.get_or_create(
-            name="Coffee regulars: autumn roasts (draft)",
-            defaults={
-                "topic": coffee,
-                "subject": "{{ greeting }} the autumn roasts are in",
-                "preheader": "Three new single origins, roasted this week.",
-                "body": DRAFT_BODY,
-                "generic_subject": "The autumn roasts are in",
-            },
-        )
-        if created:
-            draft.include_segments.set([regulars])
-        welcome, created = Campaign.objects.get_or_create(
-            name="Loyal customers: new arrivals",
-            defaults={
-                "topic": news,
-                "subject": "{{ greeting }} new in the shop this week",
-                "preheader": "A few things we think you will like.",
-                "body": LOYAL_BODY,
-                "utm_campaign": "loyal-new-arrivals",
-            },
-        )
-        if created:
-            welcome.include_segments.set([loyal])
-        if welcome.status == CampaignStatus.DRAFT:
-            campaign_schedule(campaign=welcome)
+        for example in EXAMPLE_CAMPAIGNS:
+            fields = dict(example)
+            topic = Topic.objects.filter(slug=fields.pop("topic")).first()
+            audience = Segment.objects.filter(slug=fields.pop("segment")).first()
+            schedule = fields.pop("schedule")
+            if not (topic and audience):
+                continue
+            made, created = Campaign.objects.get_or_create(
+                name=fields.pop("name"), defaults={**fields, "topic": topic}
+            )
+            if created:
+                made.include_segments.set([audience])
+            if schedule and made.status == CampaignStatus.DRAFT:
+                campaign_schedule(campaign=made)
         self.stdout.write(
             "Campaigns: a draft to try in the admin, and one scheduled to the loyal customers."
         )
@@ -179,6 +161,30 @@ LOYAL_BODY = """<p>{{ greeting }}</p>
 <p>Thank you for shopping with us. Here is what is new this week.</p>
 {% recommendations 4 %}
 <p><a href="{{ site_url }}">Visit the shop</a></p>"""
+
+# A draft to try in the admin, and one that Beat sends as soon as the demo runs.
+EXAMPLE_CAMPAIGNS = [
+    {
+        "name": "Coffee regulars: autumn roasts (draft)",
+        "topic": "coffee-and-tea",
+        "segment": "coffee_regulars",
+        "subject": "{{ greeting }} the autumn roasts are in",
+        "preheader": "Three new single origins, roasted this week.",
+        "body": DRAFT_BODY,
+        "generic_subject": "The autumn roasts are in",
+        "schedule": False,
+    },
+    {
+        "name": "Loyal customers: new arrivals",
+        "topic": "new-arrivals",
+        "segment": "loyal",
+        "subject": "{{ greeting }} new in the shop this week",
+        "preheader": "A few things we think you will like.",
+        "body": LOYAL_BODY,
+        "utm_campaign": "loyal-new-arrivals",
+        "schedule": True,
+    },
+]
 
 
 def _already_generated(err: CommandError) -> bool:
