@@ -21,8 +21,9 @@ Then it times, in the same process (one worker):
   (``messages_dispatch(seconds=50)``) called until nothing is due, each call counted as one
   task run; inside, every ``messages_dispatch_batch()`` is timed, with its four phases (claim,
   decide, render, send: the functions of ``dispatch.py`` wrapped), the part of render spent in
-  recommendations (``recommend_for_profiles()`` for the batch's tailored recipients), and the SQL statements and their time attributed to the phase
-  that ran them. Messages per second per worker = sent / the sum of the batch times.
+  recommendations (``recommend_for_profiles()`` for the batch's tailored recipients), and the
+  SQL statements and their time attributed to the phase that ran them. Messages per second
+  per worker = sent / the sum of the batch times.
   Tasks per recipient = task runs / recipients (target ≤ 1/500).
 
 Anymail's test backend appends every message to ``django.core.mail.outbox`` and takes its index
@@ -36,7 +37,7 @@ Afterwards it checks that every message of the campaign is ``sent`` and that the
 exactly one message per recipient.
 
 The **floor**, on ``--floor`` recipients (default 5,000): the same compiled copy, layout,
-css-inline, UTM tagging and inscriptis plain text (``email_render``), and the same
+css-inline, UTM tagging and plain-text part (``email_render``), and the same
 ``EmailMultiAlternatives`` handed to the same backend over one connection, for each recipient,
 without the pipeline: the context is built by hand with bestsellers read once (the preference
 links' token still reads the profile's ``link_version``: one short statement each). What the
