@@ -78,6 +78,22 @@ class DefaultAdapter:
         """
         return request.META.get("REMOTE_ADDR") or None
 
+    def incentive_code(self, *, profile, flow: str, step: int, key: str) -> str:
+        """A code (a discount, free shipping) for a flow step that asks for an incentive, or
+        ``""`` for none.
+
+        ``flow`` is the flow's kind (``"abandoned_cart"``, ``"win_back"``, ``"welcome"``,
+        ``"loyal"``, ``"birthday"``, …) and ``step`` its step number, so that win-back's
+        offers can rise from step to step. ``key`` names the message (its ledger dedupe key):
+        a message that is rendered again (a retry after the email service failed) asks again
+        with the same key, so return the same code for it. Called while the email is put
+        together, for each recipient; an exception fails that message alone.
+
+        The default gives none: a flow never promises an incentive the shop did not give (the
+        default copy shows the code only when there is one).
+        """
+        return ""
+
     def exchange_rate(self, *, from_currency: str, to_currency: str, at: dt.datetime) -> Decimal:
         """How many units of ``to_currency`` one unit of ``from_currency`` was worth at ``at``.
 

@@ -12,8 +12,10 @@ class PersonalizationConfig(AppConfig):
     def ready(self) -> None:
         # checks registers the system checks; tasks the Celery tasks, even in a project that
         # does not autodiscover them (a worker without personalization.job_run runs no job).
-        from . import checks, tasks  # noqa: F401
+        # flows registers its send-time rules with the dispatcher.
+        from . import checks, flows, tasks  # noqa: F401
         from .capture.defaults import consent_wordings_ensure_after_migrate
+        from .flows.defaults import flows_ensure_after_migrate
         from .receivers import connect
         from .schedules import schedules_register_after_migrate
         from .segments.registry import lifecycle_segments_ensure_after_migrate
@@ -24,3 +26,5 @@ class PersonalizationConfig(AppConfig):
         post_migrate.connect(schedules_register_after_migrate, sender=self)
         post_migrate.connect(lifecycle_segments_ensure_after_migrate, sender=self)
         post_migrate.connect(consent_wordings_ensure_after_migrate, sender=self)
+        # After the lifecycle segments: flows are triggered by them.
+        post_migrate.connect(flows_ensure_after_migrate, sender=self)

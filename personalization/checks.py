@@ -128,6 +128,8 @@ SETTING_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "LOYAL_WITHIN_DAYS": (_is_positive_int, "a positive whole number of days"),
     "CART_ABANDONED_AFTER_MINUTES": (_is_positive_int, "a positive whole number of minutes"),
     "CART_ABANDONED_WITHIN_DAYS": (_is_positive_int, "a positive whole number of days"),
+    "FLOW_BROWSE_MIN_VIEWS": (_is_positive_int, "a positive whole number of views"),
+    "FLOW_BROWSE_WINDOW_HOURS": (_is_positive_int, "a positive whole number of hours"),
     "SEGMENT_ALLOWED_SENSITIVE_CATEGORIES": (_is_text_list, "a list of category names"),
     "TRAIT_MIN_CONFIDENCE": (_is_fraction, "a number from 0 to 1, such as 0.8"),
     "RECOMMENDATION_NEIGHBOURS": (_is_positive_int, "a positive whole number"),

@@ -78,6 +78,10 @@ DEFAULTS: dict[str, Any] = {
     # and CART_ABANDONED_WITHIN_DAYS ago, and no order placed since.
     "CART_ABANDONED_AFTER_MINUTES": 60,
     "CART_ABANDONED_WITHIN_DAYS": 7,
+    # Flows: browse abandonment starts after FLOW_BROWSE_MIN_VIEWS views of one category within
+    # FLOW_BROWSE_WINDOW_HOURS, with no cart and no order since.
+    "FLOW_BROWSE_MIN_VIEWS": 3,
+    "FLOW_BROWSE_WINDOW_HOURS": 48,
     # Rule segments: names from SENSITIVE_CATEGORIES that rules may use anyway (case-insensitive).
     # Products in other sensitive categories, and products the shop flagged sensitive, are never
     # used by a rule: they cannot be named, and their orders, cart lines and views do not count.

@@ -56,6 +56,11 @@ SCHEDULES = {
         "personalization.campaigns_plan_due",
         {"minute": "*", "hour": "*", **_DAILY},
     ),
+    # Flows: new entries from each trigger, exits, due steps planned (every minute).
+    "personalization: run flows": (
+        "personalization.flows_run",
+        {"minute": "*", "hour": "*", **_DAILY},
+    ),
     "personalization: send due messages": (
         "personalization.messages_dispatch",
         {"minute": "*", "hour": "*", **_DAILY},

@@ -9,6 +9,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import OperationalError
 
+from .flows import flows_run
 from .jobs import JOB_RUN_TASK, job_run, jobs_purge, jobs_sweep
 from .messaging import campaign_plan, campaigns_due, messages_dispatch, messages_sweep
 from .privacy.retention import events_expire
@@ -88,6 +89,15 @@ DISPATCH_SECONDS = 50  # a pass per minute: hand over before the next Beat tick
 def campaigns_plan_due_task() -> int:
     """Plan every scheduled campaign whose time has come (every minute); messages planned."""
     planned = sum(campaign_plan(campaign_id=pk) for pk in campaigns_due())
+    if planned:
+        messages_dispatch_task.delay()
+    return planned
+
+
+@shared_task(name="personalization.flows_run", ignore_result=True)
+def flows_run_task() -> int:
+    """Enter, exit and plan every flow (every minute); messages planned."""
+    planned = sum(report.planned for report in flows_run().values())
     if planned:
         messages_dispatch_task.delay()
     return planned

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -167,16 +168,13 @@ def campaign_cancel(*, campaign: Campaign, now: dt.datetime | None = None) -> in
 # --- Planning ----------------------------------------------------------------------------------
 
 
-def _send_times(
-    *, campaign: Campaign, now: dt.datetime, zones: list[str], later: dt.timedelta
+def zoned_moment_sql(
+    *, moment: Callable[[zoneinfo.ZoneInfo], dt.datetime], zones: Iterable[str], column: str
 ) -> tuple[str, list]:
-    """SQL for each recipient's send time plus ``later`` (a CASE over their time zones when
-    the campaign goes out in each one's own), and its parameters."""
+    """SQL for a moment that depends on each recipient's time zone (``column`` names it), as
+    ``moment(zone)`` gives it: a CASE over ``zones``, an unknown zone taking the shop's; and
+    its parameters."""
     adapt = connection.ops.adapt_datetimefield_value
-    if campaign.send_mode != SendMode.LOCAL:
-        return "%s", [adapt(campaign_send_time(campaign=campaign, now=now) + later)]
-    wall = _local_wall_clock(campaign)
-    shop_zone = zoneinfo.ZoneInfo(settings.TIME_ZONE or "UTC")
     whens, params = [], []
     for name in zones:
         try:
@@ -184,11 +182,27 @@ def _send_times(
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             continue  # an unknown zone: the shop's (the ELSE)
         whens.append("WHEN %s THEN %s")
-        params += [name, adapt(wall.replace(tzinfo=zone).astimezone(dt.UTC) + later)]
-    default = adapt(wall.replace(tzinfo=shop_zone).astimezone(dt.UTC) + later)
+        params += [name, adapt(moment(zone))]
+    default = adapt(moment(zoneinfo.ZoneInfo(settings.TIME_ZONE or "UTC")))
     if not whens:
         return "%s", [default]
-    return f"CASE p.timezone {' '.join(whens)} ELSE %s END", [*params, default]
+    return f"CASE {column} {' '.join(whens)} ELSE %s END", [*params, default]
+
+
+def _send_times(
+    *, campaign: Campaign, now: dt.datetime, zones: list[str], later: dt.timedelta
+) -> tuple[str, list]:
+    """SQL for each recipient's send time plus ``later`` (a CASE over their time zones when
+    the campaign goes out in each one's own), and its parameters."""
+    if campaign.send_mode != SendMode.LOCAL:
+        adapt = connection.ops.adapt_datetimefield_value
+        return "%s", [adapt(campaign_send_time(campaign=campaign, now=now) + later)]
+    wall = _local_wall_clock(campaign)
+    return zoned_moment_sql(
+        moment=lambda zone: wall.replace(tzinfo=zone).astimezone(dt.UTC) + later,
+        zones=zones,
+        column="p.timezone",
+    )
 
 
 def campaign_plan(*, campaign_id: int, now: dt.datetime | None = None) -> int:

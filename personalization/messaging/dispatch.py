@@ -42,6 +42,8 @@ from ..conf import app_settings
 from ..models import (
     Campaign,
     CampaignStatus,
+    FlowKind,
+    FlowStep,
     Message,
     MessageKind,
     MessageState,
@@ -49,7 +51,18 @@ from ..models import (
     Variant,
 )
 from .policy import DEFER, SEND, SKIP, Candidate, DecisionReason, decide_many, recipients_load
-from .render import Copy, Email, campaign_copy, email_for, recommendations_prefetch
+from .render import (
+    NO_EXTRAS,
+    Copy,
+    Email,
+    Extras,
+    campaign_copy,
+    email_for,
+    flow_extras,
+    recommendations_prefetch,
+    step_copy,
+)
+from .sources import source_verdicts
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +132,11 @@ def messages_decide(
             )
         )
         profiles = profiles_lock(profile_ids)
-        messages = list(Message.objects.filter(claim_token=token, state=MessageState.CLAIMED))
+        messages = list(
+            Message.objects.select_related("flow_entry").filter(
+                claim_token=token, state=MessageState.CLAIMED
+            )
+        )
         cancelled = set(
             Campaign.objects.filter(
                 pk__in={m.campaign_id for m in messages if m.campaign_id},
@@ -129,10 +146,18 @@ def messages_decide(
         recipients = recipients_load(
             profile_ids=profile_ids, now=now, exclude_message_ids=[m.pk for m in messages]
         )
-        decisions = decide_many(
-            [Candidate.of(m, cancelled=m.campaign_id in cancelled) for m in messages],
-            recipients,
-            now=now,
+        # The sources' own rules first (a flow's exits, limit and pacing), then the policy.
+        decisions = source_verdicts(messages, now=now)
+        decisions.update(
+            decide_many(
+                [
+                    Candidate.of(m, cancelled=m.campaign_id in cancelled)
+                    for m in messages
+                    if m.pk not in decisions
+                ],
+                recipients,
+                now=now,
+            )
         )
         to_send = []
         for message in messages:
@@ -192,17 +217,46 @@ def _outcomes_write(messages: list[Message], *, now: dt.datetime) -> None:
 
 
 class _Copies:
-    """Each campaign's copy, compiled once per pass and variant."""
+    """Each campaign's or flow step's copy, compiled once per pass and variant."""
 
     def __init__(self):
-        self._compiled: dict[tuple[int, str], Copy] = {}
+        self._compiled: dict[tuple[str, int, str], Copy] = {}
+        self._steps: dict[int, FlowStep] = {}
+
+    def step(self, message: Message) -> FlowStep | None:
+        if message.flow_step_id is None:
+            return None
+        if message.flow_step_id not in self._steps:
+            self._steps[message.flow_step_id] = FlowStep.objects.select_related("flow__topic").get(
+                pk=message.flow_step_id
+            )
+        return self._steps[message.flow_step_id]
 
     def get(self, message: Message) -> Copy:
-        key = (message.campaign_id, message.variant)
+        step = self.step(message)
+        if step is not None:
+            key = ("step", step.pk, message.variant)
+            if key not in self._compiled:
+                self._compiled[key] = step_copy(step=step, variant=message.variant)
+            return self._compiled[key]
+        key = ("campaign", message.campaign_id, message.variant)
         if key not in self._compiled:
             campaign = Campaign.objects.select_related("topic").get(pk=message.campaign_id)
             self._compiled[key] = campaign_copy(campaign=campaign, variant=message.variant)
         return self._compiled[key]
+
+    def extras_category(self, message: Message) -> bool:
+        """Whether the message's picks come from a category of their own (not prefetched)."""
+        step = self.step(message)
+        return step is not None and step.flow.kind == FlowKind.BROWSE_ABANDONMENT
+
+    def extras(self, message: Message, profile: Profile) -> Extras:
+        step = self.step(message)
+        if step is None:
+            return NO_EXTRAS
+        return flow_extras(
+            step=step, entry=message.flow_entry, profile=profile, key=message.dedupe_key
+        )
 
 
 def _fail(message: Message, *, reason: str, error: str, now: dt.datetime) -> None:
@@ -222,6 +276,7 @@ def _picks_prefetch(
             if item.message.variant == Variant.TAILORED
             and item.message.profile_id in profiles
             and copies.get(item.message).needs_recommendations
+            and not copies.extras_category(item.message)
         ]
         recommendations_prefetch(shared=shared, profiles=wanted, now=now)
     except Exception:
@@ -249,6 +304,7 @@ def messages_render(
                 now=now,
                 shared=shared,
                 version_read=item.message.profile_id in versions,
+                extras=copies.extras(message, profile),
             )
             rendered.append((message, email))
         except Exception as err:  # one broken message must not hold up the batch

@@ -24,8 +24,9 @@ from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
+from ..adapter import get_adapter
 from ..conf import app_settings
-from ..models import Campaign, CartLine, Profile, Variant
+from ..models import Campaign, CartLine, FlowEntry, FlowKind, FlowStep, Profile, Variant
 from ..preferences.links import preference_links
 from ..recommendations import recommend_for_profile, recommend_for_profiles, recommend_popular
 from .plaintext import html_to_text
@@ -77,6 +78,20 @@ class Email:
     headers: dict[str, str]
 
 
+@dataclass(frozen=True)
+class Extras:
+    """What a message's source adds to the recipient's context (a flow step's incentive code,
+    browse abandonment's category)."""
+
+    incentive_code: str = ""
+    # Picks from this category only, their reasons naming no product (the customer's own
+    # views must not be quoted back at them).
+    picks_category: str = ""
+
+
+NO_EXTRAS = Extras()
+
+
 def greeting_text(*, first_name: str, by_name: bool) -> str:
     """The salutation, in the active language."""
     if by_name and first_name:
@@ -105,6 +120,7 @@ def recipient_context(
     now: dt.datetime,
     shared: dict | None = None,
     version_read: bool = False,
+    extras: Extras = NO_EXTRAS,
 ) -> dict:
     """The plain data the copy is rendered over, for one recipient (in their language).
 
@@ -124,7 +140,11 @@ def recipient_context(
         "personalized": False,
         "_headers": links.headers,
     }
-    if copy.needs_recommendations and tailored:
+    if extras.incentive_code:
+        context["incentive_code"] = extras.incentive_code
+    if copy.needs_recommendations and extras.picks_category:
+        context.update(_category_picks(profile, extras.picks_category, tailored=tailored, now=now))
+    elif copy.needs_recommendations and tailored:
         picks = (shared or {}).get(_TAILORED, {}).get(profile.pk) or recommend_for_profile(
             profile=profile, limit=MAX_RECOMMENDATIONS, now=now
         )
@@ -152,6 +172,23 @@ def recipient_context(
             .order_by("pk")
         ]
     return context
+
+
+def _category_picks(profile: Profile, category: str, *, tailored: bool, now: dt.datetime):
+    """Picks within ``category``, with reasons that name no product the customer looked at."""
+    if tailored:
+        picks = recommend_for_profile(
+            profile=profile, limit=MAX_RECOMMENDATIONS, category=category, now=now
+        )
+    else:
+        picks = recommend_popular(limit=MAX_RECOMMENDATIONS, category=category, now=now)
+    items = []
+    for item in picks.items:
+        data = _product_data(item)
+        if item.because_of is not None:
+            data["why"] = ""
+        items.append(data)
+    return {"personalized": picks.personalized, RECOMMENDATIONS_KEY: items}
 
 
 _TAILORED = "tailored"
@@ -256,6 +293,33 @@ def campaign_copy(*, campaign: Campaign, variant: str) -> Copy:
     )
 
 
+def step_copy(*, step: FlowStep, variant: str) -> Copy:
+    """A flow step's copy for a variant (the generic one falls back on the tailored texts)."""
+    generic = variant == Variant.GENERIC
+    topic = step.flow.topic
+    return Copy.compile(
+        subject=(generic and step.generic_subject) or step.subject,
+        preheader=step.preheader,
+        body=(generic and step.generic_body) or step.body,
+        utm_campaign=step.utm_campaign,
+        topic_name=topic.name if topic else "",
+    )
+
+
+def flow_extras(*, step: FlowStep, entry: FlowEntry | None, profile: Profile, key: str) -> Extras:
+    """A flow message's extras: the shop's incentive code when the step asks for one (the
+    adapter may give none: then the copy promises nothing), and browse abandonment's area."""
+    code = ""
+    if step.incentive:
+        code = get_adapter().incentive_code(
+            profile=profile, flow=step.flow.kind, step=step.position, key=key
+        )
+    category = ""
+    if entry is not None and step.flow.kind == FlowKind.BROWSE_ABANDONMENT:
+        category = entry.category
+    return Extras(incentive_code=code or "", picks_category=category)
+
+
 def email_for(
     *,
     copy: Copy,
@@ -265,6 +329,7 @@ def email_for(
     now: dt.datetime,
     shared: dict | None = None,
     version_read: bool = False,
+    extras: Extras = NO_EXTRAS,
 ) -> Email:
     """One recipient's email, with the greeting, the picks' reasons and the layout in their
     language (``shared``: see :func:`recipient_context`)."""
@@ -277,5 +342,6 @@ def email_for(
             now=now,
             shared=shared,
             version_read=version_read,
+            extras=extras,
         )
         return email_render(copy=copy, context=context, to=profile.email or "")

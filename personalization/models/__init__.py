@@ -9,6 +9,7 @@ from .consent import (
     Purpose,
 )
 from .events import Event, EventName
+from .flows import EntryState, ExitReason, Flow, FlowEntry, FlowKind, FlowStep
 from .jobs import Job, JobState
 from .messaging import (
     CAP_STATES,
@@ -47,6 +48,12 @@ from .segments import Segment, SegmentDailyCount, SegmentKind, SegmentMembership
 from .traits import TRAIT_KEY, Trait, TraitRemoval, TraitSource
 
 __all__ = [
+    "EntryState",
+    "ExitReason",
+    "Flow",
+    "FlowEntry",
+    "FlowKind",
+    "FlowStep",
     "DecisionReason",
     "Variant",
     "SendMode",

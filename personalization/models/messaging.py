@@ -1,8 +1,8 @@
 """Messaging: campaigns, and the ledger of every message the app meant to send.
 
 A ``Message`` row is written for every intended message, whatever becomes of it: sent, deferred,
-skipped with a reason, failed, or of unknown outcome after a crash. Campaigns (and, later,
-flow steps) only *plan* rows; the dispatcher claims them, asks the guardrail policy, renders
+skipped with a reason, failed, or of unknown outcome after a crash. Campaigns and flow
+steps only *plan* rows; the dispatcher claims them, asks the guardrail policy, renders
 and sends. The ledger's unique ``dedupe_key`` is what makes "each customer gets each message
 once" hold with any number of planners, workers and Beats.
 """
@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .flows import FlowEntry, FlowStep
 from .profiles import Profile, Topic
 from .segments import Segment
 
@@ -241,6 +242,10 @@ class DecisionReason(models.TextChoices):
     OWN_FREQUENCY = "own_frequency", _("enough email for the pace the customer chose")
     QUIET_HOURS = "quiet_hours", _("night time where the customer lives")
     CANCELLED = "cancelled", _("the campaign was cancelled")
+    # A flow's own rules, checked before the policy (the entry says why it ended).
+    FLOW_EXITED = "flow_exited", _("the reason for the flow was gone")
+    FLOW_LIMIT = "flow_limit", _("enough messages from this flow for now")
+    FLOW_PREVIOUS_STEP = "flow_previous_step", _("waiting for the flow's previous message")
     # Not the policy's: what happened when sending.
     RENDER_ERROR = "render_error", _("the email could not be put together")
     REFUSED = "refused", _("the email service refused the address")
@@ -284,6 +289,22 @@ class Message(models.Model):
         blank=True,
         related_name="messages",
         verbose_name=_("campaign"),
+    )
+    flow_step = models.ForeignKey(
+        FlowStep,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="messages",
+        verbose_name=_("flow step"),
+    )
+    flow_entry = models.ForeignKey(
+        FlowEntry,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="messages",
+        verbose_name=_("flow entry"),
     )
     kind = models.CharField(
         _("kind"), max_length=14, choices=MessageKind.choices, default=MessageKind.MARKETING
@@ -384,6 +405,10 @@ class Message(models.Model):
             models.CheckConstraint(
                 condition=~Q(source=MessageSource.CAMPAIGN) | Q(campaign__isnull=False),
                 name="pzn_message_campaign_set",
+            ),
+            models.CheckConstraint(
+                condition=~Q(source=MessageSource.FLOW) | Q(flow_step__isnull=False),
+                name="pzn_message_flow_step_set",
             ),
         ]
         indexes = [

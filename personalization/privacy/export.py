@@ -32,6 +32,9 @@ from ..models import (
     ConsentRecord,
     ConsentWording,
     Event,
+    Flow,
+    FlowEntry,
+    FlowStep,
     Job,
     LearnedInterval,
     Message,
@@ -274,6 +277,29 @@ EXPORT_PARTS: tuple[ExportPart, ...] = (
         fields=("id", "segment__slug", "segment__name", "entered_at", "exited_at"),
         order_by=("entered_at", "pk"),
     ),
+    # Their ways through flows: what started each, and how it ended.
+    ExportPart(
+        key="flow_entries",
+        model=FlowEntry,
+        person="profile",
+        fields=(
+            "id",
+            "flow__name",
+            "trigger_key",
+            "triggered_at",
+            "cart",
+            "order",
+            "product__title",
+            "category",
+            "entered_at",
+            "state",
+            "next_position",
+            "waiting_since",
+            "exit_reason",
+            "ended_at",
+        ),
+        order_by=("entered_at", "pk"),
+    ),
     # Every message the app meant to send them, and what became of it (the ledger).
     ExportPart(
         key="messages",
@@ -284,6 +310,9 @@ EXPORT_PARTS: tuple[ExportPart, ...] = (
             "dedupe_key",
             "source",
             "campaign__name",
+            "flow_step__flow__name",
+            "flow_step__position",
+            "flow_entry",
             "kind",
             "topic__name",
             "priority",
@@ -359,6 +388,9 @@ NO_PERSONAL_DATA: dict[type[models.Model], str] = {
     LearnedInterval: "median gaps between repeat purchases over all customers, linked to no one",
     # A campaign's copy and audience definition; who got it is Message.
     Campaign: "a marketer's campaign: its copy and which segments it goes to",
+    # A flow's settings and copy; who went through it is FlowEntry, what they got is Message.
+    Flow: "a marketer's flow: its trigger and settings",
+    FlowStep: "a flow step's timing and copy",
 }
 
 

@@ -190,11 +190,27 @@ def replenishment_due(
     ``due_at``), one per customer and product, for customers with personalisation consent.
     One set-based statement; only purchases recent enough to fall due in the window are read.
     """
+    return (
+        replenishment_due_rows(within_days=within_days, overdue_days=overdue_days, now=now)
+        .values("order__profile_id", "product_id", "interval", "last_bought_at", "due_at")
+        .order_by("due_at", "order__profile_id", "product_id")
+    )
+
+
+def replenishment_due_rows(
+    *,
+    within_days: int = DUE_WITHIN_DAYS,
+    overdue_days: int = DUE_OVERDUE_DAYS,
+    now: dt.datetime | None = None,
+):
+    """:func:`replenishment_due` as order lines grouped per customer (``order__profile_id``)
+    and product, annotated ``interval``, ``last_bought_at`` and ``due_at``, unordered: for a
+    caller selecting its own columns from it (a flow's trigger)."""
     now = now or timezone.now()
     build_id = _current_build_id()
     longest = _longest_interval(build_id=build_id)
     if longest is None:
-        return OrderLine.objects.none().values("order__profile_id")
+        return _with_due_dates(OrderLine.objects.none(), build_id=build_id)
     earliest = now - dt.timedelta(days=overdue_days + longest)
     lines = OrderLine.objects.filter(
         order__placed_at__gte=earliest,
@@ -209,8 +225,7 @@ def replenishment_due(
             due_at__gte=now - dt.timedelta(days=overdue_days),
             due_at__lte=now + dt.timedelta(days=within_days),
         )
-        .values("order__profile_id", "product_id", "interval", "last_bought_at", "due_at")
-        .order_by("due_at", "order__profile_id", "product_id")
+        .order_by()
     )
 
 

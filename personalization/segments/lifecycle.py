@@ -98,10 +98,10 @@ def _loyal(profiles: QuerySet[Profile], now: dt.datetime) -> QuerySet[Profile]:
 
 
 def _cart_abandoner(profiles: QuerySet[Profile], now: dt.datetime) -> QuerySet[Profile]:
-    return profiles.filter(pk__in=_abandoned_carts(now).values("profile"))
+    return profiles.filter(pk__in=abandoned_carts(now).values("profile"))
 
 
-def _abandoned_carts(now: dt.datetime) -> QuerySet[Cart]:
+def abandoned_carts(now: dt.datetime) -> QuerySet[Cart]:
     changed_before = now - dt.timedelta(minutes=app_settings.CART_ABANDONED_AFTER_MINUTES)
     changed_after = now - dt.timedelta(days=app_settings.CART_ABANDONED_WITHIN_DAYS)
     ordered_since = Order.objects.counted().filter(
@@ -164,7 +164,7 @@ def _loyal_row(now: dt.datetime) -> Q:
 
 
 def _cart_abandoner_row(now: dt.datetime) -> Q:
-    return Q(Exists(_abandoned_carts(now).filter(profile=OuterRef("pk"))))
+    return Q(Exists(abandoned_carts(now).filter(profile=OuterRef("pk"))))
 
 
 ROW_DEFINITIONS: dict[str, Callable[[dt.datetime], Q]] = {

@@ -1,0 +1,269 @@
+"""Moving customers through a flow: exits first, then each due step planned into the ledger.
+
+``flow_run()`` is what Beat calls for every flow each minute, under a lock on the flow's row
+(two Beats: the second waits, then finds nothing left to do):
+
+1. **enter**: the trigger's new entries (:func:`~.triggers.flow_enter`);
+2. **exit**: entries whose reason is gone leave, with the reason (one ``UPDATE`` per rule);
+3. **plan**: for each step, the entries whose delay is over get their message, written with
+   an ``INSERT … SELECT`` keyed ``flow:<step>:<profile>:<trigger>`` (the ledger's dedupe
+   key: a step is planned once per entry whatever runs twice), and move on to the next step
+   or complete.
+
+The same exits run again when a step's message comes up for sending (:mod:`.checks`): a
+message deferred to the morning is not sent to a customer who ordered in the night.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from ..consent import consented_q
+from ..messaging.campaigns import zoned_moment_sql
+from ..models import (
+    CartLine,
+    CartStatus,
+    EntryState,
+    ExitReason,
+    Flow,
+    FlowEntry,
+    FlowKind,
+    FlowStep,
+    Message,
+    MessageKind,
+    MessageSource,
+    MessageState,
+    Order,
+    OrderLine,
+    Profile,
+    Purpose,
+)
+from .triggers import flow_enter
+
+# Steps at a local time of day are planned up to a day ahead, so that the message waits in
+# the ledger for the morning of every time zone (the dispatcher takes it when it is due).
+LOCAL_TIME_AHEAD = dt.timedelta(days=1)
+
+
+@dataclass
+class FlowReport:
+    entered: int = 0
+    exited: dict[str, int] = field(default_factory=dict)
+    planned: int = 0
+    completed: int = 0
+
+
+# --- Exits -------------------------------------------------------------------------------------
+
+
+def _ordered_since(field_name: str) -> Exists:
+    return Exists(
+        Order.objects.counted().filter(
+            profile=OuterRef("profile"), placed_at__gt=OuterRef(field_name)
+        )
+    )
+
+
+def _exit_rules(kind: str, now: dt.datetime) -> list[tuple[str, Q]]:
+    """(reason, condition on an entry) for every way out of a flow of ``kind``, in order."""
+    reachable = Profile.objects.filter(consented_q(Purpose.EMAIL_MARKETING)).values("pk")
+    rules = [
+        (ExitReason.NO_CONSENT, ~Q(profile__in=reachable)),
+        (ExitReason.PAUSED, Q(profile__paused_until__gt=now)),
+    ]
+    if kind == FlowKind.ABANDONED_CART:
+        open_lines = CartLine.objects.filter(cart=OuterRef("cart"), cart__status=CartStatus.OPEN)
+        rules += [
+            (ExitReason.ORDERED, Q(_ordered_since("triggered_at"))),
+            (ExitReason.CART_EMPTIED, Q(cart__isnull=True) | ~Q(Exists(open_lines))),
+        ]
+    elif kind == FlowKind.BROWSE_ABANDONMENT:
+        personal = Profile.objects.filter(consented_q(Purpose.PERSONALIZATION)).values("pk")
+        carted = CartLine.objects.filter(
+            cart__profile=OuterRef("profile"),
+            cart__status=CartStatus.OPEN,
+            cart__source_updated_at__gt=OuterRef("triggered_at"),
+        )
+        rules += [
+            (ExitReason.NO_PERSONALIZATION, ~Q(profile__in=personal)),
+            (ExitReason.ORDERED, Q(_ordered_since("triggered_at"))),
+            (ExitReason.CARTED, Q(Exists(carted))),
+        ]
+    elif kind == FlowKind.REPLENISHMENT:
+        rebought = OrderLine.objects.filter(
+            order__in=Order.objects.counted(),
+            order__profile=OuterRef("profile"),
+            product=OuterRef("product"),
+            order__placed_at__gt=OuterRef("entered_at"),
+        )
+        rules.append((ExitReason.REBOUGHT, Q(Exists(rebought))))
+    elif kind == FlowKind.WIN_BACK:
+        rules.append((ExitReason.ORDERED, Q(_ordered_since("triggered_at"))))
+    return rules
+
+
+def _first_flows(flow: Flow) -> Exists:
+    """The customer entered a flow that goes first (a lower priority number) since."""
+    return Exists(
+        FlowEntry.objects.filter(
+            profile=OuterRef("profile"),
+            state=EntryState.ACTIVE,
+            flow__enabled=True,
+            flow__priority__lt=flow.priority,
+            entered_at__gte=OuterRef("entered_at"),
+        )
+    )
+
+
+def entries_exit(*, flow: Flow, entries: QuerySet[FlowEntry], now: dt.datetime) -> dict[str, int]:
+    """End the active ``entries`` of ``flow`` whose reason is gone; how many, by reason."""
+    active = entries.filter(flow=flow, state=EntryState.ACTIVE)
+    ended = {"state": EntryState.EXITED, "ended_at": now}
+    if not flow.enabled:
+        count = active.update(exit_reason=ExitReason.FLOW_OFF, **ended)
+        return {ExitReason.FLOW_OFF: count} if count else {}
+    exited = {}
+    rules = [
+        *_exit_rules(flow.kind, now),
+        (ExitReason.HIGHER_PRIORITY, Q(_first_flows(flow))),
+    ]
+    for reason, condition in rules:
+        # Filtered in a subquery: an UPDATE cannot join the tables the conditions read.
+        leaving = active.filter(pk__in=active.filter(condition).values("pk"))
+        count = leaving.update(exit_reason=reason, **ended)
+        if count:
+            exited[reason] = count
+    return exited
+
+
+# --- Planning -----------------------------------------------------------------------------------
+
+
+def _due(flow: Flow, step: FlowStep, now: dt.datetime) -> QuerySet[FlowEntry]:
+    ready_from = now - step.delay + (LOCAL_TIME_AHEAD if step.local_time else dt.timedelta(0))
+    return FlowEntry.objects.filter(
+        flow=flow,
+        state=EntryState.ACTIVE,
+        next_position=step.position,
+        waiting_since__lte=ready_from,
+    )
+
+
+def _times_sql(step: FlowStep, due: QuerySet[FlowEntry], now: dt.datetime):
+    """(SQL for not_before, for expires_at, their parameters, an extra condition on the
+    entries) for each group of due entries: one group, or one per day for a local time."""
+    adapt = connection.ops.adapt_datetimefield_value
+    if step.local_time is None:
+        yield "%s", "%s", [adapt(now), adapt(now + step.expires_after)], Q()
+        return
+    zones = sorted(set(due.order_by().values_list("profile__timezone", flat=True).distinct()))
+    days = due.annotate(day=TruncDate(F("waiting_since") + step.delay)).order_by()
+    for day in sorted(set(days.values_list("day", flat=True))):
+
+        def at(zone, day=day):
+            local = dt.datetime.combine(day, step.local_time, tzinfo=zone)
+            return max(local.astimezone(dt.UTC), now)
+
+        send_sql, send_params = zoned_moment_sql(moment=at, zones=zones, column="p.timezone")
+        expires_sql, expires_params = zoned_moment_sql(
+            moment=lambda zone, at=at: at(zone) + step.expires_after,
+            zones=zones,
+            column="p.timezone",
+        )
+        yield (
+            send_sql,
+            expires_sql,
+            [*send_params, *expires_params],
+            Q(pk__in=days.filter(day=day).values("pk")),
+        )
+
+
+def _messages_insert(*, flow: Flow, step: FlowStep, due: QuerySet[FlowEntry], now: dt.datetime):
+    qn = connection.ops.quote_name
+    planned = 0
+    for send_sql, expires_sql, time_params, condition in _times_sql(step, due, now):
+        entries_sql, entries_params = (
+            due.filter(condition).values("pk").order_by().query.sql_with_params()
+        )
+        columns = (
+            "dedupe_key, profile_id, source, flow_step_id, flow_entry_id, kind, topic_id, "
+            'priority, context, state, reason, not_before, expires_at, variant, "group", '
+            "attempts, claim_token, to_email, subject, esp_message_id, last_error, created_at, "
+            "updated_at"
+        )
+        # Why raw SQL: the ORM cannot insert from a select. The dedupe key makes a step once
+        # per customer and trigger, whoever plans it.
+        sql = f"""
+            INSERT INTO {qn(Message._meta.db_table)} ({columns})
+            SELECT %s || CAST(e.profile_id AS TEXT) || ':' || e.trigger_key, e.profile_id, %s,
+                   %s, e.id, %s, %s, %s, %s, %s, '', {send_sql}, {expires_sql}, '', '', 0, '',
+                   '', '', '', '', %s, %s
+            FROM {qn(FlowEntry._meta.db_table)} e
+            JOIN {qn(Profile._meta.db_table)} p ON p.id = e.profile_id
+            WHERE e.id IN ({entries_sql})
+            ON CONFLICT (dedupe_key) DO NOTHING
+        """
+        stamp = connection.ops.adapt_datetimefield_value(now)
+        params = [
+            f"flow:{step.pk}:",
+            MessageSource.FLOW,
+            step.pk,
+            MessageKind.MARKETING,
+            flow.topic_id,
+            flow.priority,
+            "{}",
+            MessageState.PLANNED,
+            *time_params,
+            stamp,
+            stamp,
+            *entries_params,
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            planned += max(cursor.rowcount, 0)
+    return planned
+
+
+def flow_run(*, flow_id: int, now: dt.datetime | None = None) -> FlowReport:
+    """Enter, exit and plan one flow (what Beat runs every minute). Safe to run twice at once:
+    the flow's row is locked for the run."""
+    now = now or timezone.now()
+    report = FlowReport()
+    with transaction.atomic():
+        flow = Flow.objects.select_for_update().filter(pk=flow_id).first()
+        if flow is None:
+            return report
+        if flow.enabled:
+            report.entered = flow_enter(flow=flow, now=now)
+        report.exited = entries_exit(flow=flow, entries=FlowEntry.objects.all(), now=now)
+        if not flow.enabled:
+            return report
+        steps = list(flow.steps.order_by("position"))
+        for index, step in enumerate(steps):
+            due = _due(flow, step, now)
+            report.planned += _messages_insert(flow=flow, step=step, due=due, now=now)
+            if index + 1 < len(steps):
+                due.update(next_position=steps[index + 1].position, waiting_since=now)
+            else:
+                report.completed += due.update(state=EntryState.COMPLETED, ended_at=now)
+        # Steps deleted from under active entries: nothing is left for them.
+        last = steps[-1].position if steps else 0
+        report.completed += FlowEntry.objects.filter(
+            flow=flow, state=EntryState.ACTIVE, next_position__gt=last
+        ).update(state=EntryState.COMPLETED, ended_at=now)
+    return report
+
+
+def flows_run(*, now: dt.datetime | None = None) -> dict[str, FlowReport]:
+    """:func:`flow_run` for every flow, switched off ones included (their entries end)."""
+    now = now or timezone.now()
+    return {
+        kind: flow_run(flow_id=pk, now=now)
+        for pk, kind in Flow.objects.order_by("priority", "pk").values_list("pk", "kind")
+    }
