@@ -121,9 +121,16 @@ def _first_flows(flow: Flow) -> Exists:
     )
 
 
-def entries_exit(*, flow: Flow, entries: QuerySet[FlowEntry], now: dt.datetime) -> dict[str, int]:
-    """End the active ``entries`` of ``flow`` whose reason is gone; how many, by reason."""
-    active = entries.filter(flow=flow, state=EntryState.ACTIVE)
+def entries_exit(
+    *,
+    flow: Flow,
+    entries: QuerySet[FlowEntry],
+    now: dt.datetime,
+    states: tuple[str, ...] = (EntryState.ACTIVE,),
+) -> dict[str, int]:
+    """End the ``entries`` of ``flow`` (in ``states``) whose reason is gone; how many, by
+    reason. At send time a completed entry counts too: its last message has not gone yet."""
+    active = entries.filter(flow=flow, state__in=states)
     ended = {"state": EntryState.EXITED, "ended_at": now}
     if not flow.enabled:
         count = active.update(exit_reason=ExitReason.FLOW_OFF, **ended)

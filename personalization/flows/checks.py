@@ -43,7 +43,12 @@ def flow_message_checks(*, messages: list[Message], now: dt.datetime) -> dict[in
     verdicts: dict[int, Decision] = {}
     entry_ids = {m.flow_entry_id for m in messages if m.flow_entry_id}
     for flow in flows.values():
-        entries_exit(flow=flow, entries=FlowEntry.objects.filter(pk__in=entry_ids), now=now)
+        entries_exit(
+            flow=flow,
+            entries=FlowEntry.objects.filter(pk__in=entry_ids),
+            now=now,
+            states=(EntryState.ACTIVE, EntryState.COMPLETED),
+        )
     ended = set(
         FlowEntry.objects.filter(pk__in=entry_ids, state=EntryState.EXITED).values_list(
             "pk", flat=True

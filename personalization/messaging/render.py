@@ -26,7 +26,17 @@ from django.utils.translation import gettext as _
 
 from ..adapter import get_adapter
 from ..conf import app_settings
-from ..models import Campaign, CartLine, FlowEntry, FlowKind, FlowStep, Profile, Variant
+from ..models import (
+    Campaign,
+    CartLine,
+    Event,
+    EventName,
+    FlowEntry,
+    FlowKind,
+    FlowStep,
+    Profile,
+    Variant,
+)
 from ..preferences.links import preference_links
 from ..recommendations import recommend_for_profile, recommend_for_profiles, recommend_popular
 from .plaintext import html_to_text
@@ -84,9 +94,10 @@ class Extras:
     browse abandonment's category)."""
 
     incentive_code: str = ""
-    # Picks from this category only, their reasons naming no product (the customer's own
-    # views must not be quoted back at them).
+    # Picks from this category only, leaving out ``picks_exclude`` (what the customer looked
+    # at), their reasons naming no product: their own views are not quoted back at them.
     picks_category: str = ""
+    picks_exclude: frozenset[int] = frozenset()
 
 
 NO_EXTRAS = Extras()
@@ -143,7 +154,7 @@ def recipient_context(
     if extras.incentive_code:
         context["incentive_code"] = extras.incentive_code
     if copy.needs_recommendations and extras.picks_category:
-        context.update(_category_picks(profile, extras.picks_category, tailored=tailored, now=now))
+        context.update(_category_picks(profile, extras, tailored=tailored, now=now))
     elif copy.needs_recommendations and tailored:
         picks = (shared or {}).get(_TAILORED, {}).get(profile.pk) or recommend_for_profile(
             profile=profile, limit=MAX_RECOMMENDATIONS, now=now
@@ -174,21 +185,24 @@ def recipient_context(
     return context
 
 
-def _category_picks(profile: Profile, category: str, *, tailored: bool, now: dt.datetime):
-    """Picks within ``category``, with reasons that name no product the customer looked at."""
+def _category_picks(profile: Profile, extras: Extras, *, tailored: bool, now: dt.datetime):
+    """Picks within the extras' category, without what the customer looked at, with reasons
+    that name no product."""
+    limit = MAX_RECOMMENDATIONS + len(extras.picks_exclude)
+    category = extras.picks_category
     if tailored:
-        picks = recommend_for_profile(
-            profile=profile, limit=MAX_RECOMMENDATIONS, category=category, now=now
-        )
+        picks = recommend_for_profile(profile=profile, limit=limit, category=category, now=now)
     else:
-        picks = recommend_popular(limit=MAX_RECOMMENDATIONS, category=category, now=now)
+        picks = recommend_popular(limit=limit, category=category, now=now)
     items = []
     for item in picks.items:
+        if item.product.pk in extras.picks_exclude:
+            continue
         data = _product_data(item)
         if item.because_of is not None:
             data["why"] = ""
         items.append(data)
-    return {"personalized": picks.personalized, RECOMMENDATIONS_KEY: items}
+    return {"personalized": picks.personalized, RECOMMENDATIONS_KEY: items[:MAX_RECOMMENDATIONS]}
 
 
 _TAILORED = "tailored"
@@ -314,10 +328,20 @@ def flow_extras(*, step: FlowStep, entry: FlowEntry | None, profile: Profile, ke
         code = get_adapter().incentive_code(
             profile=profile, flow=step.flow.kind, step=step.position, key=key
         )
-    category = ""
-    if entry is not None and step.flow.kind == FlowKind.BROWSE_ABANDONMENT:
-        category = entry.category
-    return Extras(incentive_code=code or "", picks_category=category)
+    if entry is None or step.flow.kind != FlowKind.BROWSE_ABANDONMENT:
+        return Extras(incentive_code=code or "")
+    watched = Event.objects.filter(
+        profile=profile,
+        name=EventName.PRODUCT_VIEWED,
+        product__category_path=entry.category,
+        occurred_at__lte=entry.triggered_at,
+        occurred_at__gte=entry.triggered_at - dt.timedelta(days=7),
+    ).values_list("product_id", flat=True)
+    return Extras(
+        incentive_code=code or "",
+        picks_category=entry.category,
+        picks_exclude=frozenset(watched),
+    )
 
 
 def email_for(
