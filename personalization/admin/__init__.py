@@ -8,6 +8,7 @@ functions; shop data and consent evidence are read-only here.
 from .catalogue import ProductAdmin
 from .commerce import CartAdmin, EventAdmin, OrderAdmin
 from .consent import ConsentRecordAdmin, ConsentWordingAdmin
+from .flows import FlowAdmin, FlowEntryAdmin
 from .jobs import JobAdmin
 from .messaging import CampaignAdmin, MessageAdmin, MessageEventAdmin
 from .privacy import SuppressionAdmin
@@ -23,6 +24,8 @@ __all__ = [
     "ConsentRecordAdmin",
     "ConsentWordingAdmin",
     "EventAdmin",
+    "FlowAdmin",
+    "FlowEntryAdmin",
     "JobAdmin",
     "OrderAdmin",
     "ProductAdmin",

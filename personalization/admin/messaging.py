@@ -318,21 +318,27 @@ class MessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
         "profile_link",
         "source",
-        "campaign",
+        "sent_by",
         "state",
         "reason_text",
         "not_before",
         "sent_at",
     )
-    list_filter = ("state", "source", "kind", "reason", "variant")
+    list_filter = ("state", "source", "flow_step__flow", "kind", "reason", "variant")
     search_fields = ("=to_email", "=profile__email", "=dedupe_key", "=esp_message_id")
-    list_select_related = ("profile", "campaign")
-    raw_id_fields = ("profile", "campaign")
+    list_select_related = ("profile", "campaign", "flow_step__flow")
+    raw_id_fields = ("profile", "campaign", "flow_step", "flow_entry")
     show_full_result_count = False
 
     @admin.display(description=_("customer"), ordering="profile")
     def profile_link(self, message: Message) -> str:
         return change_link(self.admin_site, message.profile)
+
+    @admin.display(description=_("campaign or flow step"))
+    def sent_by(self, message: Message) -> str:
+        if message.flow_step is not None:  # steps are edited on their flow's page
+            return change_link(self.admin_site, message.flow_step.flow, text=message.flow_step)
+        return change_link(self.admin_site, message.campaign)
 
     @admin.display(description=_("reason"), ordering="reason")
     def reason_text(self, message: Message) -> str:

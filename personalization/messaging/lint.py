@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 
 from ..conf import app_settings
 from ..exceptions import InvalidInput
-from ..models import Campaign
+from ..models import Campaign, FlowStep
 from .render import layout_render
 from .templates import mail_template_compile
 
@@ -49,6 +49,9 @@ SURVEILLANCE_PHRASES = (
     r"\b(?:baktığınız|incelediğiniz|göz attığınız)\b",
 )
 FIRST_NAME_VARIABLE = re.compile(r"{{\s*first_name\b")
+# A flow step's incentive code, and the only place it may appear: inside a test for it.
+INCENTIVE_VARIABLE = re.compile(r"\bincentive_code\b")
+GUARDED_INCENTIVE = re.compile(r"{%\s*if\s+incentive_code\s*%}.*?{%\s*endif\s*%}", re.S)
 
 
 @dataclass(frozen=True)
@@ -172,5 +175,49 @@ def campaign_lint(*, campaign: Campaign) -> LintReport:
             "generic_body": campaign.generic_body,
         }
     )
+    issues += layout_lint()
+    return LintReport(issues=issues)
+
+
+def incentive_lint(*, texts: dict[str, str], asks: bool) -> list[LintIssue]:
+    """A flow step's copy must not promise a code the shop may not give: the code only inside
+    ``{% if incentive_code %}…{% endif %}``, and only when the step asks for one."""
+    issues = []
+    for name, text in texts.items():
+        if INCENTIVE_VARIABLE.search(GUARDED_INCENTIVE.sub("", text or "")):
+            issues.append(
+                LintIssue(
+                    ERROR,
+                    name,
+                    _(
+                        "{{ incentive_code }} is used outside {% if incentive_code %}…"
+                        "{% endif %}: customers would be promised a code the shop may not give."
+                    ),
+                )
+            )
+        elif INCENTIVE_VARIABLE.search(text or "") and not asks:
+            issues.append(
+                LintIssue(
+                    WARNING,
+                    name,
+                    _(
+                        "The copy shows an incentive code, but the step does not ask the shop "
+                        "for one: it will never appear."
+                    ),
+                )
+            )
+    return issues
+
+
+def step_lint(*, step: FlowStep) -> LintReport:
+    """Lint a flow step's copy as a campaign's, and its use of the incentive code."""
+    texts = {
+        "subject": step.subject,
+        "preheader": step.preheader,
+        "body": step.body,
+        "generic_subject": step.generic_subject,
+        "generic_body": step.generic_body,
+    }
+    issues = copy_lint(texts=texts) + incentive_lint(texts=texts, asks=step.incentive)
     issues += layout_lint()
     return LintReport(issues=issues)

@@ -8,6 +8,7 @@ customer would get if it were sent now.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.core.mail import EmailMultiAlternatives
@@ -18,7 +19,7 @@ from ..exceptions import InvalidInput
 from ..models import Campaign, MessageKind, Profile
 from .campaigns import campaign_audience
 from .policy import SEND, SKIP, Candidate, Decision, decide_many, how_to_send, recipients_load
-from .render import Email, campaign_copy, email_for
+from .render import NO_EXTRAS, Copy, Email, Extras, campaign_copy, email_for
 
 
 @dataclass(frozen=True)
@@ -33,26 +34,25 @@ class Preview:
         return self.decision.action == SEND
 
 
-def _render_for(*, campaign: Campaign, profile: Profile, decision: Decision, now) -> Email:
-    copy = campaign_copy(campaign=campaign, variant=decision.variant)
-    return email_for(
-        copy=copy, profile=profile, variant=decision.variant, by_name=decision.first_name, now=now
-    )
-
-
-def campaign_preview(
-    *, campaign: Campaign, profile: Profile, now: dt.datetime | None = None
+def message_preview(
+    *,
+    profile: Profile,
+    topic_id: int | None,
+    priority: int,
+    copy_for: Callable[[str], Copy],
+    extras: Extras = NO_EXTRAS,
+    in_audience: bool = True,
+    now: dt.datetime,
 ) -> Preview:
-    """What ``profile`` would get from ``campaign`` if it went out now: the policy's decision
-    and, unless it is a skip, the rendered email (for a deferral, what would go out later).
-    Compiling the copy raises ``TemplateSyntaxError`` for broken copy."""
-    now = now or timezone.now()
+    """What ``profile`` would get from a source (a campaign, a flow step) if it went out now:
+    the policy's decision and, unless it is a skip, the email rendered from ``copy_for(variant)``
+    (for a deferral, what would go out later)."""
     candidate = Candidate(
         pk=0,
         profile_id=profile.pk,
         kind=MessageKind.MARKETING,
-        topic_id=campaign.topic_id,
-        priority=campaign.priority,
+        topic_id=topic_id,
+        priority=priority,
         not_before=now,
         expires_at=None,
         cancelled=False,
@@ -61,15 +61,55 @@ def campaign_preview(
     decision = decide_many([candidate], recipients, now=now)[0]
     email = None
     if decision.action != SKIP:
-        email = _render_for(campaign=campaign, profile=profile, decision=decision, now=now)
-    in_audience = campaign_audience(campaign=campaign).filter(pk=profile.pk).exists()
+        email = email_for(
+            copy=copy_for(decision.variant),
+            profile=profile,
+            variant=decision.variant,
+            by_name=decision.first_name,
+            now=now,
+            extras=extras,
+        )
     return Preview(profile=profile, in_audience=in_audience, decision=decision, email=email)
+
+
+def campaign_preview(
+    *, campaign: Campaign, profile: Profile, now: dt.datetime | None = None
+) -> Preview:
+    """What ``profile`` would get from ``campaign`` if it went out now (see
+    :func:`message_preview`). Compiling the copy raises ``TemplateSyntaxError`` for broken
+    copy."""
+    return message_preview(
+        profile=profile,
+        topic_id=campaign.topic_id,
+        priority=campaign.priority,
+        copy_for=lambda variant: campaign_copy(campaign=campaign, variant=variant),
+        in_audience=campaign_audience(campaign=campaign).filter(pk=profile.pk).exists(),
+        now=now or timezone.now(),
+    )
 
 
 def campaign_test_send(
     *, campaign: Campaign, profile: Profile, to: str, now: dt.datetime | None = None
 ) -> Email:
-    """Send ``profile``'s version of the campaign to ``to`` (the marketer), marked as a test.
+    """Send ``profile``'s version of the campaign to ``to`` (the marketer), marked as a test
+    (see :func:`message_test_send`)."""
+    return message_test_send(
+        profile=profile,
+        copy_for=lambda variant: campaign_copy(campaign=campaign, variant=variant),
+        to=to,
+        now=now,
+    )
+
+
+def message_test_send(
+    *,
+    profile: Profile,
+    copy_for: Callable[[str], Copy],
+    to: str,
+    extras: Extras = NO_EXTRAS,
+    now: dt.datetime | None = None,
+) -> Email:
+    """Send ``profile``'s version of a source's copy to ``to`` (the marketer), marked as a test.
 
     Rendered as the preview renders it, whatever the policy says (a test of the copy, not of
     the audience); nothing is written to the ledger and no cap slot is taken.
@@ -79,7 +119,14 @@ def campaign_test_send(
     if recipient is None:
         raise InvalidInput(_("The profile no longer exists."), field="profile")
     decision = how_to_send(recipient)
-    email = _render_for(campaign=campaign, profile=profile, decision=decision, now=now)
+    email = email_for(
+        copy=copy_for(decision.variant),
+        profile=profile,
+        variant=decision.variant,
+        by_name=decision.first_name,
+        now=now,
+        extras=extras,
+    )
     mail = EmailMultiAlternatives(
         subject=_("[Test] %(subject)s") % {"subject": email.subject},
         body=email.text,
