@@ -69,7 +69,16 @@ class FlowAdmin(admin.ModelAdmin):
     list_editable = ("enabled",)
     list_filter = ("enabled",)
     readonly_fields = ("kind", "results")
-    fields = ("name", "kind", "enabled", "topic", "priority", "limit_messages", "limit_days")
+    fields = (
+        "name",
+        "kind",
+        "enabled",
+        "topic",
+        "priority",
+        "yields",
+        "limit_messages",
+        "limit_days",
+    )
     inlines = (FlowStepInline,)
     change_form_template = "admin/personalization/flow/change_form.html"
 

@@ -109,14 +109,14 @@ def _exit_rules(kind: str, now: dt.datetime) -> list[tuple[str, Q]]:
 
 
 def _first_flows(flow: Flow) -> Exists:
-    """The customer entered a flow that goes first (a lower priority number) since."""
+    """The customer entered a flow that goes first (a lower priority number) afterwards."""
     return Exists(
         FlowEntry.objects.filter(
             profile=OuterRef("profile"),
             state=EntryState.ACTIVE,
             flow__enabled=True,
             flow__priority__lt=flow.priority,
-            entered_at__gte=OuterRef("entered_at"),
+            entered_at__gt=OuterRef("entered_at"),
         )
     )
 
@@ -136,10 +136,9 @@ def entries_exit(
         count = active.update(exit_reason=ExitReason.FLOW_OFF, **ended)
         return {ExitReason.FLOW_OFF: count} if count else {}
     exited = {}
-    rules = [
-        *_exit_rules(flow.kind, now),
-        (ExitReason.HIGHER_PRIORITY, Q(_first_flows(flow))),
-    ]
+    rules = _exit_rules(flow.kind, now)
+    if flow.yields:
+        rules.append((ExitReason.HIGHER_PRIORITY, Q(_first_flows(flow))))
     for reason, condition in rules:
         # Filtered in a subquery: an UPDATE cannot join the tables the conditions read.
         leaving = active.filter(pk__in=active.filter(condition).values("pk"))

@@ -42,6 +42,7 @@ class FlowDefault:
     limit_messages: int
     limit_days: int
     steps: tuple[StepDefault, ...] = field(default_factory=tuple)
+    yields: bool = False
 
 
 def _join(*parts) -> object:
@@ -141,6 +142,7 @@ DEFAULTS: dict[str, FlowDefault] = {
     FlowKind.REPLENISHMENT: FlowDefault(
         name=_("Time to restock"),
         priority=40,
+        yields=True,
         limit_messages=1,
         limit_days=7,
         steps=(
@@ -158,6 +160,7 @@ DEFAULTS: dict[str, FlowDefault] = {
     FlowKind.BROWSE_ABANDONMENT: FlowDefault(
         name=_("Browse abandonment"),
         priority=50,
+        yields=True,
         limit_messages=1,
         limit_days=7,
         steps=(
@@ -265,6 +268,7 @@ def flows_ensure(*, using: str = DEFAULT_DB_ALIAS) -> int:
                         "priority": default.priority,
                         "limit_messages": default.limit_messages,
                         "limit_days": default.limit_days,
+                        "yields": default.yields,
                     },
                 )
                 if not made:  # another process created it at the same moment

@@ -35,6 +35,8 @@ from ..conf import app_settings
 from ..consent import consented_q
 from ..models import (
     CartLine,
+    ConsentRecord,
+    ConsentStatus,
     Event,
     EventName,
     Flow,
@@ -99,6 +101,17 @@ def _segment_entered(slug: str, kind: str):
             entered_at__lte=now,
             profile__in=_reachable(),
         )
+        if kind == FlowKind.WELCOME:
+            # A new subscriber: the grant itself is recent. Customers who subscribed long ago
+            # and only now reach "lead" (a first segment refresh, an import of the shop's
+            # existing list) are not new, and are not welcomed.
+            recent = ConsentRecord.objects.filter(
+                profile=OuterRef("profile"),
+                purpose=Purpose.EMAIL_MARKETING,
+                status=ConsentStatus.GRANTED,
+                recorded_at__gte=now - WINDOWS[kind],
+            )
+            stays = stays.filter(Exists(recent))
         return _row(stays, profile="profile_id", key=_key(f"{slug}:", "pk"), at="entered_at")
 
     return trigger

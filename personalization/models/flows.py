@@ -65,8 +65,15 @@ class Flow(models.Model):
         default=50,
         help_text=_(
             "The lower number goes first when messages compete for a customer's last free "
-            "slot (campaigns default to 100). Entering a flow with a lower number ends the "
-            "customer's way through flows with a higher one."
+            "slot (campaigns default to 100)."
+        ),
+    )
+    yields = models.BooleanField(
+        _("yields to flows that go first"),
+        default=False,
+        help_text=_(
+            "A customer who later enters a flow with a lower priority number leaves this one "
+            "(browse abandonment gives way to the abandoned cart, say)."
         ),
     )
     limit_messages = models.PositiveSmallIntegerField(

@@ -56,8 +56,14 @@ def generous(settings):
     }
 
 
+def new_subscriber():
+    with time_machine.travel(T0 - 10 * MINUTE, tick=False):
+        return customer()
+
+
 def test_a_new_subscriber_is_welcomed_within_minutes_without_a_promised_code():
-    anna = customer()
+    anna = new_subscriber()
+    old_friend = customer()  # subscribed months ago: reaching "lead" now is not news
     refresh("lead", T0)
 
     beat(T0 + 6 * MINUTE)
@@ -66,10 +72,11 @@ def test_a_new_subscriber_is_welcomed_within_minutes_without_a_promised_code():
     html = html_of(anna)
     assert "Tell us what interests you" in html and "/preferences/" in html
     assert "code" not in html.lower()  # the default adapter gives none: nothing is promised
+    assert sent_to(old_friend, FlowKind.WELCOME) == []
 
 
 def test_the_welcome_carries_the_shops_code_when_the_adapter_gives_one(generous):
-    bo = customer()
+    bo = new_subscriber()
     refresh("lead", T0)
 
     beat(T0 + 6 * MINUTE)

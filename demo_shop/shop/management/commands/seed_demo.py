@@ -70,6 +70,7 @@ class Command(BaseCommand):
                 raise
             # Generating twice with one seed is refused, and that is what makes this idempotent.
             self.stdout.write(f"Synthetic customers for seed {seed} are there already; skipped.")
+        self._new_subscribers()
         if "refresh_segments" in get_commands():
             self._example_segment()
             # The generator writes in bulk, past the realtime updates: compute segments now, so
@@ -79,6 +80,7 @@ class Command(BaseCommand):
         # neighbours at once rather than after Beat's nightly build.
         call_command("build_recommendations", stdout=self.stdout._out, stderr=self.stderr._out)
         self._example_campaigns()
+        self._flow_examples()
 
     def _example_campaigns(self) -> None:
         """Two campaigns: a draft to preview, test-send and schedule in the admin, and one
@@ -103,6 +105,77 @@ class Command(BaseCommand):
                 campaign_schedule(campaign=made)
         self.stdout.write(
             "Campaigns: a draft to try in the admin, and one scheduled to the loyal customers."
+        )
+
+    def _new_subscribers(self) -> None:
+        """Two customers who signed up just now (before the segments are computed, so that
+        they are leads from the start): the welcome flow greets them."""
+        from personalization.consent import consent_confirm, consent_record
+        from personalization.models import Profile, Purpose
+
+        for name, email in NEW_SUBSCRIBERS:
+            profile, created = Profile.objects.get_or_create(
+                email=email,
+                defaults={"first_name": name, "locale": "en", "timezone": "Europe/London"},
+            )
+            if created:
+                grant = consent_record(
+                    profile=profile,
+                    purpose=Purpose.EMAIL_MARKETING,
+                    granted=True,
+                    source="signup",
+                )
+                consent_confirm(grant=grant)
+                consent_record(
+                    profile=profile, purpose=Purpose.PERSONALIZATION, granted=True, source="signup"
+                )
+
+    def _flow_examples(self) -> None:
+        """Situations the flows are for, as of now, so that Beat's first minutes fill the
+        outbox with flow messages: carts left a couple of hours ago (abandoned cart), birthdays
+        today; with the new subscribers (welcome). The synthetic shop brings the lapsed customers
+        (win-back) and recent first orders (post-purchase) itself."""
+        import datetime as dt
+
+        from django.utils import timezone
+
+        from personalization.consent import consented_q
+        from personalization.models import Cart, CartStatus, Profile, Purpose
+        from personalization.models import Product as Mirrored
+
+        now = timezone.now()
+        reachable = (
+            Profile.objects.filter(consented_q(Purpose.EMAIL_MARKETING))
+            .exclude(email="")
+            .exclude(email__in=[email for _name, email in NEW_SUBSCRIBERS])
+            .order_by("pk")
+        )
+        products = list(Mirrored.objects.available().not_sensitive().order_by("pk")[:3])
+        left = now - dt.timedelta(hours=2, minutes=5)
+        carts = 0
+        for profile in reachable[:3]:
+            cart, created = Cart.objects.get_or_create(
+                external_id=f"demo-left-{profile.pk}",
+                defaults={
+                    "profile": profile,
+                    "status": CartStatus.OPEN,
+                    "currency": "EUR",
+                    "total": sum(p.price for p in products[:2]),
+                    "shop_total": sum(p.price for p in products[:2]),
+                    "source_updated_at": left,
+                },
+            )
+            if created:
+                for product in products[:2]:
+                    cart.lines.create(product=product, quantity=1, unit_price=product.price)
+                carts += 1
+        today = timezone.localdate()
+        birthdays = Profile.objects.filter(pk__in=reachable[3:5].values("pk")).update(
+            birthday=dt.date(1990, today.month, min(today.day, 28))
+        )
+        self.stdout.write(
+            f"Flows: {len(NEW_SUBSCRIBERS)} new subscribers, {carts} carts left two hours ago, "
+            f"{birthdays} birthdays today; Beat sends their messages within a minute or two."
         )
 
     def _example_segment(self) -> None:
@@ -161,6 +234,9 @@ LOYAL_BODY = """<p>{{ greeting }}</p>
 <p>Thank you for shopping with us. Here is what is new this week.</p>
 {% recommendations 4 %}
 <p><a href="{{ site_url }}">Visit the shop</a></p>"""
+
+# Signed up just now: the welcome flow greets them within minutes of the demo starting.
+NEW_SUBSCRIBERS = [("Maya", "maya.new@example.com"), ("Jonas", "jonas.new@example.com")]
 
 # A draft to try in the admin, and one that Beat sends as soon as the demo runs.
 EXAMPLE_CAMPAIGNS = [
