@@ -129,6 +129,14 @@ PERSONALIZATION = {
     "DOUBLE_OPT_IN_PURPOSES": ["email_marketing"],
 }
 
+# Trying the abandoned-cart reminder yourself without waiting an hour: a cart counts as left
+# after this many minutes (the default is 60). Shorten the first step's delay in the admin too
+# (Flows › Abandoned cart), see README.
+if os.environ.get("DEMO_CART_ABANDONED_AFTER_MINUTES"):
+    PERSONALIZATION["CART_ABANDONED_AFTER_MINUTES"] = int(
+        os.environ["DEMO_CART_ABANDONED_AFTER_MINUTES"]
+    )
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

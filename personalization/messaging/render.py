@@ -98,6 +98,10 @@ class Extras:
     # at), their reasons naming no product: their own views are not quoted back at them.
     picks_category: str = ""
     picks_exclude: frozenset[int] = frozenset()
+    # The cart the message is about (an abandoned-cart reminder): its lines are shown in
+    # either variant, being the reason for the message rather than a use of the customer's
+    # data for tailoring.
+    cart_id: int | None = None
 
 
 NO_EXTRAS = Extras()
@@ -169,7 +173,10 @@ def recipient_context(
             picks = recommend_popular(limit=MAX_RECOMMENDATIONS, now=now)
             shared[key] = [_product_data(item) for item in picks.items]
         context[RECOMMENDATIONS_KEY] = shared[key]
-    if copy.needs_cart and tailored:
+    if copy.needs_cart and (tailored or extras.cart_id is not None):
+        lines = CartLine.objects.filter(cart__profile=profile, cart__status="open")
+        if extras.cart_id is not None:
+            lines = lines.filter(cart_id=extras.cart_id)
         context[CART_KEY] = [
             {
                 "title": line.product.title,
@@ -178,9 +185,7 @@ def recipient_context(
                 "quantity": line.quantity,
                 "price": str(line.unit_price),
             }
-            for line in CartLine.objects.filter(cart__profile=profile, cart__status="open")
-            .select_related("product")
-            .order_by("pk")
+            for line in lines.select_related("product").order_by("pk")
         ]
     return context
 
@@ -328,6 +333,8 @@ def flow_extras(*, step: FlowStep, entry: FlowEntry | None, profile: Profile, ke
         code = get_adapter().incentive_code(
             profile=profile, flow=step.flow.kind, step=step.position, key=key
         )
+    if entry is not None and step.flow.kind == FlowKind.ABANDONED_CART:
+        return Extras(incentive_code=code or "", cart_id=entry.cart_id)
     if entry is None or step.flow.kind != FlowKind.BROWSE_ABANDONMENT:
         return Extras(incentive_code=code or "")
     watched = Event.objects.filter(

@@ -1,11 +1,13 @@
 """seed_demo, and the process supervisor behind rundemo."""
 
+import datetime as dt
 import io
 import re
 import sys
 from urllib.parse import urlsplit
 
 import pytest
+import time_machine
 from django.core.management import call_command, get_commands
 from django.test import Client
 
@@ -160,3 +162,30 @@ def test_the_seeded_campaign_goes_out_with_a_working_one_click_unsubscribe(db, c
 
     assert answer.status_code == 200
     assert consent_state(profile=profile, purpose="email_marketing") == "withdrawn"
+
+
+def test_the_seeded_shop_gives_every_kind_of_flow_something_to_send(db, client, settings):
+    """Within minutes of `make demo`, without setup: Beat (here run_due, six minutes on) plans
+    and sends flow messages for the seeded situations, each with its reason."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    noon = dt.datetime(2027, 3, 2, 12, tzinfo=dt.UTC)  # daytime from London to Istanbul
+    with time_machine.travel(noon):
+        seed("--profiles", "60")
+
+    with time_machine.travel(noon + dt.timedelta(minutes=6), tick=False):
+        call_command("run_due", stdout=io.StringIO(), stderr=io.StringIO())
+
+    flow_messages = pzn.Message.objects.filter(source=pzn.MessageSource.FLOW)
+    sent_by_flow = set(
+        flow_messages.filter(state=pzn.MessageState.SENT).values_list(
+            "flow_step__flow__kind", flat=True
+        )
+    )
+    assert {pzn.FlowKind.WELCOME, pzn.FlowKind.ABANDONED_CART, pzn.FlowKind.BIRTHDAY} <= (
+        sent_by_flow
+    )
+    # Nothing undecided, and every message held back or skipped says why.
+    assert not flow_messages.filter(state=pzn.MessageState.PLANNED).exists()
+    assert not flow_messages.filter(state__in=["skipped", "deferred"], reason="").exists()
+    listing = client.get("/outbox/").content.decode()
+    assert "Welcome to" in listing and "Your cart is saved for you" in listing

@@ -34,10 +34,7 @@ def form_data(page) -> dict:
     data = {name: form[name].value() for name in form.fields if form[name].value() is not None}
     formset = page.context["inline_admin_formsets"][0].formset
     data.update(
-        {
-            f"{formset.prefix}-{key}": value
-            for key, value in formset.management_form.initial.items()
-        }
+        {f"{formset.prefix}-{key}": value for key, value in formset.management_form.initial.items()}
     )
     for index, step_form in enumerate(formset.forms):
         for name in step_form.fields:
