@@ -189,10 +189,8 @@ class ExitReason(models.TextChoices):
     REBOUGHT = "rebought", _("bought it again")
     NO_CONSENT = "no_consent", _("no consent to marketing email")
     NO_PERSONALIZATION = "no_personalization", _("no consent to personalisation")
-    SUPPRESSED = "suppressed", _("unsubscribed, bounced, complained or erased")
     PAUSED = "paused", _("paused their email")
     HIGHER_PRIORITY = "higher_priority", _("entered a flow that goes first")
-    LEFT_SEGMENT = "left_segment", _("left the segment")
 
 
 class FlowEntry(models.Model):
