@@ -180,3 +180,32 @@ def changelist_url(site: admin.AdminSite, model: type[models.Model], **params) -
 
         url = f"{url}?{urlencode(params)}"
     return url
+
+
+def preview_and_test_send(request, *, profile, preview, test_send) -> tuple[object, str]:
+    """The preview page's work for one profile: send the staff member a test first when the
+    form asked for one (``test_send(to=…)``), then ``preview()``. Returns (preview, error):
+    a missing address or broken copy is an error to show, not a 500."""
+    from django.contrib import messages
+    from django.template import TemplateSyntaxError
+    from django.utils.translation import gettext
+
+    from ..exceptions import InvalidInput
+
+    try:
+        if request.method == "POST" and "_test_send" in request.POST:
+            to = request.user.email or ""
+            if not to:
+                raise InvalidInput(
+                    gettext("Your admin user has no email address to send the test to."),
+                    field="to",
+                )
+            test_send(to=to)
+            messages.success(
+                request,
+                gettext("A test of %(profile)s's version went to %(to)s.")
+                % {"profile": profile, "to": to},
+            )
+        return preview(), ""
+    except (InvalidInput, TemplateSyntaxError) as err:
+        return None, str(err)

@@ -4,23 +4,27 @@ customer, and see per step who was sent, held back, skipped (by reason) and left
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
-from django.template import TemplateSyntaxError
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from ..exceptions import InvalidInput
 from ..flows.preview import step_preview, step_test_send
 from ..flows.stats import flow_stats
 from ..messaging.lint import copy_lint, incentive_lint
 from ..models import DecisionReason, ExitReason, Flow, FlowEntry, FlowStep, Message
 from ..preferences.history import choice_label
-from .base import ReadOnlyAdminMixin, change_link, changelist_url, profile_from_query
+from .base import (
+    ReadOnlyAdminMixin,
+    change_link,
+    changelist_url,
+    preview_and_test_send,
+    profile_from_query,
+)
 
 _COPY_FIELDS = ("subject", "preheader", "body", "generic_subject", "generic_body")
 
@@ -193,23 +197,12 @@ class FlowAdmin(admin.ModelAdmin):
         if step is None and steps:
             error = gettext("This flow has no step %(step)s.") % {"step": source.get("step")}
         elif profile is not None and step is not None:
-            try:
-                if request.method == "POST" and "_test_send" in request.POST:
-                    to = request.user.email or ""
-                    if not to:
-                        raise InvalidInput(
-                            gettext("Your admin user has no email address to send the test to."),
-                            field="to",
-                        )
-                    step_test_send(step=step, profile=profile, to=to)
-                    messages.success(
-                        request,
-                        gettext("A test of %(profile)s's version went to %(to)s.")
-                        % {"profile": profile, "to": to},
-                    )
-                preview = step_preview(step=step, profile=profile)
-            except (InvalidInput, TemplateSyntaxError) as err:
-                error = str(err)
+            preview, error = preview_and_test_send(
+                request,
+                profile=profile,
+                preview=lambda: step_preview(step=step, profile=profile),
+                test_send=lambda to: step_test_send(step=step, profile=profile, to=to),
+            )
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,

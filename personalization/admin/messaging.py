@@ -13,7 +13,6 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.template import TemplateSyntaxError
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -41,7 +40,13 @@ from ..models import (
     MessageState,
 )
 from ..preferences.history import choice_label
-from .base import ReadOnlyAdminMixin, change_link, changelist_url, profile_from_query
+from .base import (
+    ReadOnlyAdminMixin,
+    change_link,
+    changelist_url,
+    preview_and_test_send,
+    profile_from_query,
+)
 
 EDITABLE = (CampaignStatus.DRAFT,)
 
@@ -231,23 +236,12 @@ class CampaignAdmin(admin.ModelAdmin):
         profile, error = profile_from_query(query)
         preview = None
         if profile is not None:
-            try:
-                if request.method == "POST" and "_test_send" in request.POST:
-                    to = request.user.email or ""
-                    if not to:
-                        raise InvalidInput(
-                            gettext("Your admin user has no email address to send the test to."),
-                            field="to",
-                        )
-                    campaign_test_send(campaign=campaign, profile=profile, to=to)
-                    messages.success(
-                        request,
-                        gettext("A test of %(profile)s's version went to %(to)s.")
-                        % {"profile": profile, "to": to},
-                    )
-                preview = campaign_preview(campaign=campaign, profile=profile)
-            except (InvalidInput, TemplateSyntaxError) as err:
-                error = str(err)
+            preview, error = preview_and_test_send(
+                request,
+                profile=profile,
+                preview=lambda: campaign_preview(campaign=campaign, profile=profile),
+                test_send=lambda to: campaign_test_send(campaign=campaign, profile=profile, to=to),
+            )
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,

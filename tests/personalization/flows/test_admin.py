@@ -14,16 +14,6 @@ from .shop import T0, abandoned_cart, beat, customer, flow, place_order
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def marketer(client, admin_user, time_machine):
-    """A staff member signed in at T0 (a session from the real clock would have expired)."""
-    time_machine.move_to(T0, tick=False)
-    admin_user.email = "marketer@shop.example"
-    admin_user.save()
-    client.force_login(admin_user)
-    return client
-
-
 def change_url(kind: str) -> str:
     return reverse("admin:personalization_flow_change", args=[flow(kind).pk])
 

@@ -15,3 +15,15 @@ def _double_opt_in(settings):
         **settings.PERSONALIZATION,
         "DOUBLE_OPT_IN_PURPOSES": ["email_marketing"],
     }
+
+
+@pytest.fixture
+def marketer(client, admin_user, time_machine):
+    """A staff member signed in at T0 (a session from the real clock would have expired)."""
+    from .shop import T0
+
+    time_machine.move_to(T0, tick=False)
+    admin_user.email = "marketer@shop.example"
+    admin_user.save()
+    client.force_login(admin_user)
+    return client

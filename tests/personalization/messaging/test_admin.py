@@ -19,16 +19,6 @@ def url(model: str, view: str = "changelist", *args) -> str:
     return reverse(f"admin:personalization_{model}_{view}", args=args)
 
 
-@pytest.fixture
-def marketer(client, admin_user, time_machine):
-    """A staff member signed in at T0 (a session from the real clock would have expired)."""
-    time_machine.move_to(T0, tick=False)
-    admin_user.email = "marketer@shop.example"
-    admin_user.save()
-    client.force_login(admin_user)
-    return client
-
-
 def test_a_marketer_creates_a_campaign_and_broken_copy_is_a_form_error(marketer):
     everyone, news = segment(), topic()
     form = {
