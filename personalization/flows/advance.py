@@ -4,11 +4,12 @@
 (two Beats: the second waits, then finds nothing left to do):
 
 1. **enter**: the trigger's new entries (:func:`~.triggers.flow_enter`);
-2. **exit**: entries whose reason is gone leave, with the reason (one ``UPDATE`` per rule);
-3. **plan**: for each step, the entries whose delay is over get their message, written with
-   an ``INSERT … SELECT`` keyed ``flow:<step>:<profile>:<trigger>`` (the ledger's dedupe
-   key: a step is planned once per entry whatever runs twice), and move on to the next step
-   or complete.
+2. **exit**: of the entries whose next step has come, those whose reason is gone leave, with
+   the reason (one ``UPDATE`` per rule);
+3. **plan**: for each step, the remaining entries whose delay is over get their message,
+   written with an ``INSERT … SELECT`` keyed ``flow:<step>:<profile>:<trigger>`` (the
+   ledger's dedupe key: a step is planned once per entry whatever runs twice), and move on to
+   the next step or complete.
 
 The same exits run again when a step's message comes up for sending (:mod:`.checks`): a
 message deferred to the morning is not sent to a customer who ordered in the night.
@@ -245,14 +246,17 @@ def flow_run(*, flow_id: int, now: dt.datetime | None = None) -> FlowReport:
         flow = Flow.objects.select_for_update().filter(pk=flow_id).first()
         if flow is None:
             return report
-        if flow.enabled:
-            report.entered = flow_enter(flow=flow, now=now)
-        report.exited = entries_exit(flow=flow, entries=FlowEntry.objects.all(), now=now)
         if not flow.enabled:
+            report.exited = entries_exit(flow=flow, entries=FlowEntry.objects.all(), now=now)
             return report
+        report.entered = flow_enter(flow=flow, now=now)
         steps = list(flow.steps.order_by("position"))
         for index, step in enumerate(steps):
             due = _due(flow, step, now)
+            # The exits are checked for the entries whose step has come (and again when its
+            # message is sent): work in proportion to what is due, not to everyone in the flow.
+            for reason, count in entries_exit(flow=flow, entries=due, now=now).items():
+                report.exited[reason] = report.exited.get(reason, 0) + count
             report.planned += _messages_insert(flow=flow, step=step, due=due, now=now)
             if index + 1 < len(steps):
                 due.update(next_position=steps[index + 1].position, waiting_since=now)

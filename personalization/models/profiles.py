@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Lower
+from django.db.models.functions import ExtractDay, ExtractMonth, Lower
 from django.utils.translation import gettext_lazy as _
 
 
@@ -142,6 +142,13 @@ class Profile(models.Model):
             # (PresentValuesFilter).
             models.Index(fields=["country"], name="pzn_profile_country"),
             models.Index(fields=["locale"], name="pzn_profile_locale"),
+            # The birthday flow looks up today's and tomorrow's birthdays every minute.
+            models.Index(
+                ExtractMonth("birthday"),
+                ExtractDay("birthday"),
+                name="pzn_profile_birthday",
+                condition=Q(birthday__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
