@@ -301,3 +301,43 @@ def test_a_flow_switched_off_starts_nobody_and_its_planned_messages_are_skipped(
     assert not FlowEntry.objects.filter(profile=bo, flow=welcome).exists()
     assert entry_of(anna, FlowKind.WIN_BACK).exit_reason == ExitReason.FLOW_OFF
     assert Message.objects.get(profile=anna, flow_step__flow=welcome).state == MessageState.SKIPPED
+
+
+def test_a_customer_entering_loyal_hears_about_early_access_a_day_later():
+    anna = customer()
+    Profile.objects.filter(pk=anna.pk).update(orders_count=4, last_order_at=T0 - 10 * DAY)
+    for days in (10, 40, 80):
+        place_order(anna, at=T0 - days * DAY)
+    refresh("loyal", T0)
+
+    beat(T0 + MINUTE)
+    assert sent_to(anna, FlowKind.LOYAL) == []
+    beat(T0 + DAY + 2 * MINUTE)
+
+    assert sent_to(anna, FlowKind.LOYAL) == ["Thank you for being a regular"]
+
+
+def test_a_cart_left_later_ends_a_restock_reminder_still_held_for_the_night(product_factory):
+    beans = product_factory(title="Beans", purchase_cycle="repeat", repurchase_interval_days=30)
+    evening = T0.replace(hour=20, minute=30)  # 21:30 in Stockholm
+    anna = customer()
+    place_order(anna, beans, at=evening - 30 * DAY)
+    beat(evening)  # the restock reminder is planned and held back until 08:00
+    abandoned_cart(anna, beans, at=evening + 30 * MINUTE)
+    beat(evening + 90 * MINUTE + MINUTE)  # the cart counts as left: the cart flow goes first
+
+    beat(evening + 11 * HOUR)  # 08:30 there
+
+    restock = entry_of(anna, FlowKind.REPLENISHMENT)
+    assert (restock.state, restock.exit_reason) == (EntryState.EXITED, ExitReason.HIGHER_PRIORITY)
+    assert sent_to(anna, FlowKind.REPLENISHMENT) == []
+    assert sent_to(anna, FlowKind.ABANDONED_CART) == ["Your cart is saved for you"]
+
+
+def test_a_leap_day_birthday_is_celebrated_on_the_28th_in_other_years():
+    ida = customer(timezone="Europe/Stockholm", birthday=dt.date(2000, 2, 29))
+
+    beat(dt.datetime(2027, 2, 27, 13, tzinfo=dt.UTC))
+    beat(dt.datetime(2027, 2, 28, 8, 1, tzinfo=dt.UTC))  # 09:01 there
+
+    assert sent_to(ida, FlowKind.BIRTHDAY) == ["Happy birthday!"]
