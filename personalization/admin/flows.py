@@ -37,6 +37,7 @@ class FlowStepForm(forms.ModelForm):
             "delay",
             "local_time",
             "expires_after",
+            "condition",
             "incentive",
             *_COPY_FIELDS,
             "utm_campaign",

@@ -9,7 +9,9 @@ messages, in a handful of set-based statements:
 - the per-flow limit: a customer who already got ``limit_messages`` of this flow within
   ``limit_days`` is skipped (``flow_limit``);
 - a later step goes no sooner than its delay after the previous step was sent, and waits
-  while the previous one is still held back (``flow_previous_step``).
+  while the previous one is still held back (``flow_previous_step``);
+- a later step's condition (the previous email not clicked, or not opened) is judged then,
+  from the previous message's tracking: not met, it is skipped (``flow_condition``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from ..models import (
     FlowStep,
     Message,
     MessageState,
+    StepCondition,
 )
 from .advance import entries_exit
 
@@ -111,22 +114,28 @@ def _previous_steps(messages, *, steps, now) -> dict[int, Decision]:
         if previous is not None:
             wanted[message.pk] = (message.flow_entry_id, previous)
     found = {
-        (entry, step): (state, sent_at)
-        for entry, step, state, sent_at in Message.objects.filter(
+        (entry, step): rest
+        for entry, step, *rest in Message.objects.filter(
             flow_entry__in={entry for entry, _step in wanted.values()},
             flow_step__in={step for _entry, step in wanted.values()},
-        ).values_list("flow_entry_id", "flow_step_id", "state", "sent_at")
+        ).values_list(
+            "flow_entry_id", "flow_step_id", "state", "sent_at", "opened_at", "clicked_at"
+        )
     }
     verdicts = {}
     for message in later:
         if message.pk not in wanted:
             continue
-        state, sent_at = found.get(wanted[message.pk], (None, None))
-        delay = steps[message.flow_step_id].delay
-        if state == MessageState.SENT and sent_at and sent_at + delay > now:
-            verdicts[message.pk] = _wait(message, until=sent_at + delay)
+        state, sent_at, opened_at, clicked_at = found.get(wanted[message.pk], (None,) * 4)
+        step = steps[message.flow_step_id]
+        if state == MessageState.SENT and sent_at and sent_at + step.delay > now:
+            verdicts[message.pk] = _wait(message, until=sent_at + step.delay)
         elif state in (*OPEN_STATES, MessageState.CLAIMED, MessageState.READY):
             verdicts[message.pk] = _wait(message, until=now + PREVIOUS_STEP_RETRY)
+        elif (step.condition == StepCondition.PREVIOUS_NOT_CLICKED and clicked_at) or (
+            step.condition == StepCondition.PREVIOUS_NOT_OPENED and (opened_at or clicked_at)
+        ):
+            verdicts[message.pk] = Decision(SKIP, DecisionReason.FLOW_CONDITION)
     return verdicts
 
 

@@ -9,7 +9,7 @@ from .consent import (
     Purpose,
 )
 from .events import Event, EventName
-from .flows import EntryState, ExitReason, Flow, FlowEntry, FlowKind, FlowStep
+from .flows import EntryState, ExitReason, Flow, FlowEntry, FlowKind, FlowStep, StepCondition
 from .jobs import Job, JobState
 from .messaging import (
     CAP_STATES,
@@ -54,6 +54,7 @@ __all__ = [
     "FlowEntry",
     "FlowKind",
     "FlowStep",
+    "StepCondition",
     "DecisionReason",
     "Variant",
     "SendMode",

@@ -101,6 +101,20 @@ class Flow(models.Model):
         return self.name
 
 
+class StepCondition(models.TextChoices):
+    """When a later step goes out at all, judged when it is due (after the previous step)."""
+
+    ALWAYS = "always", _("always")
+    PREVIOUS_NOT_CLICKED = "previous_not_clicked", _("only if the previous email was not clicked")
+    PREVIOUS_NOT_OPENED = (
+        "previous_not_opened",
+        _(
+            "only if the previous email was not opened (opens are counted unreliably by some mail "
+            "apps)"
+        ),
+    )
+
+
 class FlowStep(models.Model):
     """One message of a flow: when it comes (after the trigger, or after the previous step) and
     its copy, with the same template language, lint and generic variant as campaigns."""
@@ -131,6 +145,17 @@ class FlowStep(models.Model):
         help_text=_(
             "A message held back (quiet hours, the pace) longer than this is skipped instead: "
             "it would come too late."
+        ),
+    )
+    condition = models.CharField(
+        _("condition"),
+        max_length=24,
+        choices=StepCondition.choices,
+        default=StepCondition.ALWAYS,
+        help_text=_(
+            "Checked when the step's message is about to go, from the previous step's "
+            "tracking. A step whose condition is not met is skipped (the ledger says so) and "
+            "the flow goes on."
         ),
     )
     incentive = models.BooleanField(
@@ -167,6 +192,9 @@ class FlowStep(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["flow", "position"], name="pzn_flowstep_position"),
             models.CheckConstraint(condition=Q(position__gte=1), name="pzn_flowstep_from_one"),
+            models.CheckConstraint(
+                condition=Q(condition__in=StepCondition.values), name="pzn_flowstep_condition"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -246,6 +246,7 @@ class DecisionReason(models.TextChoices):
     FLOW_EXITED = "flow_exited", _("the reason for the flow was gone")
     FLOW_LIMIT = "flow_limit", _("enough messages from this flow for now")
     FLOW_PREVIOUS_STEP = "flow_previous_step", _("waiting for the flow's previous message")
+    FLOW_CONDITION = "flow_condition", _("the step's condition was not met")
     # Not the policy's: what happened when sending.
     RENDER_ERROR = "render_error", _("the email could not be put together")
     REFUSED = "refused", _("the email service refused the address")

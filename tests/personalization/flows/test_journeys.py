@@ -341,3 +341,36 @@ def test_a_leap_day_birthday_is_celebrated_on_the_28th_in_other_years():
     beat(dt.datetime(2027, 2, 28, 8, 1, tzinfo=dt.UTC))  # 09:01 there
 
     assert sent_to(ida, FlowKind.BIRTHDAY) == ["Happy birthday!"]
+
+
+def test_a_step_on_condition_is_skipped_when_the_previous_email_was_clicked():
+    from anymail.signals import AnymailTrackingEvent, tracking
+
+    win_back = flow(FlowKind.WIN_BACK)
+    win_back.steps.filter(position=2).update(condition="previous_not_clicked")
+    clicker, other = customer(), customer()
+    lapse(clicker, other)
+    beat(T0 + MINUTE)
+    first = Message.objects.get(profile=clicker, flow_step__flow=win_back)
+    tracking.send(
+        sender=object,
+        event=AnymailTrackingEvent(
+            event_type="clicked",
+            timestamp=T0 + HOUR,
+            event_id="click-1",
+            message_id=first.esp_message_id,
+            recipient=first.to_email,
+        ),
+        esp_name="TestESP",
+    )
+
+    beat(T0 + 14 * DAY + 2 * MINUTE)
+
+    second = Message.objects.get(profile=clicker, flow_step__flow=win_back, flow_step__position=2)
+    assert (second.state, second.reason) == (MessageState.SKIPPED, "flow_condition")
+    assert sent_to(other, FlowKind.WIN_BACK) == [
+        "It has been a while",
+        "Something for your next order",
+    ]
+    beat(T0 + 30 * DAY + 3 * MINUTE)  # the flow goes on after a skipped step
+    assert sent_to(clicker, FlowKind.WIN_BACK) == ["It has been a while", "One last thing from us"]
