@@ -42,7 +42,6 @@ from ..conf import app_settings
 from ..models import (
     Campaign,
     CampaignStatus,
-    FlowKind,
     FlowStep,
     Message,
     MessageKind,
@@ -53,6 +52,7 @@ from ..models import (
 from .policy import DEFER, SEND, SKIP, Candidate, DecisionReason, decide_many, recipients_load
 from .render import (
     NO_EXTRAS,
+    OWN_PICKS_FLOWS,
     Copy,
     Email,
     Extras,
@@ -245,10 +245,10 @@ class _Copies:
             self._compiled[key] = campaign_copy(campaign=campaign, variant=message.variant)
         return self._compiled[key]
 
-    def extras_category(self, message: Message) -> bool:
-        """Whether the message's picks come from a category of their own (not prefetched)."""
+    def own_picks(self, message: Message) -> bool:
+        """Whether the message picks its own products (not from the batch's prefetch)."""
         step = self.step(message)
-        return step is not None and step.flow.kind == FlowKind.BROWSE_ABANDONMENT
+        return step is not None and step.flow.kind in OWN_PICKS_FLOWS
 
     def extras(self, message: Message, profile: Profile) -> Extras:
         step = self.step(message)
@@ -276,7 +276,7 @@ def _picks_prefetch(
             if item.message.variant == Variant.TAILORED
             and item.message.profile_id in profiles
             and copies.get(item.message).needs_recommendations
-            and not copies.extras_category(item.message)
+            and not copies.own_picks(item.message)
         ]
         recommendations_prefetch(shared=shared, profiles=wanted, now=now)
     except Exception:

@@ -34,6 +34,7 @@ from ..models import (
     FlowEntry,
     FlowKind,
     FlowStep,
+    OrderLine,
     Profile,
     Variant,
 )
@@ -94,10 +95,12 @@ class Extras:
     browse abandonment's category)."""
 
     incentive_code: str = ""
-    # Picks from this category only, leaving out ``picks_exclude`` (what the customer looked
-    # at), their reasons naming no product: their own views are not quoted back at them.
+    # Picks from this category only (browse abandonment), leaving out ``picks_exclude`` (what
+    # the customer looked at, or just bought), with reasons naming no product when
+    # ``picks_anonymous`` (their own views are not quoted back at them).
     picks_category: str = ""
     picks_exclude: frozenset[int] = frozenset()
+    picks_anonymous: bool = False
     # The cart the message is about (an abandoned-cart reminder): its lines are shown in
     # either variant, being the reason for the message rather than a use of the customer's
     # data for tailoring.
@@ -157,8 +160,8 @@ def recipient_context(
     }
     if extras.incentive_code:
         context["incentive_code"] = extras.incentive_code
-    if copy.needs_recommendations and extras.picks_category:
-        context.update(_category_picks(profile, extras, tailored=tailored, now=now))
+    if copy.needs_recommendations and (extras.picks_category or extras.picks_exclude):
+        context.update(_picks_for(profile, extras, tailored=tailored, now=now))
     elif copy.needs_recommendations and tailored:
         picks = (shared or {}).get(_TAILORED, {}).get(profile.pk) or recommend_for_profile(
             profile=profile, limit=MAX_RECOMMENDATIONS, now=now
@@ -190,11 +193,12 @@ def recipient_context(
     return context
 
 
-def _category_picks(profile: Profile, extras: Extras, *, tailored: bool, now: dt.datetime):
-    """Picks within the extras' category, without what the customer looked at, with reasons
-    that name no product."""
+def _picks_for(profile: Profile, extras: Extras, *, tailored: bool, now: dt.datetime):
+    """Picks as a flow step's extras ask: within a category, without some products (in either
+    variant: leaving out what someone just bought is tact, not tailoring), with reasons that
+    name no product."""
     limit = MAX_RECOMMENDATIONS + len(extras.picks_exclude)
-    category = extras.picks_category
+    category = extras.picks_category or None
     if tailored:
         picks = recommend_for_profile(profile=profile, limit=limit, category=category, now=now)
     else:
@@ -204,10 +208,14 @@ def _category_picks(profile: Profile, extras: Extras, *, tailored: bool, now: dt
         if item.product.pk in extras.picks_exclude:
             continue
         data = _product_data(item)
-        if item.because_of is not None:
+        if extras.picks_anonymous and item.because_of is not None:
             data["why"] = ""
         items.append(data)
     return {"personalized": picks.personalized, RECOMMENDATIONS_KEY: items[:MAX_RECOMMENDATIONS]}
+
+
+# Flows whose messages pick their own products (see flow_extras): not from a batch's prefetch.
+OWN_PICKS_FLOWS = frozenset({FlowKind.BROWSE_ABANDONMENT, FlowKind.POST_PURCHASE})
 
 
 _TAILORED = "tailored"
@@ -335,6 +343,9 @@ def flow_extras(*, step: FlowStep, entry: FlowEntry | None, profile: Profile, ke
         )
     if entry is not None and step.flow.kind == FlowKind.ABANDONED_CART:
         return Extras(incentive_code=code or "", cart_id=entry.cart_id)
+    if entry is not None and entry.order_id and step.flow.kind == FlowKind.POST_PURCHASE:
+        bought = OrderLine.objects.filter(order_id=entry.order_id).values_list("product_id")
+        return Extras(incentive_code=code or "", picks_exclude=frozenset(pk for (pk,) in bought))
     if entry is None or step.flow.kind != FlowKind.BROWSE_ABANDONMENT:
         return Extras(incentive_code=code or "")
     watched = Event.objects.filter(
@@ -348,6 +359,7 @@ def flow_extras(*, step: FlowStep, entry: FlowEntry | None, profile: Profile, ke
         incentive_code=code or "",
         picks_category=entry.category,
         picks_exclude=frozenset(watched),
+        picks_anonymous=True,
     )
 
 

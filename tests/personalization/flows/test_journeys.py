@@ -226,12 +226,17 @@ def test_replenishment_is_cancelled_by_a_rebuy(product_factory):
     assert entry_of(bo, FlowKind.REPLENISHMENT).exit_reason == ExitReason.REBOUGHT
 
 
-def test_post_purchase_thanks_then_suggests_complements_never_what_was_bought(product_factory):
+@pytest.mark.parametrize("personalization", [True, False])
+def test_post_purchase_thanks_then_suggests_complements_never_what_was_bought(
+    product_factory, personalization
+):
     machine = product_factory(title="Espresso Machine", category_path="Kitchen > Machines")
     grinder = product_factory(title="Burr Grinder", category_path="Kitchen > Grinders")
+    for buyer in (customer(), customer(), customer()):
+        place_order(buyer, machine, at=T0 - 10 * DAY)  # the bestseller
     for buyer in (customer(), customer()):
         place_order(buyer, machine, grinder, at=T0 - 10 * DAY)
-    anna = customer()
+    anna = customer(personalization=personalization)
     place_order(anna, machine, at=T0)
 
     beat(T0 + HOUR + MINUTE)
