@@ -98,6 +98,8 @@ def _exit_rules(kind: str, now: dt.datetime) -> list[tuple[str, Q]]:
             (ExitReason.CARTED, Q(Exists(carted))),
         ]
     elif kind == FlowKind.REPLENISHMENT:
+        personal = Profile.objects.filter(consented_q(Purpose.PERSONALIZATION)).values("pk")
+        rules.append((ExitReason.NO_PERSONALIZATION, ~Q(profile__in=personal)))
         rebought = OrderLine.objects.filter(
             order__in=Order.objects.counted(),
             order__profile=OuterRef("profile"),
@@ -240,6 +242,20 @@ def _messages_insert(*, flow: Flow, step: FlowStep, due: QuerySet[FlowEntry], no
     return planned
 
 
+def _skip_missing_steps(flow: Flow, steps: list[FlowStep]) -> None:
+    """Entries waiting for a step that is not there (deleted, or a flow whose first step is
+    not 1) go on to the next step that is: one ``UPDATE`` per step, touching only them."""
+    previous = 0
+    for step in steps:
+        FlowEntry.objects.filter(
+            flow=flow,
+            state=EntryState.ACTIVE,
+            next_position__gt=previous,
+            next_position__lt=step.position,
+        ).update(next_position=step.position)
+        previous = step.position
+
+
 def flow_run(*, flow_id: int, now: dt.datetime | None = None) -> FlowReport:
     """Enter, exit and plan one flow (what Beat runs every minute). Safe to run twice at once:
     the flow's row is locked for the run."""
@@ -254,6 +270,7 @@ def flow_run(*, flow_id: int, now: dt.datetime | None = None) -> FlowReport:
             return report
         report.entered = flow_enter(flow=flow, now=now)
         steps = list(flow.steps.order_by("position"))
+        _skip_missing_steps(flow, steps)
         for index, step in enumerate(steps):
             due = _due(flow, step, now)
             # The exits are checked for the entries whose step has come (and again when its

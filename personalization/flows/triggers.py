@@ -26,6 +26,7 @@ from django.db.models import (
     F,
     Max,
     OuterRef,
+    Q,
     QuerySet,
     Value,
 )
@@ -105,11 +106,12 @@ def _segment_entered(slug: str, kind: str):
             # A new subscriber: the grant itself is recent. Customers who subscribed long ago
             # and only now reach "lead" (a first segment refresh, an import of the shop's
             # existing list) are not new, and are not welcomed.
+            since = now - WINDOWS[kind]
             recent = ConsentRecord.objects.filter(
+                Q(recorded_at__gte=since) | Q(confirmed_at__gte=since),  # a late confirmation
                 profile=OuterRef("profile"),
                 purpose=Purpose.EMAIL_MARKETING,
                 status=ConsentStatus.GRANTED,
-                recorded_at__gte=now - WINDOWS[kind],
             )
             stays = stays.filter(Exists(recent))
         return _row(stays, profile="profile_id", key=_key(f"{slug}:", "pk"), at="entered_at")
@@ -118,7 +120,13 @@ def _segment_entered(slug: str, kind: str):
 
 
 def _abandoned_cart(now: dt.datetime):
+    # A cart of nothing but sensitive products is never reminded of (the reminder would name
+    # them); in a mixed cart the reminder shows only the others.
+    showable = CartLine.objects.filter(cart=OuterRef("pk")).exclude(
+        product__in=Product.objects.sensitive().values("pk")
+    )
     carts = abandoned_carts(now).filter(
+        Exists(showable),
         profile__in=_reachable(),
         source_updated_at__gte=now - WINDOWS[FlowKind.ABANDONED_CART],
     )
@@ -132,8 +140,12 @@ def _abandoned_cart(now: dt.datetime):
 
 
 def _first_order(now: dt.datetime):
+    # Earlier, or at the same moment with a lower id: of two orders placed together (a split
+    # order, an import with dates only) one is the first.
     earlier = Order.objects.counted().filter(
-        profile=OuterRef("profile"), placed_at__lt=OuterRef("placed_at")
+        Q(placed_at__lt=OuterRef("placed_at"))
+        | Q(placed_at=OuterRef("placed_at"), pk__lt=OuterRef("pk")),
+        profile=OuterRef("profile"),
     )
     orders = (
         Order.objects.counted()

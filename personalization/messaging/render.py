@@ -35,6 +35,7 @@ from ..models import (
     FlowKind,
     FlowStep,
     OrderLine,
+    Product,
     Profile,
     Variant,
 )
@@ -177,7 +178,10 @@ def recipient_context(
             shared[key] = [_product_data(item) for item in picks.items]
         context[RECOMMENDATIONS_KEY] = shared[key]
     if copy.needs_cart and (tailored or extras.cart_id is not None):
-        lines = CartLine.objects.filter(cart__profile=profile, cart__status="open")
+        # Never a sensitive product in an email, whatever the cart holds.
+        lines = CartLine.objects.filter(cart__profile=profile, cart__status="open").exclude(
+            product__in=Product.objects.sensitive().values("pk")
+        )
         if extras.cart_id is not None:
             lines = lines.filter(cart_id=extras.cart_id)
         context[CART_KEY] = [

@@ -379,3 +379,72 @@ def test_a_step_on_condition_is_skipped_when_the_previous_email_was_clicked():
     ]
     beat(T0 + 30 * DAY + 3 * MINUTE)  # the flow goes on after a skipped step
     assert sent_to(clicker, FlowKind.WIN_BACK) == ["It has been a while", "One last thing from us"]
+
+
+def test_entries_waiting_for_a_deleted_step_go_on_to_the_next(product_factory):
+    from personalization.models import FlowStep
+
+    FlowStep.objects.filter(flow=flow(FlowKind.ABANDONED_CART), position=1).delete()
+    anna = customer()
+    abandoned_cart(anna, product_factory(title="Kettle"), at=T0)
+
+    for hours in (2, 3, 26, 30):
+        beat(T0 + hours * HOUR)
+
+    assert sent_to(anna, FlowKind.ABANDONED_CART) == ["Still thinking it over?"]
+    assert entry_of(anna, FlowKind.ABANDONED_CART).state == EntryState.COMPLETED
+
+
+def test_two_orders_placed_together_are_one_first_order(product_factory):
+    kettle = product_factory(title="Kettle")
+    anna = customer()
+    place_order(anna, kettle, at=T0)
+    place_order(anna, kettle, at=T0)
+
+    beat(T0 + HOUR + MINUTE)
+
+    assert sent_to(anna, FlowKind.POST_PURCHASE) == ["Thank you for your order"]
+
+
+def test_a_cart_reminder_never_names_a_sensitive_product(product_factory, settings):
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "SENSITIVE_CATEGORIES": ["Health"]}
+    test_kit = product_factory(title="Pregnancy test", category_path="Health > Pregnancy")
+    kettle = product_factory(title="Copper Kettle")
+    only_sensitive, mixed = customer(personalization=False), customer(personalization=False)
+    abandoned_cart(only_sensitive, test_kit, at=T0)
+    abandoned_cart(mixed, test_kit, kettle, at=T0)
+
+    beat(T0 + 2 * HOUR + MINUTE)
+
+    assert sent_to(only_sensitive, FlowKind.ABANDONED_CART) == []
+    (reminder,) = [m for m in mail.outbox if m.to == [mixed.email]]
+    html = reminder.alternatives[0][0]
+    assert "Copper Kettle" in html and "Pregnancy" not in html and "Pregnancy" not in reminder.body
+
+
+def test_a_restock_reminder_stops_when_personalisation_consent_is_withdrawn(product_factory):
+    beans = product_factory(title="Beans", purchase_cycle="repeat", repurchase_interval_days=30)
+    evening = T0.replace(hour=20, minute=30)
+    anna = customer()
+    place_order(anna, beans, at=evening - 30 * DAY)
+    beat(evening)  # planned, held back for the night
+    consent_record(profile=anna, purpose="personalization", granted=False, source="api")
+
+    beat(evening + 12 * HOUR)
+
+    assert sent_to(anna, FlowKind.REPLENISHMENT) == []
+    assert entry_of(anna, FlowKind.REPLENISHMENT).exit_reason == ExitReason.NO_PERSONALIZATION
+
+
+def test_a_subscriber_who_confirms_late_is_still_welcomed(settings):
+    from personalization.consent import consent_confirm, consent_pending_grant
+
+    with time_machine.travel(T0 - 3 * DAY, tick=False):
+        late = customer(marketing="pending")
+    with time_machine.travel(T0 - 10 * MINUTE, tick=False):
+        consent_confirm(grant=consent_pending_grant(profile=late, purpose="email_marketing"))
+    refresh("lead", T0)
+
+    beat(T0 + 6 * MINUTE)
+
+    assert sent_to(late, FlowKind.WELCOME) == ["Welcome to 127.0.0.1"]
