@@ -154,7 +154,8 @@ def profile_from_query(query: str):
     if not query:
         return None, None
     lookup = Q(email=query.lower())
-    if query.isdigit():
+    # ASCII digits only ("²".isdigit() is true, int("²") fails), and within a bigint.
+    if query.isascii() and query.isdigit() and len(query) <= 18:
         lookup |= Q(pk=int(query))
     profile = Profile.objects.filter(lookup).first()
     if profile is None:

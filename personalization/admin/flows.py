@@ -3,9 +3,13 @@ customer, and see per step who was sent, held back, skipped (by reason) and left
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import F
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -46,6 +50,18 @@ class FlowStepForm(forms.ModelForm):
             "body": forms.Textarea(attrs={"rows": 10, "cols": 90, "class": "vLargeTextField"}),
             "generic_body": forms.Textarea(attrs={"rows": 5, "cols": 90}),
         }
+
+    def clean_delay(self):
+        delay = self.cleaned_data["delay"]
+        if delay is not None and delay < dt.timedelta(0):
+            raise forms.ValidationError(gettext("A delay cannot be negative."))
+        return delay
+
+    def clean_expires_after(self):
+        value = self.cleaned_data["expires_after"]
+        if value is not None and value <= dt.timedelta(0):
+            raise forms.ValidationError(gettext("Give a message some time to be sent."))
+        return value
 
     def clean(self):
         data = super().clean()
@@ -129,7 +145,7 @@ class FlowAdmin(admin.ModelAdmin):
                         changelist_url(
                             self.admin_site,
                             Message,
-                            flow_step__flow__id__exact=flow.pk,
+                            flow_step__id__exact=step.step_id,
                             state__exact="sent",
                         ),
                         step.sent,
@@ -169,6 +185,22 @@ class FlowAdmin(admin.ModelAdmin):
                 rows,
             ),
         )
+
+    def save_formset(self, request, form, formset, change):
+        """Save the steps so that swapping two positions works: the steps that move are put
+        out of the way first (the position is unique per flow, checked row by row)."""
+        if formset.model is not FlowStep:
+            return super().save_formset(request, form, formset, change)
+        with transaction.atomic():
+            steps = formset.save(commit=False)
+            for step in formset.deleted_objects:
+                step.delete()
+            moved = [step.pk for step in steps if step.pk is not None]
+            if moved:
+                FlowStep.objects.filter(pk__in=moved).update(position=F("position") + 10_000)
+            for step in steps:
+                step.save()
+            formset.save_m2m()
 
     def get_urls(self):
         return [

@@ -14,6 +14,7 @@ from ..models import OPEN_STATES, EntryState, Flow, FlowEntry, Message, MessageS
 @dataclass
 class StepStats:
     position: int
+    step_id: int
     planned: int = 0  # entries that reached the step: one message each
     sent: int = 0
     waiting: int = 0  # planned or held back (deferred), not decided yet
@@ -33,7 +34,10 @@ class FlowStats:
 
 def flow_stats(*, flow: Flow) -> FlowStats:
     stats = FlowStats()
-    steps = {step.pk: StepStats(position=step.position) for step in flow.steps.order_by("position")}
+    steps = {
+        step.pk: StepStats(position=step.position, step_id=step.pk)
+        for step in flow.steps.order_by("position")
+    }
     by_position = {s.position: s for s in steps.values()}
     messages = (
         Message.objects.filter(flow_step__flow=flow)

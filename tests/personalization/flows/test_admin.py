@@ -2,6 +2,7 @@
 preview a step for any customer, test-send it, read each step's results."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.core import mail
@@ -93,3 +94,39 @@ def test_each_steps_results_show_sent_skipped_and_who_left(marketer, product_fac
 
     assert "2 entered: 0 in the flow, 1 completed, 1 left early." in page
     assert "1 ordered" in page
+
+
+def test_swapping_two_steps_saves_and_a_negative_delay_is_a_form_error(marketer):
+    data = form_data(marketer.get(change_url(FlowKind.ABANDONED_CART)))
+    data["steps-0-position"], data["steps-1-position"] = "2", "1"
+
+    assert marketer.post(change_url(FlowKind.ABANDONED_CART), data).status_code == 302
+    steps = dict(flow(FlowKind.ABANDONED_CART).steps.values_list("position", "subject"))
+    assert steps == {1: "Still thinking it over?", 2: "Your cart is saved for you"}
+
+    data = form_data(marketer.get(change_url(FlowKind.ABANDONED_CART)))
+    data["steps-0-delay"] = "-1 00:00:00"
+    page = marketer.post(change_url(FlowKind.ABANDONED_CART), data)
+    assert page.status_code == 200 and "A delay cannot be negative." in page.content.decode()
+
+
+def test_a_step_results_link_lists_that_steps_sent_messages_and_odd_queries_are_no_500(
+    marketer, product_factory
+):
+    anna = customer()
+    abandoned_cart(anna, product_factory(title="Copper Kettle"), at=T0)
+    beat(T0 + dt.timedelta(hours=2, minutes=1))
+    page = marketer.get(change_url(FlowKind.ABANDONED_CART))
+    (link,) = [
+        href
+        for href in re.findall(r'href="([^"]+)"', page.content.decode())
+        if "flow_step__id__exact" in href
+    ][:1]
+
+    listing = marketer.get(link.replace("&amp;", "&"))
+
+    assert listing.status_code == 200 and len(listing.context["cl"].result_list) == 1
+    preview = reverse("admin:personalization_flow_preview", args=[flow(FlowKind.WELCOME).pk])
+    for query in ("²", "9" * 30, "nobody@example.com"):
+        answer = marketer.get(preview, {"profile": query})
+        assert answer.status_code == 200 and answer.context["error"]
