@@ -45,7 +45,7 @@ from ..models import (
     Profile,
     Purpose,
 )
-from .triggers import flow_enter
+from .triggers import browse_restart, flow_enter
 
 # Steps at a local time of day are planned up to a day ahead, so that the message waits in
 # the ledger for the morning of every time zone (the dispatcher takes it when it is due).
@@ -271,6 +271,8 @@ def flow_run(*, flow_id: int, now: dt.datetime | None = None) -> FlowReport:
         report.entered = flow_enter(flow=flow, now=now)
         steps = list(flow.steps.order_by("position"))
         _skip_missing_steps(flow, steps)
+        if flow.kind == FlowKind.BROWSE_ABANDONMENT and steps:
+            browse_restart(flow=flow, first_position=steps[0].position, now=now)
         for index, step in enumerate(steps):
             due = _due(flow, step, now)
             # The exits are checked for the entries whose step has come (and again when its

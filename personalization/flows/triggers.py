@@ -28,6 +28,7 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Value,
 )
 from django.db.models.functions import Cast, Concat
@@ -49,6 +50,7 @@ from ..models import (
     Purpose,
     SegmentMembership,
 )
+from ..models.catalogue import CATEGORY_SEPARATOR
 from ..recommendations.replenishment import replenishment_due_rows
 from ..segments.lifecycle import Lifecycle, abandoned_carts
 
@@ -244,6 +246,34 @@ def _birthday(now: dt.datetime):
 
 def _leap(year: int) -> bool:
     return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+def in_category(category_field, *, prefix: str = "product__") -> Q:
+    """Events (or lines) of a product in the category ``category_field`` names, or below it."""
+    path = f"{prefix}category_path"
+    below = Concat(category_field, Value(CATEGORY_SEPARATOR), output_field=CharField())
+    return Q(**{path: category_field}) | Q(**{f"{path}__startswith": below})
+
+
+def browse_restart(*, flow: Flow, first_position: int, now: dt.datetime) -> int:
+    """Browse abandonment waits for the customer to stop browsing: the first step's delay
+    counts from their latest view in the area, not from the view that started the entry."""
+    latest = (
+        Event.objects.filter(
+            in_category(OuterRef("category")),
+            profile=OuterRef("profile"),
+            name=EventName.PRODUCT_VIEWED,
+            occurred_at__gt=OuterRef("waiting_since"),
+            occurred_at__lte=now,
+        )
+        .order_by("-occurred_at")
+        .values("occurred_at")[:1]
+    )
+    return (
+        FlowEntry.objects.filter(flow=flow, state="active", next_position=first_position)
+        .filter(Exists(latest))
+        .update(waiting_since=Subquery(latest))
+    )
 
 
 TRIGGERS: dict[str, Callable[[dt.datetime], QuerySet]] = {

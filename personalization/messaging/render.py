@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import css_inline
 from django.conf import settings
+from django.db.models import Q
 from django.template import Context
 from django.template.loader import render_to_string
 from django.utils import translation
@@ -39,6 +40,7 @@ from ..models import (
     Profile,
     Variant,
 )
+from ..models.catalogue import CATEGORY_SEPARATOR
 from ..preferences.links import preference_links
 from ..recommendations import recommend_for_profile, recommend_for_profiles, recommend_popular
 from .plaintext import html_to_text
@@ -352,11 +354,13 @@ def flow_extras(*, step: FlowStep, entry: FlowEntry | None, profile: Profile, ke
         return Extras(incentive_code=code or "", picks_exclude=frozenset(pk for (pk,) in bought))
     if entry is None or step.flow.kind != FlowKind.BROWSE_ABANDONMENT:
         return Extras(incentive_code=code or "")
+    # Everything they looked at in the area (or below it) lately, up to now.
+    area = entry.category
     watched = Event.objects.filter(
+        Q(product__category_path=area)
+        | Q(product__category_path__startswith=area + CATEGORY_SEPARATOR),
         profile=profile,
         name=EventName.PRODUCT_VIEWED,
-        product__category_path=entry.category,
-        occurred_at__lte=entry.triggered_at,
         occurred_at__gte=entry.triggered_at - dt.timedelta(days=7),
     ).values_list("product_id", flat=True)
     return Extras(

@@ -448,3 +448,30 @@ def test_a_subscriber_who_confirms_late_is_still_welcomed(settings):
     beat(T0 + 6 * MINUTE)
 
     assert sent_to(late, FlowKind.WELCOME) == ["Welcome to 127.0.0.1"]
+
+
+def test_browse_abandonment_waits_until_the_customer_stops_and_leaves_out_all_they_viewed(
+    product_factory,
+):
+    first = product_factory(title="Ethiopia Sidamo", category_path="Food > Coffee")
+    later = product_factory(title="Kenya Nyeri", category_path="Food > Coffee")
+    beans = product_factory(title="Guatemala Beans", category_path="Food > Coffee > Beans")
+    other = product_factory(title="Colombia Huila", category_path="Food > Coffee")
+    for buyer in (customer(), customer()):
+        place_order(buyer, first, later, beans, other, at=T0 - 5 * DAY)
+    anna = customer()
+    _view(anna, first, at=T0 - 10 * MINUTE)
+    beat(T0)  # enters
+    _view(anna, later, at=T0 + 30 * MINUTE, times=2)  # still browsing
+    _view(anna, beans, at=T0 + 40 * MINUTE, times=1)
+
+    beat(T0 + HOUR)  # an hour after the first views, but not after the last
+    assert sent_to(anna, FlowKind.BROWSE_ABANDONMENT) == []
+    beat(T0 + 40 * MINUTE + HOUR + MINUTE)
+
+    assert sent_to(anna, FlowKind.BROWSE_ABANDONMENT) == ["A few ideas for you"]
+    html = html_of(anna)
+    assert "Colombia Huila" in html
+    assert not {"Ethiopia Sidamo", "Kenya Nyeri", "Guatemala Beans"} & set(
+        title for title in ("Ethiopia Sidamo", "Kenya Nyeri", "Guatemala Beans") if title in html
+    )
