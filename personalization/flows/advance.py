@@ -18,15 +18,15 @@ message deferred to the morning is not sent to a customer who ordered in the nig
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
-from django.db.models.functions import TruncDate
+from django.db.models import Exists, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from ..consent import consented_q
-from ..messaging.campaigns import zoned_moment_sql
 from ..models import (
     CartLine,
     CartStatus,
@@ -46,10 +46,6 @@ from ..models import (
     Purpose,
 )
 from .triggers import browse_restart, flow_enter
-
-# Steps at a local time of day are planned up to a day ahead, so that the message waits in
-# the ledger for the morning of every time zone (the dispatcher takes it when it is due).
-LOCAL_TIME_AHEAD = dt.timedelta(days=1)
 
 
 @dataclass
@@ -158,7 +154,7 @@ def entries_exit(
 
 
 def _due(flow: Flow, step: FlowStep, now: dt.datetime) -> QuerySet[FlowEntry]:
-    ready_from = now - step.delay + (LOCAL_TIME_AHEAD if step.local_time else dt.timedelta(0))
+    ready_from = now - step.delay
     return FlowEntry.objects.filter(
         flow=flow,
         state=EntryState.ACTIVE,
@@ -167,79 +163,103 @@ def _due(flow: Flow, step: FlowStep, now: dt.datetime) -> QuerySet[FlowEntry]:
     )
 
 
+def next_local_time(at: dt.time, *, zone: zoneinfo.ZoneInfo, now: dt.datetime) -> dt.datetime:
+    """The first moment at or after ``now`` when the clock in ``zone`` shows ``at`` (a day
+    without that time, at a DST change, moves it on by the gap)."""
+    local = now.astimezone(zone)
+    candidate = dt.datetime.combine(local.date(), at, tzinfo=zone)
+    if candidate < now:
+        candidate = dt.datetime.combine(local.date() + dt.timedelta(days=1), at, tzinfo=zone)
+    return candidate.astimezone(dt.UTC)
+
+
 def _times_sql(step: FlowStep, due: QuerySet[FlowEntry], now: dt.datetime):
-    """(SQL for not_before, for expires_at, their parameters, an extra condition on the
-    entries) for each group of due entries: one group, or one per day for a local time."""
+    """(SQL for not_before, for expires_at, their parameters) of the step's messages planned
+    now: at once; or, for a step at a local time, the first such time in each customer's zone
+    after their delay ended (a CASE over their zones; already past, as after Beat was down:
+    at once)."""
     adapt = connection.ops.adapt_datetimefield_value
     if step.local_time is None:
-        yield "%s", "%s", [adapt(now), adapt(now + step.expires_after)], Q()
-        return
-    zones = sorted(set(due.order_by().values_list("profile__timezone", flat=True).distinct()))
-    days = due.annotate(day=TruncDate(F("waiting_since") + step.delay)).order_by()
-    for day in sorted(set(days.values_list("day", flat=True))):
-
-        def at(zone, day=day):
-            local = dt.datetime.combine(day, step.local_time, tzinfo=zone)
-            return max(local.astimezone(dt.UTC), now)
-
-        send_sql, send_params = zoned_moment_sql(moment=at, zones=zones, column="p.timezone")
-        expires_sql, expires_params = zoned_moment_sql(
-            moment=lambda zone, at=at: at(zone) + step.expires_after,
-            zones=zones,
-            column="p.timezone",
-        )
-        yield (
-            send_sql,
-            expires_sql,
-            [*send_params, *expires_params],
-            Q(pk__in=days.filter(day=day).values("pk")),
-        )
+        return "%s", "%s", [adapt(now), adapt(now + step.expires_after)]
+    shop = zoneinfo.ZoneInfo(settings.TIME_ZONE or "UTC")
+    # When the delay ended, per zone: the earliest of its due entries (they are planned within
+    # a minute of it, so one moment per zone stands for all).
+    ended = dict(
+        due.order_by()
+        .values_list("profile__timezone")
+        .annotate(first=Min("waiting_since"))
+        .values_list("profile__timezone", "first")
+    )
+    send_whens, expire_whens, send_params, expire_params = [], [], [], []
+    default_meant = None
+    for name, first in sorted(ended.items()):
+        try:
+            zone = zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            zone = None
+        # The expiry counts from the intended time, not from a late planning: a birthday
+        # greeting planned late in the day is still not sent the day after.
+        meant = next_local_time(step.local_time, zone=zone or shop, now=first + step.delay)
+        if zone is None:
+            default_meant = meant if default_meant is None else min(default_meant, meant)
+            continue
+        send_whens.append("WHEN %s THEN %s")
+        send_params += [name, adapt(max(meant, now))]
+        expire_whens.append("WHEN %s THEN %s")
+        expire_params += [name, adapt(meant + step.expires_after)]
+    if default_meant is None:
+        default_meant = next_local_time(step.local_time, zone=shop, now=now)
+    send_params.append(adapt(max(default_meant, now)))
+    expire_params.append(adapt(default_meant + step.expires_after))
+    if not send_whens:
+        return "%s", "%s", [*send_params, *expire_params]
+    return (
+        f"CASE p.timezone {' '.join(send_whens)} ELSE %s END",
+        f"CASE p.timezone {' '.join(expire_whens)} ELSE %s END",
+        [*send_params, *expire_params],
+    )
 
 
 def _messages_insert(*, flow: Flow, step: FlowStep, due: QuerySet[FlowEntry], now: dt.datetime):
     qn = connection.ops.quote_name
-    planned = 0
-    for send_sql, expires_sql, time_params, condition in _times_sql(step, due, now):
-        entries_sql, entries_params = (
-            due.filter(condition).values("pk").order_by().query.sql_with_params()
-        )
-        columns = (
-            "dedupe_key, profile_id, source, flow_step_id, flow_entry_id, kind, topic_id, "
-            'priority, context, state, reason, not_before, expires_at, variant, "group", '
-            "attempts, claim_token, to_email, subject, esp_message_id, last_error, created_at, "
-            "updated_at"
-        )
-        # Why raw SQL: the ORM cannot insert from a select. The dedupe key makes a step once
-        # per customer and trigger, whoever plans it.
-        sql = f"""
-            INSERT INTO {qn(Message._meta.db_table)} ({columns})
-            SELECT %s || CAST(e.profile_id AS TEXT) || ':' || e.trigger_key, e.profile_id, %s,
-                   %s, e.id, %s, %s, %s, %s, %s, '', {send_sql}, {expires_sql}, '', '', 0, '',
-                   '', '', '', '', %s, %s
-            FROM {qn(FlowEntry._meta.db_table)} e
-            JOIN {qn(Profile._meta.db_table)} p ON p.id = e.profile_id
-            WHERE e.id IN ({entries_sql})
-            ON CONFLICT (dedupe_key) DO NOTHING
-        """
-        stamp = connection.ops.adapt_datetimefield_value(now)
-        params = [
-            f"flow:{step.pk}:",
-            MessageSource.FLOW,
-            step.pk,
-            MessageKind.MARKETING,
-            flow.topic_id,
-            flow.priority,
-            "{}",
-            MessageState.PLANNED,
-            *time_params,
-            stamp,
-            stamp,
-            *entries_params,
-        ]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            planned += max(cursor.rowcount, 0)
-    return planned
+    send_sql, expires_sql, time_params = _times_sql(step, due, now)
+    entries_sql, entries_params = due.values("pk").order_by().query.sql_with_params()
+    columns = (
+        "dedupe_key, profile_id, source, flow_step_id, flow_entry_id, kind, topic_id, "
+        'priority, context, state, reason, not_before, expires_at, variant, "group", '
+        "attempts, claim_token, to_email, subject, esp_message_id, last_error, created_at, "
+        "updated_at"
+    )
+    # Why raw SQL: the ORM cannot insert from a select. The dedupe key makes a step once per
+    # customer and trigger, whoever plans it.
+    sql = f"""
+        INSERT INTO {qn(Message._meta.db_table)} ({columns})
+        SELECT %s || CAST(e.profile_id AS TEXT) || ':' || e.trigger_key, e.profile_id, %s,
+               %s, e.id, %s, %s, %s, %s, %s, '', {send_sql}, {expires_sql}, '', '', 0, '',
+               '', '', '', '', %s, %s
+        FROM {qn(FlowEntry._meta.db_table)} e
+        JOIN {qn(Profile._meta.db_table)} p ON p.id = e.profile_id
+        WHERE e.id IN ({entries_sql})
+        ON CONFLICT (dedupe_key) DO NOTHING
+    """
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    params = [
+        f"flow:{step.pk}:",
+        MessageSource.FLOW,
+        step.pk,
+        MessageKind.MARKETING,
+        flow.topic_id,
+        flow.priority,
+        "{}",
+        MessageState.PLANNED,
+        *time_params,
+        stamp,
+        stamp,
+        *entries_params,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return max(cursor.rowcount, 0)
 
 
 def _skip_missing_steps(flow: Flow, steps: list[FlowStep]) -> None:

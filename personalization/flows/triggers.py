@@ -13,12 +13,15 @@ also needs the personalisation consent, and never looks at sensitive products.
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from collections.abc import Callable
 
+from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import (
     BigIntegerField,
+    Case,
     CharField,
     Count,
     DateTimeField,
@@ -30,6 +33,7 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Value,
+    When,
 )
 from django.db.models.functions import Cast, Concat
 
@@ -223,8 +227,11 @@ def _browse(now: dt.datetime):
 
 
 def _birthday(now: dt.datetime):
-    """Birthdays today and tomorrow (UTC), so that the morning message can be planned for
-    every time zone; the entry's time is noon UTC of the birthday, its key the year."""
+    """Birthdays today and tomorrow (UTC), entered before the day begins where the customer
+    lives (or, the day the flow is switched on, while it lasts): the entry's time is midnight
+    of the birthday in their zone (an unknown zone: the shop's), so a step at a local time goes
+    out that morning, or at once if the morning has passed; never on another day (the step's
+    expiry skips a greeting held back past the evening)."""
     rows = None
     for day in (now.date(), now.date() + dt.timedelta(days=1)):
         matches = {"birthday__month": day.month, "birthday__day": day.day}
@@ -233,15 +240,30 @@ def _birthday(now: dt.datetime):
             people = people | Profile.objects.filter(
                 consented_q(Purpose.EMAIL_MARKETING), birthday__month=2, birthday__day=29
             )
-        noon = dt.datetime.combine(day, dt.time(12), tzinfo=dt.UTC)
+        midnight = _local_midnights(people, day)
         selected = _row(
-            people,
+            people.alias(t_midnight=midnight).filter(t_midnight__gt=now - dt.timedelta(days=1)),
             profile="pk",
             key=Value(f"birthday:{day.year}", output_field=CharField()),
-            at=Value(noon, output_field=DateTimeField()),
+            at=midnight,
         )
         rows = selected if rows is None else rows.union(selected, all=True)
     return rows
+
+
+def _local_midnights(people: QuerySet[Profile], day: dt.date) -> Case:
+    """The start of ``day`` in each of these customers' time zones, as a CASE over them."""
+    shop = zoneinfo.ZoneInfo(settings.TIME_ZONE or "UTC")
+    whens = []
+    for name in sorted(set(people.order_by().values_list("timezone", flat=True).distinct())):
+        try:
+            zone = zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            continue  # an unknown zone: the shop's (the default)
+        start = dt.datetime.combine(day, dt.time(0), tzinfo=zone)
+        whens.append(When(timezone=name, then=Value(start, output_field=DateTimeField())))
+    start = dt.datetime.combine(day, dt.time(0), tzinfo=shop)
+    return Case(*whens, default=Value(start), output_field=DateTimeField())
 
 
 def _leap(year: int) -> bool:

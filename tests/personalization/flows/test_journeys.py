@@ -135,10 +135,12 @@ def test_entering_is_set_based_whatever_the_number_of_customers():
 )
 def test_a_birthday_email_arrives_in_the_recipients_local_morning(zone, birthday, morning_utc):
     ida = customer(timezone=zone, birthday=birthday)
-    birthday_noon = dt.datetime(2027, birthday.month, birthday.day, 12, tzinfo=dt.UTC)
-    day_before = birthday_noon - 23 * HOUR  # planned a day ahead, for every time zone
+    local = zoneinfo.ZoneInfo(zone)
+    midnight = dt.datetime(2027, birthday.month, birthday.day, tzinfo=local).astimezone(dt.UTC)
 
-    beat(day_before)
+    beat(midnight - HOUR)  # entered the evening before, nothing planned yet
+    assert not Message.objects.filter(profile=ida, flow_step__flow__kind=FlowKind.BIRTHDAY)
+    beat(midnight + MINUTE)  # the day has begun there: planned for the morning
     (planned,) = Message.objects.filter(profile=ida, flow_step__flow__kind=FlowKind.BIRTHDAY)
     assert planned.not_before == morning_utc
     beat(morning_utc - MINUTE)
@@ -146,10 +148,34 @@ def test_a_birthday_email_arrives_in_the_recipients_local_morning(zone, birthday
     beat(morning_utc + MINUTE)
 
     assert sent_to(ida, FlowKind.BIRTHDAY) == ["Happy birthday!"]
-    sent_at = Message.objects.get(pk=planned.pk).sent_at.astimezone(zoneinfo.ZoneInfo(zone))
+    sent_at = Message.objects.get(pk=planned.pk).sent_at.astimezone(local)
     assert (sent_at.month, sent_at.day, sent_at.hour) == (birthday.month, birthday.day, 9)
     beat(morning_utc + 3 * HOUR)
     assert len(sent_to(ida, FlowKind.BIRTHDAY)) == 1
+
+
+def test_a_birthday_planned_late_after_an_outage_still_goes_that_day(settings):
+    settings.TIME_ZONE = "Pacific/Auckland"  # a shop far east of UTC: its own dates differ
+    ida = customer(timezone="Europe/Stockholm", birthday=dt.date(1990, 3, 5))
+    beat(dt.datetime(2027, 3, 4, 13, tzinfo=dt.UTC))  # entered the day before
+
+    beat(dt.datetime(2027, 3, 5, 10, tzinfo=dt.UTC))  # Beat was down all morning: 11:00 there
+
+    assert sent_to(ida, FlowKind.BIRTHDAY) == ["Happy birthday!"]
+
+
+def test_a_step_at_a_local_time_waits_for_the_next_one_after_its_delay():
+    welcome = flow(FlowKind.WELCOME).steps.get()
+    welcome.local_time = dt.time(9)
+    welcome.save()
+    with time_machine.travel(T0.replace(hour=14), tick=False):  # 15:00 in Stockholm
+        anna = customer()
+    refresh("lead", T0.replace(hour=14))
+
+    beat(T0.replace(hour=14, minute=6))
+    (planned,) = Message.objects.filter(profile=anna, flow_step=welcome)
+
+    assert planned.not_before == dt.datetime(2027, 3, 2, 8, tzinfo=dt.UTC)  # 09:00 next day
 
 
 def _view(profile, product, *, at, times=3):
@@ -475,3 +501,14 @@ def test_browse_abandonment_waits_until_the_customer_stops_and_leaves_out_all_th
     assert not {"Ethiopia Sidamo", "Kenya Nyeri", "Guatemala Beans"} & set(
         title for title in ("Ethiopia Sidamo", "Kenya Nyeri", "Guatemala Beans") if title in html
     )
+
+
+def test_a_birthday_found_late_in_the_evening_is_not_sent_the_next_day():
+    ida = customer(timezone="Europe/Stockholm", birthday=dt.date(1990, 3, 5))
+
+    beat(dt.datetime(2027, 3, 5, 21, 30, tzinfo=dt.UTC))  # 22:30 there: quiet hours
+    beat(dt.datetime(2027, 3, 6, 7, 1, tzinfo=dt.UTC))  # 08:01 the next day
+
+    assert sent_to(ida, FlowKind.BIRTHDAY) == []
+    (held,) = Message.objects.filter(profile=ida, flow_step__flow__kind=FlowKind.BIRTHDAY)
+    assert held.state == MessageState.SKIPPED
