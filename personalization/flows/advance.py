@@ -21,12 +21,19 @@ import datetime as dt
 import zoneinfo
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from ..consent import consented_q
+from ..messaging.planning import (
+    Source,
+    Sql,
+    known_zone,
+    planned_messages_insert,
+    shop_zone,
+    zone_case_sql,
+)
 from ..models import (
     CartLine,
     CartStatus,
@@ -36,10 +43,7 @@ from ..models import (
     FlowEntry,
     FlowKind,
     FlowStep,
-    Message,
-    MessageKind,
     MessageSource,
-    MessageState,
     Order,
     OrderLine,
     Profile,
@@ -173,15 +177,13 @@ def next_local_time(at: dt.time, *, zone: zoneinfo.ZoneInfo, now: dt.datetime) -
     return candidate.astimezone(dt.UTC)
 
 
-def _times_sql(step: FlowStep, due: QuerySet[FlowEntry], now: dt.datetime):
-    """(SQL for not_before, for expires_at, their parameters) of the step's messages planned
-    now: at once; or, for a step at a local time, the first such time in each customer's zone
-    after their delay ended (a CASE over their zones; already past, as after Beat was down:
-    at once)."""
+def _times_sql(step: FlowStep, due: QuerySet[FlowEntry], now: dt.datetime) -> tuple[Sql, Sql]:
+    """(not_before, expires_at) of the step's messages planned now: at once; or, for a step at
+    a local time, the first such time in each customer's zone after their delay ended (a CASE
+    over their zones; already past, as after Beat was down: at once)."""
     adapt = connection.ops.adapt_datetimefield_value
     if step.local_time is None:
-        return "%s", "%s", [adapt(now), adapt(now + step.expires_after)]
-    shop = zoneinfo.ZoneInfo(settings.TIME_ZONE or "UTC")
+        return Sql("%s", (adapt(now),)), Sql("%s", (adapt(now + step.expires_after),))
     # When the delay ended, per zone: the earliest of its due entries (they are planned within
     # a minute of it, so one moment per zone stands for all).
     ended = dict(
@@ -190,76 +192,51 @@ def _times_sql(step: FlowStep, due: QuerySet[FlowEntry], now: dt.datetime):
         .annotate(first=Min("waiting_since"))
         .values_list("profile__timezone", "first")
     )
-    send_whens, expire_whens, send_params, expire_params = [], [], [], []
-    default_meant = None
-    for name, first in sorted(ended.items()):
-        try:
-            zone = zoneinfo.ZoneInfo(name)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            zone = None
-        # The expiry counts from the intended time, not from a late planning: a birthday
-        # greeting planned late in the day is still not sent the day after.
-        meant = next_local_time(step.local_time, zone=zone or shop, now=first + step.delay)
-        if zone is None:
-            default_meant = meant if default_meant is None else min(default_meant, meant)
-            continue
-        send_whens.append("WHEN %s THEN %s")
-        send_params += [name, adapt(max(meant, now))]
-        expire_whens.append("WHEN %s THEN %s")
-        expire_params += [name, adapt(meant + step.expires_after)]
-    if default_meant is None:
-        default_meant = next_local_time(step.local_time, zone=shop, now=now)
-    send_params.append(adapt(max(default_meant, now)))
-    expire_params.append(adapt(default_meant + step.expires_after))
-    if not send_whens:
-        return "%s", "%s", [*send_params, *expire_params]
-    return (
-        f"CASE p.timezone {' '.join(send_whens)} ELSE %s END",
-        f"CASE p.timezone {' '.join(expire_whens)} ELSE %s END",
-        [*send_params, *expire_params],
+    meant = {}  # the intended time per known zone; the expiry counts from it, not from a late
+    default = None  # planning, so a birthday greeting planned late is never sent the day after
+    for name, first in ended.items():
+        zone = known_zone(name)
+        at = next_local_time(step.local_time, zone=zone or shop_zone(), now=first + step.delay)
+        if zone is not None:
+            meant[name] = at
+        else:
+            default = at if default is None else min(default, at)
+    if default is None:
+        default = next_local_time(step.local_time, zone=shop_zone(), now=now)
+    send = zone_case_sql(
+        moments={name: max(at, now) for name, at in meant.items()}, default=max(default, now)
     )
+    expires = zone_case_sql(
+        moments={name: at + step.expires_after for name, at in meant.items()},
+        default=default + step.expires_after,
+    )
+    return send, expires
 
 
 def _messages_insert(*, flow: Flow, step: FlowStep, due: QuerySet[FlowEntry], now: dt.datetime):
-    qn = connection.ops.quote_name
-    send_sql, expires_sql, time_params = _times_sql(step, due, now)
     entries_sql, entries_params = due.values("pk").order_by().query.sql_with_params()
-    columns = (
-        "dedupe_key, profile_id, source, flow_step_id, flow_entry_id, kind, topic_id, "
-        'priority, context, state, reason, not_before, expires_at, variant, "group", '
-        "attempts, claim_token, to_email, subject, esp_message_id, last_error, created_at, "
-        "updated_at"
+    send, expires = _times_sql(step, due, now)
+    qn = connection.ops.quote_name
+    return planned_messages_insert(
+        source=Source(
+            source=MessageSource.FLOW,
+            flow_step_id=step.pk,
+            topic_id=flow.topic_id,
+            priority=flow.priority,
+        ),
+        rows=Sql(
+            f"FROM {qn(FlowEntry._meta.db_table)} e "
+            f"JOIN {qn(Profile._meta.db_table)} p ON p.id = e.profile_id "
+            f"WHERE e.id IN ({entries_sql})",
+            tuple(entries_params),
+        ),
+        key=Sql("%s || CAST(e.profile_id AS TEXT) || ':' || e.trigger_key", (f"flow:{step.pk}:",)),
+        profile="e.profile_id",
+        entry="e.id",
+        send=send,
+        expires=expires,
+        now=now,
     )
-    # Why raw SQL: the ORM cannot insert from a select. The dedupe key makes a step once per
-    # customer and trigger, whoever plans it.
-    sql = f"""
-        INSERT INTO {qn(Message._meta.db_table)} ({columns})
-        SELECT %s || CAST(e.profile_id AS TEXT) || ':' || e.trigger_key, e.profile_id, %s,
-               %s, e.id, %s, %s, %s, %s, %s, '', {send_sql}, {expires_sql}, '', '', 0, '',
-               '', '', '', '', %s, %s
-        FROM {qn(FlowEntry._meta.db_table)} e
-        JOIN {qn(Profile._meta.db_table)} p ON p.id = e.profile_id
-        WHERE e.id IN ({entries_sql})
-        ON CONFLICT (dedupe_key) DO NOTHING
-    """
-    stamp = connection.ops.adapt_datetimefield_value(now)
-    params = [
-        f"flow:{step.pk}:",
-        MessageSource.FLOW,
-        step.pk,
-        MessageKind.MARKETING,
-        flow.topic_id,
-        flow.priority,
-        "{}",
-        MessageState.PLANNED,
-        *time_params,
-        stamp,
-        stamp,
-        *entries_params,
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return max(cursor.rowcount, 0)
 
 
 def _skip_missing_steps(flow: Flow, steps: list[FlowStep]) -> None:

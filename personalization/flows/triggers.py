@@ -54,7 +54,7 @@ from ..models import (
     Purpose,
     SegmentMembership,
 )
-from ..models.catalogue import CATEGORY_SEPARATOR
+from ..models.catalogue import category_or_below
 from ..recommendations.replenishment import replenishment_due_rows
 from ..segments.lifecycle import Lifecycle, abandoned_carts
 
@@ -270,19 +270,12 @@ def _leap(year: int) -> bool:
     return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
 
-def in_category(category_field, *, prefix: str = "product__") -> Q:
-    """Events (or lines) of a product in the category ``category_field`` names, or below it."""
-    path = f"{prefix}category_path"
-    below = Concat(category_field, Value(CATEGORY_SEPARATOR), output_field=CharField())
-    return Q(**{path: category_field}) | Q(**{f"{path}__startswith": below})
-
-
 def browse_restart(*, flow: Flow, first_position: int, now: dt.datetime) -> int:
     """Browse abandonment waits for the customer to stop browsing: the first step's delay
     counts from their latest view in the area, not from the view that started the entry."""
     latest = (
         Event.objects.filter(
-            in_category(OuterRef("category")),
+            category_or_below(OuterRef("category"), "product__category_path"),
             profile=OuterRef("profile"),
             name=EventName.PRODUCT_VIEWED,
             occurred_at__gt=OuterRef("waiting_since"),

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -29,7 +28,6 @@ from ..models import (
     CampaignStatus,
     DecisionReason,
     Message,
-    MessageKind,
     MessageSource,
     MessageState,
     Profile,
@@ -39,6 +37,7 @@ from ..models import (
     TopicPreference,
 )
 from .lint import LintReport, campaign_lint
+from .planning import Source, Sql, planned_messages_insert, zoned_moment_sql
 
 # The earliest any time zone reaches a wall-clock time (UTC+14, Kiribati): a campaign sent in
 # each recipient's own time zone is planned this long before the shop's wall-clock time.
@@ -168,40 +167,17 @@ def campaign_cancel(*, campaign: Campaign, now: dt.datetime | None = None) -> in
 # --- Planning ----------------------------------------------------------------------------------
 
 
-def zoned_moment_sql(
-    *, moment: Callable[[zoneinfo.ZoneInfo], dt.datetime], zones: Iterable[str], column: str
-) -> tuple[str, list]:
-    """SQL for a moment that depends on each recipient's time zone (``column`` names it), as
-    ``moment(zone)`` gives it: a CASE over ``zones``, an unknown zone taking the shop's; and
-    its parameters."""
-    adapt = connection.ops.adapt_datetimefield_value
-    whens, params = [], []
-    for name in zones:
-        try:
-            zone = zoneinfo.ZoneInfo(name)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            continue  # an unknown zone: the shop's (the ELSE)
-        whens.append("WHEN %s THEN %s")
-        params += [name, adapt(moment(zone))]
-    default = adapt(moment(zoneinfo.ZoneInfo(settings.TIME_ZONE or "UTC")))
-    if not whens:
-        return "%s", [default]
-    return f"CASE {column} {' '.join(whens)} ELSE %s END", [*params, default]
-
-
 def _send_times(
     *, campaign: Campaign, now: dt.datetime, zones: list[str], later: dt.timedelta
-) -> tuple[str, list]:
+) -> Sql:
     """SQL for each recipient's send time plus ``later`` (a CASE over their time zones when
-    the campaign goes out in each one's own), and its parameters."""
+    the campaign goes out in each one's own)."""
     if campaign.send_mode != SendMode.LOCAL:
         adapt = connection.ops.adapt_datetimefield_value
-        return "%s", [adapt(campaign_send_time(campaign=campaign, now=now) + later)]
+        return Sql("%s", (adapt(campaign_send_time(campaign=campaign, now=now) + later),))
     wall = _local_wall_clock(campaign)
     return zoned_moment_sql(
-        moment=lambda zone: wall.replace(tzinfo=zone).astimezone(dt.UTC) + later,
-        zones=zones,
-        column="p.timezone",
+        moment=lambda zone: wall.replace(tzinfo=zone).astimezone(dt.UTC) + later, zones=zones
     )
 
 
@@ -233,51 +209,30 @@ def campaign_plan(*, campaign_id: int, now: dt.datetime | None = None) -> int:
 
 
 def _messages_insert(*, campaign: Campaign, audience, zones: list[str], now: dt.datetime) -> int:
-    qn = connection.ops.quote_name
     audience_sql, audience_params = audience.values("pk").order_by().query.sql_with_params()
-    send_sql, send_params = _send_times(
-        campaign=campaign, now=now, zones=zones, later=dt.timedelta(0)
-    )
-    expires_sql, expires_params = _send_times(
-        campaign=campaign,
+    return planned_messages_insert(
+        source=Source(
+            source=MessageSource.CAMPAIGN,
+            campaign_id=campaign.pk,
+            topic_id=campaign.topic_id,
+            priority=campaign.priority,
+        ),
+        rows=Sql(
+            f"FROM {connection.ops.quote_name(Profile._meta.db_table)} p "
+            f"WHERE p.id IN ({audience_sql})",
+            tuple(audience_params),
+        ),
+        key=Sql("%s || p.id", (f"campaign:{campaign.pk}:",)),
+        profile="p.id",
+        send=_send_times(campaign=campaign, now=now, zones=zones, later=dt.timedelta(0)),
+        expires=_send_times(
+            campaign=campaign,
+            now=now,
+            zones=zones,
+            later=dt.timedelta(hours=app_settings.CAMPAIGN_MAX_DELAY_HOURS),
+        ),
         now=now,
-        zones=zones,
-        later=dt.timedelta(hours=app_settings.CAMPAIGN_MAX_DELAY_HOURS),
     )
-    columns = (
-        "dedupe_key, profile_id, source, campaign_id, kind, topic_id, priority, context, "
-        'state, reason, not_before, expires_at, variant, "group", attempts, claim_token, '
-        "to_email, subject, esp_message_id, last_error, created_at, updated_at"
-    )
-    # Why raw SQL: the ORM cannot insert from a select. ON CONFLICT DO NOTHING is the same on
-    # PostgreSQL and SQLite (3.24+): the unique dedupe key decides, whoever plans twice.
-    sql = f"""
-        INSERT INTO {qn(Message._meta.db_table)} ({columns})
-        SELECT %s || p.id, p.id, %s, %s, %s, %s, %s, %s, %s, '', {send_sql}, {expires_sql},
-               '', '', 0, '', '', '', '', '', %s, %s
-        FROM {qn(Profile._meta.db_table)} p
-        WHERE p.id IN ({audience_sql})
-        ON CONFLICT (dedupe_key) DO NOTHING
-    """
-    stamp = connection.ops.adapt_datetimefield_value(now)
-    params = [
-        f"campaign:{campaign.pk}:",
-        MessageSource.CAMPAIGN,
-        campaign.pk,
-        MessageKind.MARKETING,
-        campaign.topic_id,
-        campaign.priority,
-        "{}",
-        MessageState.PLANNED,
-        *send_params,
-        *expires_params,
-        stamp,
-        stamp,
-        *audience_params,
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return max(cursor.rowcount, 0)
 
 
 def campaigns_due(*, now: dt.datetime | None = None) -> list[int]:

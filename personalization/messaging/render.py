@@ -17,7 +17,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import css_inline
 from django.conf import settings
-from django.db.models import Q
 from django.template import Context
 from django.template.loader import render_to_string
 from django.utils import translation
@@ -40,7 +39,7 @@ from ..models import (
     Profile,
     Variant,
 )
-from ..models.catalogue import CATEGORY_SEPARATOR
+from ..models.catalogue import category_or_below
 from ..preferences.links import preference_links
 from ..recommendations import recommend_for_profile, recommend_for_profiles, recommend_popular
 from .plaintext import html_to_text
@@ -357,8 +356,7 @@ def flow_extras(*, step: FlowStep, entry: FlowEntry | None, profile: Profile, ke
     # Everything they looked at in the area (or below it) lately, up to now.
     area = entry.category
     watched = Event.objects.filter(
-        Q(product__category_path=area)
-        | Q(product__category_path__startswith=area + CATEGORY_SEPARATOR),
+        category_or_below(area, "product__category_path"),
         profile=profile,
         name=EventName.PRODUCT_VIEWED,
         occurred_at__gte=entry.triggered_at - dt.timedelta(days=7),

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
+from django.db.models.functions import Concat
 from django.utils.translation import gettext_lazy as _
 
 CATEGORY_SEPARATOR = " > "
@@ -34,6 +35,16 @@ def category_matches(category: str, field: str = "category_path") -> Q:
         | Q(**{f"{field}__iendswith": f"{sep}{category}"})
         | Q(**{f"{field}__icontains": f"{sep}{category}{sep}"})
     )
+
+
+def category_or_below(path, field: str = "category_path") -> Q:
+    """Q for products in the category ``path`` (a path, or an expression giving one, such as
+    ``OuterRef("category")``) or below it."""
+    if isinstance(path, str):
+        below = path + CATEGORY_SEPARATOR
+    else:
+        below = Concat(path, Value(CATEGORY_SEPARATOR), output_field=models.CharField())
+    return Q(**{field: path}) | Q(**{f"{field}__startswith": below})
 
 
 class PurchaseCycle(models.TextChoices):
